@@ -1,0 +1,38 @@
+//! Bodies of the synchronous calls between services.
+
+use serde::{Deserialize, Serialize};
+
+/// Header that makes a state-changing call safe to repeat: the order id for payments.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// order → payment: charge the customer for an order. Repeating it with the same order id returns
+/// the first outcome and never charges twice.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargeRequest {
+    pub order_id: String,
+    /// KRW
+    pub amount: i64,
+    pub method: String,
+    pub card_token: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentStatus {
+    Approved,
+    Declined,
+    Voided,
+    Refunded,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub payment_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    pub amount: i64,
+    pub method: String,
+    pub status: PaymentStatus,
+    pub created_at: i64,
+}

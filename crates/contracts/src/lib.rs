@@ -1,0 +1,219 @@
+//! Wire contracts between baedal services (DESIGN.md §3).
+//!
+//! Everything here crosses a process boundary: the domain events on the Kafka topic and the
+//! request/response bodies of the few synchronous calls between services. Services depend on this
+//! crate, never on each other, so a Java or Python service can join by reading this file (and
+//! `docs/events.md`, which a test keeps in step with it). No logic lives here.
+
+use serde::{Deserialize, Serialize};
+
+pub mod http;
+
+/// The domain event topic, as in the seeds; configurable per deployment.
+pub const DEFAULT_TOPIC: &str = "baedal";
+/// Where poison events go, with the error that made them poison.
+pub const DEFAULT_DLQ_TOPIC: &str = "baedal.dlq";
+
+/// Kafka record headers every event carries.
+pub mod headers {
+    pub const TYPE: &str = "type";
+    pub const EVENT_ID: &str = "event-id";
+    pub const SOURCE: &str = "source";
+    pub const TRACEPARENT: &str = "traceparent";
+    /// Only on the dead-letter topic: why the event could not be handled, and by whom.
+    pub const ERROR: &str = "error";
+    pub const FAILED_CONSUMER: &str = "failed-consumer";
+}
+
+/// A point on the map, WGS84 degrees.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+pub struct GeoPoint {
+    pub lat: f64,
+    pub lng: f64,
+}
+
+/// One line of a store's menu as published to other services.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MenuItem {
+    pub food_id: String,
+    pub name: String,
+    /// KRW
+    pub price: i64,
+    pub sold_out: bool,
+}
+
+/// One line of an order, priced by the order service from its menu replica.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderLine {
+    pub food_id: String,
+    pub name: String,
+    pub quantity: i64,
+    /// KRW, per unit, as it was when the order was placed
+    pub unit_price: i64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAddress {
+    pub text: String,
+    pub lat: f64,
+    pub lng: f64,
+}
+
+/// A store's public card and whole menu. Published on every change (creation, menu replaced,
+/// opened or paused) so the order service can price orders without calling the store.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MenuPublished {
+    pub store_id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub location: GeoPoint,
+    pub open: bool,
+    pub foods: Vec<MenuItem>,
+    /// Increases with every publication of this store, so a replica ignores stale copies.
+    pub revision: i64,
+}
+
+/// A paid order, ready for the store.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPlaced {
+    pub order_id: String,
+    pub customer_id: String,
+    pub store_id: String,
+    pub store_name: String,
+    pub items: Vec<OrderLine>,
+    /// KRW, what the customer paid
+    pub amount: i64,
+    pub delivery_address: DeliveryAddress,
+    pub payment_id: String,
+}
+
+/// The payment service charged the customer for an order.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentApproved {
+    pub order_id: String,
+    pub payment_id: String,
+    pub customer_id: String,
+    pub amount: i64,
+    pub method: String,
+}
+
+macro_rules! catalogue {
+    ($($name:ident),* $(,)?) => {
+        /// Every domain event on the topic. Serialized with its name in `eventType`, next to the
+        /// event's own fields.
+        #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+        #[serde(tag = "eventType")]
+        pub enum Event {
+            $($name($name),)*
+        }
+
+        impl Event {
+            /// The value of `eventType` and of the `type` header.
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Event::$name(_) => stringify!($name),)*
+                }
+            }
+
+            /// Every event type name, for consumers that check the `type` header before decoding.
+            pub const TYPES: &'static [&'static str] = &[$(stringify!($name)),*];
+        }
+
+        $(impl From<$name> for Event {
+            fn from(event: $name) -> Self {
+                Event::$name(event)
+            }
+        })*
+    };
+}
+
+catalogue!(MenuPublished, OrderPlaced, PaymentApproved);
+
+impl Event {
+    /// The record key: the order id, so all events of one order stay in one partition, in order.
+    /// Store-level events are keyed by store for the same reason.
+    pub fn key(&self) -> &str {
+        match self {
+            Event::MenuPublished(e) => &e.store_id,
+            Event::OrderPlaced(e) => &e.order_id,
+            Event::PaymentApproved(e) => &e.order_id,
+        }
+    }
+}
+
+/// The JSON value of a record: `eventType`, `timestamp` (epoch ms) and the event's fields, the
+/// shape the seeds' Spring Cloud Stream services use.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventBody {
+    pub timestamp: i64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placed() -> Event {
+        OrderPlaced {
+            order_id: "o-1".into(),
+            customer_id: "c-1".into(),
+            store_id: "s-1".into(),
+            store_name: "Kimbap Heaven".into(),
+            items: vec![OrderLine {
+                food_id: "f-1".into(),
+                name: "kimbap".into(),
+                quantity: 2,
+                unit_price: 3500,
+            }],
+            amount: 7000,
+            delivery_address: DeliveryAddress {
+                text: "Seoul".into(),
+                lat: 37.5,
+                lng: 127.0,
+            },
+            payment_id: "p-1".into(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn body_is_flat_camel_case_with_event_type_and_timestamp() {
+        let body = EventBody {
+            timestamp: 1_700_000_000_000,
+            event: placed(),
+        };
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["eventType"], "OrderPlaced");
+        assert_eq!(json["timestamp"], 1_700_000_000_000_i64);
+        assert_eq!(json["orderId"], "o-1");
+        assert_eq!(json["items"][0]["unitPrice"], 3500);
+        assert_eq!(json["deliveryAddress"]["lat"], 37.5);
+        let back: EventBody = serde_json::from_value(json).unwrap();
+        assert_eq!(back, body);
+    }
+
+    #[test]
+    fn key_is_the_order_id() {
+        assert_eq!(placed().key(), "o-1");
+        assert_eq!(placed().event_type(), "OrderPlaced");
+        assert!(Event::TYPES.contains(&"OrderPlaced"));
+    }
+
+    #[test]
+    fn a_body_written_by_another_language_decodes() {
+        // Field order and extra fields must not matter: a Spring service adds its own.
+        let json = r#"{"orderId":"o-9","paymentId":"p","customerId":"c","amount":1,
+            "method":"card","eventType":"PaymentApproved","timestamp":5,"extra":true}"#;
+        let body: EventBody = serde_json::from_str(json).unwrap();
+        assert_eq!(body.event.key(), "o-9");
+        assert_eq!(body.timestamp, 5);
+    }
+}

@@ -1,0 +1,486 @@
+//! The event log: publishing and consuming domain events over Kafka in the wire format of
+//! DESIGN.md §3, with idempotent handlers and a dead-letter topic for poison events.
+//!
+//! Services never publish directly: their events go through the outbox (see [`crate::outbox`]),
+//! whose relay is the only producer of domain events. Consumers run each event's handler in one
+//! transaction with its inbox row (see [`crate::inbox`]), then store the offset, so a crash at any
+//! point leads to a redelivery that changes nothing.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use anyhow::{Context, anyhow};
+use contracts::{Event, EventBody, headers};
+use rdkafka::{
+    ClientConfig, Message,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    message::{BorrowedMessage, Header, Headers, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord, Producer},
+    types::RDKafkaErrorCode,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{
+    config::{ConsumerSettings, KafkaSettings},
+    db::{Db, Tx},
+    inbox,
+    outbox::OutboxSignal,
+    trace::TraceContext,
+};
+
+/// A connection to the event log, shared by a service's relay, consumers and readiness probe.
+#[derive(Clone)]
+pub struct EventBus {
+    settings: KafkaSettings,
+    producer: FutureProducer,
+}
+
+/// One record ready to go on the topic.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub event_id: String,
+    pub event_type: String,
+    pub key: String,
+    pub payload: String,
+    pub source: String,
+    pub traceparent: Option<String>,
+}
+
+impl EventBus {
+    pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            // One request in flight per partition keeps the outbox's order even across retries.
+            .set("max.in.flight.requests.per.connection", "1")
+            .set("linger.ms", "2")
+            .set(
+                "message.timeout.ms",
+                settings.message_timeout_ms.to_string(),
+            )
+            .set("allow.auto.create.topics", "false")
+            .create()
+            .context("creating Kafka producer")?;
+        Ok(Self {
+            settings: settings.clone(),
+            producer,
+        })
+    }
+
+    pub fn settings(&self) -> &KafkaSettings {
+        &self.settings
+    }
+
+    /// Creates the event and dead-letter topics if they are missing. The embedded broker does not
+    /// create topics on first use, and production clusters usually forbid it.
+    pub async fn ensure_topics(&self) -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.brokers)
+            .create()
+            .context("creating Kafka admin client")?;
+        let topics = [
+            NewTopic::new(
+                &self.settings.topic,
+                self.settings.partitions,
+                TopicReplication::Fixed(1),
+            ),
+            NewTopic::new(&self.settings.dlq_topic, 1, TopicReplication::Fixed(1)),
+        ];
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for result in admin.create_topics(&topics, &options).await? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => return Err(anyhow!("creating topic {topic}: {code}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes one record and waits for the broker to acknowledge it.
+    pub async fn publish(&self, topic: &str, record: &Outgoing) -> anyhow::Result<()> {
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: headers::TYPE,
+                value: Some(&record.event_type),
+            })
+            .insert(Header {
+                key: headers::EVENT_ID,
+                value: Some(&record.event_id),
+            })
+            .insert(Header {
+                key: headers::SOURCE,
+                value: Some(&record.source),
+            });
+        if let Some(traceparent) = &record.traceparent {
+            headers = headers.insert(Header {
+                key: headers::TRACEPARENT,
+                value: Some(traceparent),
+            });
+        }
+        self.send(topic, &record.key, record.payload.as_bytes(), headers)
+            .await
+    }
+
+    async fn send(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        headers: OwnedHeaders,
+    ) -> anyhow::Result<()> {
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(payload)
+            .headers(headers);
+        self.producer
+            .send(record, Duration::from_secs(0))
+            .await
+            .map(drop)
+            .map_err(|(error, _)| anyhow!("publishing to {topic}: {error}"))
+    }
+
+    /// True when the broker answers a metadata request for our topic (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        let producer = self.producer.clone();
+        let topic = self.settings.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(2))
+                .map(|metadata| metadata.topics().iter().any(|t| t.error().is_none()))
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.settings.brokers)
+            .set(
+                "group.id",
+                format!("{}{}", self.settings.group_prefix, group),
+            )
+            .set("auto.offset.reset", "earliest")
+            // Offsets are stored by hand after the handler's transaction commits, and committed
+            // from there in the background: at-least-once, made effectively-once by the inbox.
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "fetch.wait.max.ms",
+                self.settings.fetch_wait_max_ms.to_string(),
+            )
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("allow.auto.create.topics", "false");
+        config
+    }
+
+    /// Flushes the producer's queue; part of a graceful shutdown.
+    pub fn flush(&self, timeout: Duration) {
+        let _ = self.producer.flush(timeout);
+    }
+}
+
+/// An event taken off the topic and decoded.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    pub event_id: String,
+    pub event_type: String,
+    pub key: Option<String>,
+    pub source: Option<String>,
+    pub trace: TraceContext,
+    /// Epoch ms, from the body.
+    pub timestamp: i64,
+    pub event: Event,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A policy ("whenever X then Y") or projection fed by the event log.
+pub trait EventHandler: Send + Sync + 'static {
+    /// The event types acted on; others are skipped without touching storage.
+    fn handles(&self, event_type: &str) -> bool;
+
+    /// Applies one event inside `tx`, which also holds the inbox row and commits after. Events it
+    /// causes go into the outbox through the same `tx`. An error rolls everything back and the
+    /// event is retried, then dead-lettered.
+    fn handle(
+        &self,
+        tx: &mut Tx,
+        event: &Incoming,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// What decoding a record gave.
+#[derive(Debug)]
+pub enum Decoded {
+    /// A type this consumer does not handle.
+    Skip,
+    Event(Box<Incoming>),
+    /// Cannot be handled by anybody: goes to the dead-letter topic.
+    Poison(String),
+}
+
+/// Decodes a record by the wire rules of DESIGN.md §3: the `type` header (plain or JSON-quoted)
+/// or, failing that, the body's `eventType` decides; `event-id` is the idempotency key, and a
+/// record without one gets a stable id from its position so redelivery is still recognised.
+pub fn decode(message: &BorrowedMessage<'_>, handles: impl Fn(&str) -> bool) -> Decoded {
+    let mut event_type = None;
+    let mut event_id = None;
+    let mut source = None;
+    let mut traceparent = None;
+    if let Some(headers) = message.headers() {
+        for header in headers.iter() {
+            let Some(value) = header.value.and_then(|v| std::str::from_utf8(v).ok()) else {
+                continue;
+            };
+            match header.key {
+                headers::TYPE => event_type = Some(unquote(value)),
+                headers::EVENT_ID => event_id = Some(unquote(value)),
+                headers::SOURCE => source = Some(unquote(value)),
+                headers::TRACEPARENT => traceparent = Some(unquote(value)),
+                _ => {}
+            }
+        }
+    }
+    let Some(payload) = message.payload() else {
+        return Decoded::Poison("record has no value".into());
+    };
+    let event_type = match event_type {
+        Some(t) => t,
+        None => match serde_json::from_slice::<serde_json::Value>(payload) {
+            Ok(value) => match value.get("eventType").and_then(|t| t.as_str()) {
+                Some(t) => t.to_owned(),
+                None => return Decoded::Poison("no type header and no eventType".into()),
+            },
+            Err(error) => return Decoded::Poison(format!("value is not JSON: {error}")),
+        },
+    };
+    if !handles(&event_type) {
+        return Decoded::Skip;
+    }
+    let body: EventBody = match serde_json::from_slice(payload) {
+        Ok(body) => body,
+        Err(error) => return Decoded::Poison(format!("cannot decode {event_type}: {error}")),
+    };
+    if body.event.event_type() != event_type {
+        return Decoded::Poison(format!(
+            "type header {event_type} disagrees with eventType {}",
+            body.event.event_type()
+        ));
+    }
+    let event_id = event_id.unwrap_or_else(|| {
+        let position = format!(
+            "{}/{}/{}",
+            message.topic(),
+            message.partition(),
+            message.offset()
+        );
+        Uuid::new_v5(&Uuid::NAMESPACE_OID, position.as_bytes()).to_string()
+    });
+    Decoded::Event(Box::new(Incoming {
+        event_id,
+        event_type,
+        key: message
+            .key()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .map(str::to_owned),
+        source,
+        trace: traceparent
+            .and_then(|t| TraceContext::parse(&t))
+            .map(|t| t.child())
+            .unwrap_or_else(TraceContext::root),
+        timestamp: body.timestamp,
+        event: body.event,
+        partition: message.partition(),
+        offset: message.offset(),
+    }))
+}
+
+fn unquote(value: &str) -> String {
+    // Spring Cloud Stream writes header values as JSON strings.
+    serde_json::from_str::<String>(value).unwrap_or_else(|_| value.to_owned())
+}
+
+/// Runs a handler over the topic as the consumer group `name` until `shutdown`.
+pub struct ConsumerRunner<H> {
+    pub name: String,
+    pub bus: EventBus,
+    pub db: Db,
+    pub handler: Arc<H>,
+    pub settings: ConsumerSettings,
+    pub outbox: OutboxSignal,
+}
+
+enum Outcome {
+    Done,
+    Stopped,
+}
+
+impl<H: EventHandler> ConsumerRunner<H> {
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let consumer: StreamConsumer = self
+            .bus
+            .consumer_config(&self.name)
+            .create()
+            .context("creating Kafka consumer")?;
+        consumer
+            .subscribe(&[&self.bus.settings.topic])
+            .context("subscribing")?;
+        tracing::info!(consumer = %self.name, topic = %self.bus.settings.topic, "consuming");
+        loop {
+            let message = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                message = consumer.recv() => message,
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(consumer = %self.name, %error, "kafka receive failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            match self.process(&message, &shutdown).await {
+                Outcome::Done => {
+                    if let Err(error) = consumer.store_offset_from_message(&message) {
+                        tracing::warn!(consumer = %self.name, %error, "storing offset failed");
+                    }
+                }
+                Outcome::Stopped => break,
+            }
+        }
+        // Commit what was stored; the rest is redelivered to whoever takes the partition.
+        if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(consumer = %self.name, %error, "final offset commit");
+        }
+        tracing::info!(consumer = %self.name, "stopped consuming");
+        Ok(())
+    }
+
+    async fn process(
+        &self,
+        message: &BorrowedMessage<'_>,
+        shutdown: &CancellationToken,
+    ) -> Outcome {
+        let incoming = match decode(message, |t| self.handler.handles(t)) {
+            Decoded::Skip => return Outcome::Done,
+            Decoded::Poison(error) => {
+                metrics::counter!("events_poison_total", "consumer" => self.name.clone())
+                    .increment(1);
+                return self.dead_letter(message, &error, shutdown).await;
+            }
+            Decoded::Event(incoming) => incoming,
+        };
+        let mut backoff = Duration::from_millis(self.settings.backoff_ms);
+        for attempt in 1..=self.settings.max_attempts {
+            let started = std::time::Instant::now();
+            let result = incoming.trace.clone().scope(self.apply(&incoming)).await;
+            match result {
+                Ok(applied) => {
+                    let outcome = if applied { "applied" } else { "duplicate" };
+                    metrics::counter!("events_consumed_total", "consumer" => self.name.clone(),
+                        "type" => incoming.event_type.clone(), "outcome" => outcome)
+                    .increment(1);
+                    metrics::histogram!("event_handle_seconds", "consumer" => self.name.clone())
+                        .record(started.elapsed().as_secs_f64());
+                    tracing::debug!(consumer = %self.name, event_type = %incoming.event_type,
+                        event_id = %incoming.event_id, outcome, "event handled");
+                    return Outcome::Done;
+                }
+                Err(error) if attempt == self.settings.max_attempts => {
+                    tracing::error!(consumer = %self.name, event_type = %incoming.event_type,
+                        event_id = %incoming.event_id, attempt, error = ?error,
+                        "event failed for good; dead-lettering");
+                    return self
+                        .dead_letter(message, &format!("{error:#}"), shutdown)
+                        .await;
+                }
+                Err(error) => {
+                    tracing::warn!(consumer = %self.name, event_type = %incoming.event_type,
+                        event_id = %incoming.event_id, attempt, error = ?error,
+                        "event failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Outcome::Stopped,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        Outcome::Done
+    }
+
+    /// One attempt: inbox row, handler, commit. `Ok(false)` when the event was handled before.
+    async fn apply(&self, incoming: &Incoming) -> anyhow::Result<bool> {
+        let mut tx = self.db.begin().await?;
+        if !inbox::claim(&mut tx, &self.name, incoming).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        self.handler.handle(&mut tx, incoming).await?;
+        tx.commit().await?;
+        self.outbox.wake();
+        Ok(true)
+    }
+
+    /// Parks a poison record on the dead-letter topic, with its headers and the error, so its
+    /// partition moves on. Retries until the broker takes it: losing it would lose the event.
+    async fn dead_letter(
+        &self,
+        message: &BorrowedMessage<'_>,
+        error: &str,
+        shutdown: &CancellationToken,
+    ) -> Outcome {
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = message.headers() {
+            for header in original.iter() {
+                headers = headers.insert(Header {
+                    key: header.key,
+                    value: header.value,
+                });
+            }
+        }
+        headers = headers
+            .insert(Header {
+                key: headers::ERROR,
+                value: Some(error),
+            })
+            .insert(Header {
+                key: headers::FAILED_CONSUMER,
+                value: Some(&self.name),
+            });
+        let key = message
+            .key()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .unwrap_or_default();
+        let payload = message.payload().unwrap_or_default();
+        loop {
+            match self
+                .bus
+                .send(&self.bus.settings.dlq_topic, key, payload, headers.clone())
+                .await
+            {
+                Ok(()) => {
+                    metrics::counter!("events_dead_lettered_total", "consumer" => self.name.clone())
+                        .increment(1);
+                    tracing::warn!(consumer = %self.name, partition = message.partition(),
+                        offset = message.offset(), error, "event dead-lettered");
+                    return Outcome::Done;
+                }
+                Err(send_error) => {
+                    tracing::error!(consumer = %self.name, error = %send_error,
+                        "dead-lettering failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Outcome::Stopped,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Service-to-service HTTP: every synchronous call goes through a timeout (default 500 ms) and a
+//! circuit breaker (tower-resilience), forwards the caller's token, request trace and an
+//! idempotency key. A call that cannot be made — timed out, refused, breaker open, or answered
+//! with a 5xx — comes back as [`CallError::Unavailable`], the caller's cue for its fallback.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use serde::{Serialize, de::DeserializeOwned};
+use tower::{Service, ServiceExt};
+use tower_resilience::circuitbreaker::{
+    CircuitBreaker, CircuitBreakerError, CircuitBreakerLayer, CircuitState,
+};
+
+use crate::{config::HttpSettings, problem::Problem, trace::TraceContext};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The peer could not give an answer: the fallback applies.
+    #[error("{peer} unavailable: {reason}")]
+    Unavailable { peer: String, reason: String },
+    /// The peer answered with a client error; its problem body tells why.
+    #[error("{peer} answered {status}: {}", problem.as_ref().map(|p| p.code.as_str()).unwrap_or("-"))]
+    Rejected {
+        peer: String,
+        status: StatusCode,
+        problem: Option<Problem>,
+    },
+    /// The peer answered 2xx with a body we cannot read: a contract mismatch, not an outage.
+    #[error("{peer} answered with an unreadable body: {reason}")]
+    Contract { peer: String, reason: String },
+}
+
+/// One answered call.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Debug)]
+enum Failure {
+    Timeout,
+    Transport(String),
+    Server(StatusCode),
+}
+
+type Inner = tower::util::BoxCloneSyncService<reqwest::Request, Reply, Failure>;
+
+/// A client for one peer service; clones share the peer's breaker.
+#[derive(Clone)]
+pub struct ResilientClient {
+    peer: String,
+    base_url: String,
+    http: reqwest::Client,
+    timeout: Duration,
+    breaker: CircuitBreaker<Inner, tower_resilience::circuitbreaker::DefaultClassifier>,
+}
+
+impl ResilientClient {
+    pub fn new(peer: &str, base_url: &str, settings: &HttpSettings) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        let timeout = Duration::from_millis(settings.call_timeout_ms);
+        let transport = http.clone();
+        let inner: Inner = tower::util::BoxCloneSyncService::new(tower::service_fn(
+            move |request: reqwest::Request| {
+                let http = transport.clone();
+                async move {
+                    // The whole exchange, body included, must fit in the timeout.
+                    let exchange = async {
+                        let response = http
+                            .execute(request)
+                            .await
+                            .map_err(|e| Failure::Transport(e.to_string()))?;
+                        let status = response.status();
+                        let headers = response.headers().clone();
+                        let body = response
+                            .bytes()
+                            .await
+                            .map_err(|e| Failure::Transport(e.to_string()))?;
+                        if status.is_server_error() {
+                            return Err(Failure::Server(status));
+                        }
+                        Ok(Reply {
+                            status,
+                            headers,
+                            body,
+                        })
+                    };
+                    tokio::time::timeout(timeout, exchange)
+                        .await
+                        .unwrap_or(Err(Failure::Timeout))
+                }
+            },
+        ));
+        let breaker_settings = &settings.breaker;
+        let peer_name = peer.to_owned();
+        let layer = CircuitBreakerLayer::builder()
+            .name(format!("{peer}-breaker"))
+            .failure_rate_threshold(breaker_settings.failure_rate)
+            .sliding_window_size(breaker_settings.window)
+            .minimum_number_of_calls(breaker_settings.min_calls)
+            .wait_duration_in_open(Duration::from_millis(breaker_settings.open_ms))
+            .permitted_calls_in_half_open(breaker_settings.half_open_calls)
+            .on_state_transition(move |from, to| {
+                tracing::warn!(peer = %peer_name, ?from, ?to, "circuit breaker changed state");
+                metrics::counter!("circuit_breaker_transitions_total",
+                    "peer" => peer_name.clone(), "to" => format!("{to:?}"))
+                .increment(1);
+                metrics::gauge!("circuit_breaker_open", "peer" => peer_name.clone())
+                    .set(if to == CircuitState::Open { 1.0 } else { 0.0 });
+            })
+            .build()
+            .map_err(|e| anyhow::anyhow!("circuit breaker for {peer}: {e}"))?;
+        Ok(Self {
+            peer: peer.to_owned(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            http,
+            timeout,
+            breaker: layer.layer_fn(inner),
+        })
+    }
+
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    pub fn state(&self) -> CircuitState {
+        self.breaker.state_sync()
+    }
+
+    /// Sends one request through the breaker. `bearer` is the caller's token, forwarded so the
+    /// peer authorizes the real user; `idempotency_key` makes a retried state change safe.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        bearer: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Reply, CallError> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header(contracts::http::IDEMPOTENCY_KEY, key);
+        }
+        let trace = TraceContext::current()
+            .map(|t| t.child())
+            .unwrap_or_else(TraceContext::root);
+        request = request.header("traceparent", trace.header());
+        let request = request.build().map_err(|e| CallError::Contract {
+            peer: self.peer.clone(),
+            reason: e.to_string(),
+        })?;
+        let started = std::time::Instant::now();
+        let mut breaker = self.breaker.clone();
+        let result = match breaker.ready().await {
+            Ok(ready) => ready.call(request).await,
+            Err(error) => Err(error),
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(CircuitBreakerError::OpenCircuit) => "open",
+            Err(CircuitBreakerError::Inner(Failure::Timeout)) => "timeout",
+            Err(_) => "error",
+        };
+        metrics::histogram!("http_client_seconds", "peer" => self.peer.clone(), "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        let unavailable = |reason: String| CallError::Unavailable {
+            peer: self.peer.clone(),
+            reason,
+        };
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(CircuitBreakerError::OpenCircuit) => {
+                return Err(unavailable("circuit breaker is open".into()));
+            }
+            Err(CircuitBreakerError::Inner(Failure::Timeout)) => {
+                return Err(unavailable(format!(
+                    "no answer within {} ms",
+                    self.timeout.as_millis()
+                )));
+            }
+            Err(CircuitBreakerError::Inner(Failure::Transport(e))) => return Err(unavailable(e)),
+            Err(CircuitBreakerError::Inner(Failure::Server(status))) => {
+                return Err(unavailable(format!("answered {status}")));
+            }
+        };
+        if reply.status.is_success() {
+            Ok(reply)
+        } else {
+            Err(CallError::Rejected {
+                peer: self.peer.clone(),
+                status: reply.status,
+                problem: serde_json::from_slice(&reply.body).ok(),
+            })
+        }
+    }
+
+    /// `send` and decode a JSON answer.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        bearer: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, CallError> {
+        let reply = self
+            .send(method, path, body, bearer, idempotency_key)
+            .await?;
+        serde_json::from_slice(&reply.body).map_err(|e| CallError::Contract {
+            peer: self.peer.clone(),
+            reason: e.to_string(),
+        })
+    }
+}

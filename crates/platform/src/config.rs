@@ -1,0 +1,647 @@
+//! Typed, layered configuration: defaults, then an optional TOML file, then `BAEDAL_*` environment
+//! variables (`__` separates levels: `BAEDAL_KAFKA__BROKERS`). Loaded and validated once at start;
+//! a bad value stops the process with a message naming the key.
+
+use std::{collections::BTreeMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// The services of baedal, in the order `up` starts them (and their default ports 8081–8087).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceName {
+    Order,
+    Payment,
+    Store,
+    Delivery,
+    Notification,
+    Customer,
+    Review,
+}
+
+impl ServiceName {
+    pub const ALL: [ServiceName; 7] = [
+        ServiceName::Order,
+        ServiceName::Payment,
+        ServiceName::Store,
+        ServiceName::Delivery,
+        ServiceName::Notification,
+        ServiceName::Customer,
+        ServiceName::Review,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Order => "order",
+            ServiceName::Payment => "payment",
+            ServiceName::Store => "store",
+            ServiceName::Delivery => "delivery",
+            ServiceName::Notification => "notification",
+            ServiceName::Customer => "customer",
+            ServiceName::Review => "review",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        8081 + Self::ALL.iter().position(|s| *s == self).unwrap_or(0) as u16
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ServiceName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|name| name.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = Self::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown service `{s}` (known: {})", known.join(", "))
+            })
+    }
+}
+
+/// A value that must not show up in logs or debug output.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Signing key used by `up` when none is configured. `serve` refuses it.
+pub const DEV_JWT_SECRET: &str = "baedal-dev-secret-do-not-use-in-production";
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where `up` keeps its SQLite files and the embedded broker's log.
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    pub kafka: KafkaSettings,
+    pub auth: AuthSettings,
+    pub http: HttpSettings,
+    pub outbox: OutboxSettings,
+    pub consumer: ConsumerSettings,
+    pub log: LogSettings,
+    pub services: BTreeMap<ServiceName, ServiceSettings>,
+    pub gateway: GatewaySettings,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// A URL template; `{service}` becomes the service name and `{data_dir}` the data directory.
+    /// `sqlite://{data_dir}/{service}.db` (default) or `postgres://user@host:5432/baedal_{service}`.
+    pub url: String,
+    /// Pool size for PostgreSQL. SQLite always uses one writer connection.
+    pub max_connections: u32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port]`
+    pub brokers: String,
+    pub topic: String,
+    pub dlq_topic: String,
+    pub partitions: i32,
+    /// Prepended to each consumer group (the service name); lets isolated tests share a broker.
+    pub group_prefix: String,
+    /// Low for the embedded broker, whose fetches do not wake on new data.
+    pub fetch_wait_max_ms: u32,
+    /// How long a publish may wait for an unreachable broker before the relay retries it.
+    pub message_timeout_ms: u32,
+    /// Run the in-process broker on `brokers`' port (`up` only; needs feature `embedded-broker`).
+    pub embedded: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// HS256 key shared by the gateway (which signs) and each service (which verifies).
+    pub jwt_secret: Secret,
+    pub token_ttl_secs: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Timeout of one synchronous call between services.
+    pub call_timeout_ms: u64,
+    pub breaker: BreakerSettings,
+    /// Largest request body a service accepts.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    /// Share of failed calls in the window that opens the breaker.
+    pub failure_rate: f64,
+    pub window: usize,
+    /// Calls needed in the window before the rate counts.
+    pub min_calls: usize,
+    /// How long an open breaker fails fast before letting a trial call through.
+    pub open_ms: u64,
+    pub half_open_calls: usize,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSettings {
+    /// The relay also wakes at once when a service commits events; polling catches the rest
+    /// (another replica's rows, rows left by a crash).
+    pub poll_interval_ms: u64,
+    pub batch_size: i64,
+    /// Sent rows are kept this long for inspection, then deleted.
+    pub retention_hours: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsumerSettings {
+    /// Attempts before an event that keeps failing goes to the dead-letter topic.
+    pub max_attempts: u32,
+    pub backoff_ms: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `pretty` or `json`
+    pub format: String,
+    /// `tracing` filter directives, e.g. `info,order=debug`
+    pub filter: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    /// Where the service listens.
+    pub bind: SocketAddr,
+    /// How the gateway and other services reach it.
+    pub url: String,
+    /// Overrides `database.url` for this service.
+    #[serde(default)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    pub bind: SocketAddr,
+    pub database_url: Option<String>,
+    /// Upstream timeout for one proxied request.
+    pub timeout_ms: u64,
+    /// Origins allowed by CORS; `*` allows any.
+    pub cors_origins: Vec<String>,
+    /// First match wins; `*` matches one path segment.
+    pub routes: Vec<Route>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub prefix: String,
+    pub service: ServiceName,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let services = ServiceName::ALL
+            .into_iter()
+            .map(|name| {
+                let port = name.default_port();
+                let settings = ServiceSettings {
+                    bind: SocketAddr::from(([127, 0, 0, 1], port)),
+                    url: format!("http://127.0.0.1:{port}"),
+                    database_url: None,
+                };
+                (name, settings)
+            })
+            .collect();
+        Self {
+            data_dir: PathBuf::from("data"),
+            database: DatabaseSettings::default(),
+            kafka: KafkaSettings::default(),
+            auth: AuthSettings::default(),
+            http: HttpSettings::default(),
+            outbox: OutboxSettings::default(),
+            consumer: ConsumerSettings::default(),
+            log: LogSettings::default(),
+            services,
+            gateway: GatewaySettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://{data_dir}/{service}.db".into(),
+            max_connections: 10,
+        }
+    }
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic: contracts::DEFAULT_TOPIC.into(),
+            dlq_topic: contracts::DEFAULT_DLQ_TOPIC.into(),
+            partitions: 3,
+            group_prefix: String::new(),
+            fetch_wait_max_ms: 10,
+            message_timeout_ms: 10_000,
+            embedded: false,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: Secret::new(DEV_JWT_SECRET),
+            token_ttl_secs: 12 * 3600,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            call_timeout_ms: 500,
+            breaker: BreakerSettings::default(),
+            body_limit_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            failure_rate: 0.5,
+            window: 20,
+            min_calls: 5,
+            open_ms: 10_000,
+            half_open_calls: 1,
+        }
+    }
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 200,
+            batch_size: 200,
+            retention_hours: 24,
+        }
+    }
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            backoff_ms: 200,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "pretty".into(),
+            filter: "info,librdkafka=warn,rdkafka=warn,tansu=warn,sqlx=warn".into(),
+        }
+    }
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        use ServiceName::*;
+        let routes = [
+            ("/stores/*/reviews", Review),
+            ("/stores", Store),
+            ("/orders", Order),
+            ("/mypage", Order),
+            ("/payments", Payment),
+            ("/deliveries", Delivery),
+            ("/riders", Delivery),
+            ("/notifications", Notification),
+            ("/customers", Customer),
+            ("/reviews", Review),
+        ]
+        .into_iter()
+        .map(|(prefix, service)| Route {
+            prefix: prefix.into(),
+            service,
+        })
+        .collect();
+        Self {
+            bind: SocketAddr::from(([0, 0, 0, 0], 8088)),
+            database_url: None,
+            timeout_ms: 10_000,
+            cors_origins: vec!["*".into()],
+            routes,
+        }
+    }
+}
+
+/// A configuration value that cannot work, named by its key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn key(key: &str, problem: impl fmt::Display) -> Self {
+        Self(format!("`{key}` {problem}"))
+    }
+}
+
+impl Settings {
+    /// Defaults, then the file (if given; it must exist), then `BAEDAL_*` variables.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        Self::extract(figment.merge(env_provider()))
+    }
+
+    pub fn extract(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment
+            .extract()
+            .map_err(|error| ConfigError(describe(error)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_database_url("database.url", &self.database.url)?;
+        for (name, service) in &self.services {
+            if let Some(url) = &service.database_url {
+                validate_database_url(&format!("services.{name}.database_url"), url)?;
+            }
+            if !service.url.starts_with("http://") && !service.url.starts_with("https://") {
+                return Err(ConfigError::key(
+                    &format!("services.{name}.url"),
+                    format!("must be an http(s) URL, got {:?}", service.url),
+                ));
+            }
+        }
+        for name in ServiceName::ALL {
+            if !self.services.contains_key(&name) {
+                return Err(ConfigError::key(
+                    &format!("services.{name}"),
+                    "is missing; every service needs a bind address and url",
+                ));
+            }
+        }
+        if let Some(url) = &self.gateway.database_url {
+            validate_database_url("gateway.database_url", url)?;
+        }
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(ConfigError::key("kafka.brokers", "must not be empty"));
+        }
+        for (key, topic) in [
+            ("kafka.topic", &self.kafka.topic),
+            ("kafka.dlq_topic", &self.kafka.dlq_topic),
+        ] {
+            let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+            if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
+                return Err(ConfigError::key(
+                    key,
+                    format!("{topic:?} is not a legal Kafka topic name"),
+                ));
+            }
+        }
+        if self.kafka.topic == self.kafka.dlq_topic {
+            return Err(ConfigError::key(
+                "kafka.dlq_topic",
+                "must differ from kafka.topic",
+            ));
+        }
+        if self.kafka.partitions < 1 {
+            return Err(ConfigError::key("kafka.partitions", "must be at least 1"));
+        }
+        if self.auth.jwt_secret.expose().len() < 16 {
+            return Err(ConfigError::key(
+                "auth.jwt_secret",
+                "must be at least 16 characters",
+            ));
+        }
+        if self.auth.token_ttl_secs == 0 {
+            return Err(ConfigError::key("auth.token_ttl_secs", "must be positive"));
+        }
+        if self.http.call_timeout_ms == 0 {
+            return Err(ConfigError::key("http.call_timeout_ms", "must be positive"));
+        }
+        let breaker = &self.http.breaker;
+        if !(breaker.failure_rate > 0.0 && breaker.failure_rate <= 1.0) {
+            return Err(ConfigError::key(
+                "http.breaker.failure_rate",
+                "must be in (0, 1]",
+            ));
+        }
+        if breaker.window == 0 || breaker.min_calls == 0 || breaker.half_open_calls == 0 {
+            return Err(ConfigError::key(
+                "http.breaker",
+                "window, min_calls and half_open_calls must be positive",
+            ));
+        }
+        if self.outbox.batch_size < 1 {
+            return Err(ConfigError::key("outbox.batch_size", "must be at least 1"));
+        }
+        if self.consumer.max_attempts == 0 {
+            return Err(ConfigError::key(
+                "consumer.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(ConfigError::key(
+                "log.format",
+                format!("must be `pretty` or `json`, got {:?}", self.log.format),
+            ));
+        }
+        for (index, route) in self.gateway.routes.iter().enumerate() {
+            if !route.prefix.starts_with('/') {
+                return Err(ConfigError::key(
+                    &format!("gateway.routes[{index}].prefix"),
+                    format!("must start with `/`, got {:?}", route.prefix),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL of one service, with the template filled in.
+    pub fn database_url(&self, service: ServiceName) -> String {
+        let template = self
+            .services
+            .get(&service)
+            .and_then(|s| s.database_url.clone())
+            .unwrap_or_else(|| self.database.url.clone());
+        self.fill(&template, service.as_str())
+    }
+
+    pub fn gateway_database_url(&self) -> String {
+        let template = self
+            .gateway
+            .database_url
+            .clone()
+            .unwrap_or_else(|| self.database.url.clone());
+        self.fill(&template, "gateway")
+    }
+
+    fn fill(&self, template: &str, service: &str) -> String {
+        template
+            .replace("{service}", service)
+            .replace("{data_dir}", &self.data_dir.display().to_string())
+    }
+
+    pub fn service(&self, name: ServiceName) -> &ServiceSettings {
+        // validate() guarantees every service has an entry.
+        &self.services[&name]
+    }
+}
+
+fn env_provider() -> Env {
+    // BAEDAL_TEST_* variables steer the test harness, not the platform.
+    Env::prefixed("BAEDAL_")
+        .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
+        .split("__")
+}
+
+fn validate_database_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        Ok(())
+    } else {
+        Err(ConfigError::key(
+            key,
+            format!("must start with sqlite: or postgres://, got {url:?}"),
+        ))
+    }
+}
+
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("{}{source}", e.kind)
+            } else {
+                format!("`{key}`: {}{source}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn with_toml(toml: &str) -> Result<Settings, ConfigError> {
+        Settings::extract(
+            Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(toml)),
+        )
+    }
+
+    #[test]
+    fn defaults_are_valid_and_fill_database_templates() {
+        let settings = with_toml("").unwrap();
+        assert_eq!(
+            settings.database_url(ServiceName::Order),
+            "sqlite://data/order.db"
+        );
+        assert_eq!(settings.service(ServiceName::Review).bind.port(), 8087);
+        assert_eq!(settings.gateway.bind.port(), 8088);
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key() {
+        let error = with_toml("[kafka]\npartitions = \"many\"").unwrap_err();
+        assert!(error.to_string().contains("`kafka.partitions`"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused() {
+        let error = with_toml("[kafka]\nbrokerz = \"x:1\"").unwrap_err();
+        assert!(error.to_string().contains("brokerz"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key() {
+        let error = with_toml("[http.breaker]\nfailure_rate = 2.0").unwrap_err();
+        assert!(
+            error.to_string().contains("`http.breaker.failure_rate`"),
+            "{error}"
+        );
+        let error = with_toml("[database]\nurl = \"mysql://x\"").unwrap_err();
+        assert!(error.to_string().contains("`database.url`"), "{error}");
+        let error = with_toml("[auth]\njwt_secret = \"short\"").unwrap_err();
+        assert!(error.to_string().contains("`auth.jwt_secret`"), "{error}");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_names_the_variable_source() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BAEDAL_KAFKA__BROKERS", "kafka-0:9092");
+            jail.set_env("BAEDAL_TEST_BACKEND", "postgres");
+            let settings = Settings::load(None).unwrap();
+            assert_eq!(settings.kafka.brokers, "kafka-0:9092");
+            jail.set_env("BAEDAL_OUTBOX__BATCH_SIZE", "lots");
+            let error = Settings::load(None).unwrap_err().to_string();
+            assert!(error.contains("`outbox.batch_size`"), "{error}");
+            assert!(error.contains("BAEDAL_"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let settings = Settings::default();
+        assert!(!format!("{settings:?}").contains(DEV_JWT_SECRET));
+    }
+}

@@ -1,0 +1,174 @@
+//! Storage: one pool per service, SQLite (default) or PostgreSQL chosen by URL, and migrations that
+//! run on both. Queries are written once in the portable subset of SQL both engines share
+//! (`$1` placeholders, TEXT/BIGINT columns, `ON CONFLICT`), so a service has one set of queries and
+//! one set of migrations; concurrency control is optimistic (`version` columns, conditional
+//! updates), which both engines support without row-lock syntax.
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context;
+use sqlx::{
+    Any, AnyPool, Executor,
+    any::{AnyConnectOptions, AnyPoolOptions},
+    migrate::{MigrateDatabase, Migrator},
+};
+
+pub type Tx = sqlx::Transaction<'static, Any>;
+pub type Conn = sqlx::AnyConnection;
+
+/// The platform's own tables (outbox, processed events), versions below 1000. Each service's
+/// migrations start at 1000, so both sets share one history table without colliding.
+pub static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects (creating the database or SQLite file if missing) and runs the platform's and the
+    /// service's migrations.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        migrations: &Migrator,
+    ) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        if !Any::database_exists(&url)
+            .await
+            .with_context(|| format!("checking database {}", redact(&url)))?
+        {
+            // Two replicas may race to create it; losing that race is fine.
+            if let Err(error) = Any::create_database(&url).await
+                && !Any::database_exists(&url).await.unwrap_or(false)
+            {
+                return Err(error).with_context(|| format!("creating database {}", redact(&url)));
+            }
+        }
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("parsing database url {}", redact(&url)))?;
+        let pool = AnyPoolOptions::new()
+            // SQLite allows one writer; a single connection serializes transactions instead of
+            // failing them with SQLITE_BUSY when two try to upgrade a read lock at once.
+            .max_connections(match backend {
+                Backend::Sqlite => 1,
+                Backend::Postgres => max_connections,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&url)))?;
+        let db = Self { pool, backend };
+        db.migrate(&PLATFORM_MIGRATIONS).await?;
+        db.migrate(migrations).await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self, migrations: &Migrator) -> anyhow::Result<()> {
+        let mut migrator = Migrator {
+            migrations: migrations.migrations.clone(),
+            ..Migrator::DEFAULT
+        };
+        // The other set's versions are in the same history table.
+        migrator.set_ignore_missing(true);
+        migrator
+            .run(&self.pool)
+            .await
+            .context("running database migrations")
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn begin(&self) -> sqlx::Result<Tx> {
+        self.pool.begin().await
+    }
+
+    /// For `/readyz`.
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn prepare_sqlite(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path != ":memory:"
+        && let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating directory {}", parent.display()))?;
+    }
+    Ok(url.to_owned())
+}
+
+/// A database URL fit for logs: no password.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Unix epoch milliseconds; every timestamp in storage and on the wire uses it.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// True when an insert failed on a unique or primary key: the row is there already.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// For services with no tables of their own yet: only the platform's run.
+pub static NO_MIGRATIONS: Migrator = Migrator {
+    migrations: std::borrow::Cow::Borrowed(&[]),
+    ..Migrator::DEFAULT
+};

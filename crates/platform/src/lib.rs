@@ -1,0 +1,23 @@
+//! What every baedal service stands on, each mechanism written once (DESIGN.md §4–§6).
+
+pub mod auth;
+#[cfg(feature = "embedded-broker")]
+pub mod broker;
+pub mod bus;
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod inbox;
+pub mod outbox;
+pub mod problem;
+pub mod runtime;
+pub mod shutdown;
+pub mod telemetry;
+pub mod trace;
+
+pub use auth::{AuthKeys, Identity, Role};
+pub use config::{ServiceName, Settings};
+pub use db::{Db, Tx};
+pub use problem::{ApiError, ApiResult};
+pub use runtime::{RunningService, ServiceContext};

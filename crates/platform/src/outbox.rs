@@ -1,0 +1,200 @@
+//! Transactional outbox: a service writes its events into `outbox` in the transaction that changes
+//! its state, and the relay publishes them afterwards, in order, marking each row sent once the
+//! broker has it. Nothing is published for a rolled-back change, and nothing committed is lost when
+//! the process dies or the broker is down: the rows wait, and the relay picks them up by itself.
+
+use std::{sync::Arc, time::Duration};
+
+use contracts::{Event, EventBody};
+use sqlx::Row;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{
+    bus::{EventBus, Outgoing},
+    config::OutboxSettings,
+    db::{Db, Tx, now_ms},
+    trace::TraceContext,
+};
+
+/// Wakes the relay right after a commit, so events do not wait for the next poll.
+#[derive(Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Adds events to the outbox inside `tx`; they are published only if `tx` commits. Returns the
+/// event ids, in order.
+pub async fn enqueue(
+    tx: &mut Tx,
+    events: impl IntoIterator<Item = impl Into<Event>>,
+) -> sqlx::Result<Vec<String>> {
+    let traceparent = TraceContext::current().map(|t| t.child().header());
+    let mut ids = Vec::new();
+    for event in events {
+        let event = event.into();
+        // UUIDv7 ids are time ordered and monotonic within a process: the relay's publish order.
+        let id = Uuid::now_v7().to_string();
+        let key = event.key().to_owned();
+        let event_type = event.event_type();
+        let body = EventBody {
+            timestamp: now_ms(),
+            event,
+        };
+        let payload = serde_json::to_string(&body).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        sqlx::query(
+            "INSERT INTO outbox (id, record_key, event_type, payload, traceparent, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(key)
+        .bind(event_type)
+        .bind(payload)
+        .bind(traceparent.clone())
+        .bind(body.timestamp)
+        .execute(&mut **tx)
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Publishes a service's outbox. One per process; several replicas may run it side by side (a row
+/// published twice is a duplicate the consumers' inbox drops).
+pub struct Relay {
+    pub db: Db,
+    pub bus: EventBus,
+    pub source: String,
+    pub settings: OutboxSettings,
+    pub signal: OutboxSignal,
+}
+
+impl Relay {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let mut failures = 0u32;
+        let mut last_cleanup = std::time::Instant::now();
+        loop {
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                result = self.publish_pending() => result,
+            };
+            let wait = match result {
+                Ok(published) if published as i64 >= self.settings.batch_size => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(_) => {
+                    failures = 0;
+                    poll
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(source = %self.source, error = %format!("{error:#}"), failures,
+                        "outbox relay could not publish; will retry");
+                    poll.max(Duration::from_millis(250 * u64::from(failures.min(20))))
+                }
+            };
+            if last_cleanup.elapsed() > Duration::from_secs(600) {
+                last_cleanup = std::time::Instant::now();
+                if let Err(error) = self.delete_old().await {
+                    tracing::warn!(%error, "outbox cleanup failed");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.signal.0.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        // Graceful stop: one last pass so what was committed leaves with us, bounded in time.
+        match tokio::time::timeout(Duration::from_secs(5), self.publish_pending()).await {
+            Ok(Ok(count)) if count > 0 => tracing::info!(count, "outbox flushed on shutdown"),
+            Ok(Err(error)) => tracing::warn!(%error, "outbox flush on shutdown failed"),
+            _ => {}
+        }
+    }
+
+    /// Publishes up to one batch of unsent rows in creation order; returns how many went out.
+    pub async fn publish_pending(&self) -> anyhow::Result<usize> {
+        let rows = sqlx::query(
+            "SELECT id, record_key, event_type, payload, traceparent FROM outbox \
+             WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(self.settings.batch_size)
+        .fetch_all(self.db.pool())
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let records = rows
+            .iter()
+            .map(|row| {
+                Ok(Outgoing {
+                    event_id: row.try_get("id")?,
+                    key: row.try_get("record_key")?,
+                    event_type: row.try_get("event_type")?,
+                    payload: row.try_get("payload")?,
+                    traceparent: row.try_get("traceparent")?,
+                    source: self.source.clone(),
+                })
+            })
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        let topic = self.bus.settings().topic.clone();
+        // All sends are queued at once and librdkafka keeps their order per partition; we wait
+        // for every acknowledgement, then stop at the first failure so nothing is marked sent out
+        // of order.
+        let results =
+            futures::future::join_all(records.iter().map(|r| self.bus.publish(&topic, r))).await;
+        let mut sent = Vec::new();
+        let mut failure = None;
+        for (record, result) in records.iter().zip(results) {
+            match result {
+                Ok(()) => sent.push(record.event_id.as_str()),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        if !sent.is_empty() {
+            let now = now_ms();
+            let mut tx = self.db.begin().await?;
+            for id in &sent {
+                sqlx::query("UPDATE outbox SET sent_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            metrics::counter!("outbox_published_total", "source" => self.source.clone())
+                .increment(sent.len() as u64);
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(sent.len()),
+        }
+    }
+
+    async fn delete_old(&self) -> sqlx::Result<()> {
+        let horizon = now_ms() - (self.settings.retention_hours * 3_600_000) as i64;
+        sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
+            .bind(horizon)
+            .execute(self.db.pool())
+            .await
+            .map(drop)
+    }
+}
+
+/// Rows not yet published (for tests and the operator's `/readyz` detail).
+pub async fn pending(db: &Db) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")
+        .fetch_one(db.pool())
+        .await
+}

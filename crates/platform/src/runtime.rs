@@ -1,0 +1,162 @@
+//! How a service runs: the same code path whether `up` starts all of them in one process or
+//! Kubernetes runs one per pod. A service connects its [`ServiceContext`] (database with
+//! migrations, event bus, keys), registers its policies as consumers, and serves its router; the
+//! context adds the outbox relay, the operational endpoints and the shutdown sequence.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::Router;
+use sqlx::migrate::Migrator;
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    auth::AuthKeys,
+    bus::{ConsumerRunner, EventBus, EventHandler},
+    client::ResilientClient,
+    config::{ServiceName, Settings},
+    db::Db,
+    http::{Readiness, finish, operational_routes, serve},
+    outbox::{OutboxSignal, Relay},
+};
+
+/// Everything a running service shares between its handlers, policies and relay.
+pub struct ServiceContext {
+    pub name: ServiceName,
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub bus: EventBus,
+    pub auth: AuthKeys,
+    pub outbox: OutboxSignal,
+    pub shutdown: CancellationToken,
+    consumers: JoinSet<anyhow::Result<()>>,
+}
+
+/// A service serving requests and events.
+pub struct RunningService {
+    pub name: ServiceName,
+    pub addr: SocketAddr,
+    pub db: Db,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl ServiceContext {
+    /// Connects to the service's database (creating and migrating it) and to the event log.
+    pub async fn connect(
+        name: ServiceName,
+        settings: Arc<Settings>,
+        migrations: &Migrator,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let url = settings.database_url(name);
+        let db = Db::connect(&url, settings.database.max_connections, migrations)
+            .await
+            .with_context(|| format!("{name}: opening {}", crate::db::redact(&url)))?;
+        let bus = EventBus::new(&settings.kafka)?;
+        Ok(Self {
+            name,
+            auth: AuthKeys::new(&settings.auth),
+            settings,
+            db,
+            bus,
+            outbox: OutboxSignal::default(),
+            shutdown,
+            consumers: JoinSet::new(),
+        })
+    }
+
+    /// A resilient client for a peer service, at the URL the configuration gives it.
+    pub fn client(&self, peer: ServiceName) -> anyhow::Result<ResilientClient> {
+        ResilientClient::new(
+            peer.as_str(),
+            &self.settings.service(peer).url,
+            &self.settings.http,
+        )
+    }
+
+    /// Feeds the event log to `handler` as the consumer group named after this service.
+    pub fn consume<H: EventHandler>(&mut self, handler: H) {
+        self.consume_as(self.name.as_str(), handler);
+    }
+
+    /// Like [`consume`](Self::consume) under another group name, for a second, independent
+    /// subscription (a read model that must not wait behind a policy, say).
+    pub fn consume_as<H: EventHandler>(&mut self, group: &str, handler: H) {
+        let runner = ConsumerRunner {
+            name: group.to_owned(),
+            bus: self.bus.clone(),
+            db: self.db.clone(),
+            handler: Arc::new(handler),
+            settings: self.settings.consumer.clone(),
+            outbox: self.outbox.clone(),
+        };
+        let shutdown = self.shutdown.clone();
+        self.consumers.spawn(runner.run(shutdown));
+    }
+
+    /// Serves `router` (plus health, readiness and metrics) on `listener`, with the outbox relay
+    /// and the registered consumers, until the shutdown token is cancelled.
+    pub fn serve(self, listener: TcpListener, router: Router) -> anyhow::Result<RunningService> {
+        let addr = listener.local_addr()?;
+        let mut tasks = self.consumers;
+        let relay = Relay {
+            db: self.db.clone(),
+            bus: self.bus.clone(),
+            source: self.name.as_str().to_owned(),
+            settings: self.settings.outbox.clone(),
+            signal: self.outbox.clone(),
+        };
+        let shutdown = self.shutdown.clone();
+        tasks.spawn(async move {
+            relay.run(shutdown).await;
+            Ok(())
+        });
+        let app = finish(
+            router.merge(operational_routes(Readiness {
+                db: Some(self.db.clone()),
+                bus: Some(self.bus.clone()),
+            })),
+            self.name.as_str(),
+            self.settings.http.body_limit_bytes,
+        );
+        let shutdown = self.shutdown.clone();
+        tasks.spawn(async move { serve(listener, app, shutdown).await.map_err(Into::into) });
+        tracing::info!(service = %self.name, %addr, "service listening");
+        Ok(RunningService {
+            name: self.name,
+            addr,
+            db: self.db,
+            tasks,
+        })
+    }
+}
+
+impl RunningService {
+    /// Waits for the service to finish after shutdown was requested, then closes its database.
+    pub async fn stopped(mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(service = %self.name, error = %format!("{error:#}"), "task failed");
+                    result = Err(error);
+                }
+                Err(error) if error.is_cancelled() => {}
+                Err(error) => result = Err(error.into()),
+            }
+        }
+        tokio::time::timeout(Duration::from_secs(5), self.db.close())
+            .await
+            .ok();
+        result
+    }
+
+    /// Stops at once, without draining: what a crash looks like to everyone else.
+    pub async fn kill(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        self.db.close().await;
+    }
+}
