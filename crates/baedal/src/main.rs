@@ -1,1 +1,160 @@
-fn main() {}
+//! The `baedal` command: run the whole platform on one machine, or a chosen set of services
+//! against external Kafka and PostgreSQL.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use baedal::{Plan, Platform, demo};
+use clap::{Parser, Subcommand};
+use platform::{ServiceName, Settings, config::DEV_JWT_SECRET};
+
+#[derive(Parser)]
+#[command(name = "baedal", version, about = "baedal food delivery platform")]
+struct Cli {
+    /// TOML configuration file (defaults < file < BAEDAL_* environment).
+    #[arg(long, global = true, env = "BAEDAL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything on this machine: embedded broker, every service, the gateway on :8088, SQLite
+    /// files under ./data, demo data.
+    Up {
+        /// Do not seed demo accounts and stores.
+        #[arg(long)]
+        no_demo: bool,
+        /// Where SQLite files and the broker's log live.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Use this Kafka cluster instead of the embedded broker.
+        #[arg(long)]
+        kafka: Option<String>,
+    },
+    /// Chosen services (and `gateway`) against the configured Kafka and databases: one per pod.
+    Serve {
+        /// order, payment, store, delivery, notification, customer, review, gateway
+        #[arg(required = true)]
+        services: Vec<String>,
+    },
+    /// Create databases and run migrations for the chosen services (all when none given).
+    Migrate { services: Vec<String> },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("baedal: {error}");
+            std::process::exit(2);
+        }
+    };
+    platform::telemetry::init_logging(&settings.log);
+    platform::telemetry::init_metrics();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Up {
+                no_demo,
+                data_dir,
+                kafka,
+            } => {
+                if let Some(dir) = data_dir {
+                    settings.data_dir = dir;
+                }
+                match kafka {
+                    Some(brokers) => settings.kafka.brokers = brokers,
+                    None => settings.kafka.embedded = true,
+                }
+                up(settings, !no_demo).await
+            }
+            Command::Serve { services } => serve(settings, &services).await,
+            Command::Migrate { services } => {
+                let (services, _) = parse_services(&services)?;
+                let services = if services.is_empty() {
+                    ServiceName::ALL.to_vec()
+                } else {
+                    services
+                };
+                baedal::migrate(&settings, &services).await
+            }
+        }
+    })
+}
+
+fn parse_services(names: &[String]) -> anyhow::Result<(Vec<ServiceName>, bool)> {
+    let mut services = Vec::new();
+    let mut gateway = false;
+    for name in names {
+        if name == "gateway" {
+            gateway = true;
+        } else {
+            services.push(name.parse::<ServiceName>().map_err(anyhow::Error::msg)?);
+        }
+    }
+    Ok((services, gateway))
+}
+
+async fn up(settings: Settings, demo_data: bool) -> anyhow::Result<()> {
+    let shutdown = platform::shutdown::on_signal();
+    let platform = Platform::start(settings, &Plan::everything(), shutdown)
+        .await
+        .context("starting baedal")?;
+    let gateway_url = platform.gateway_url().context("gateway not started")?;
+    if demo_data {
+        let gateway = platform.gateway.as_ref().context("gateway not started")?;
+        demo::seed_accounts(&gateway.db).await?;
+        demo::seed_stores(&gateway_url).await?;
+    }
+    banner(&platform, &gateway_url, demo_data);
+    platform.stopped().await
+}
+
+fn banner(platform: &Platform, gateway_url: &str, demo_data: bool) {
+    let settings = &platform.settings;
+    println!();
+    println!("  baedal is up — gateway {gateway_url} (try: curl {gateway_url}/healthz)");
+    println!(
+        "  kafka {} (topic {}{})",
+        settings.kafka.brokers,
+        settings.kafka.topic,
+        if settings.kafka.embedded {
+            ", embedded"
+        } else {
+            ""
+        }
+    );
+    for service in &platform.services {
+        println!(
+            "  {:<13} http://{}  ({})",
+            service.name,
+            service.addr,
+            platform::db::redact(&settings.database_url(service.name))
+        );
+    }
+    if demo_data {
+        println!(
+            "  demo accounts: customer1-3, owner1-2, rider1-3, admin; password {}",
+            demo::PASSWORD
+        );
+    }
+    println!("  Ctrl-C stops everything gracefully.");
+    println!();
+}
+
+async fn serve(settings: Settings, names: &[String]) -> anyhow::Result<()> {
+    if settings.auth.jwt_secret.expose() == DEV_JWT_SECRET {
+        anyhow::bail!(
+            "invalid configuration: `auth.jwt_secret` is the development key; set BAEDAL_AUTH__JWT_SECRET"
+        );
+    }
+    let (services, gateway) = parse_services(names)?;
+    let shutdown = platform::shutdown::on_signal();
+    let platform = Platform::start(settings, &Plan { services, gateway }, shutdown).await?;
+    platform.stopped().await
+}

@@ -1,1 +1,141 @@
+//! The one door of baedal (DESIGN.md §7): it answers `POST /auth/login` itself and relays every
+//! other public path to the service that owns it, with CORS for browsers and problem bodies when
+//! a service is down or slow.
 
+pub mod accounts;
+pub mod proxy;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Router,
+    http::{HeaderValue, Method, header},
+};
+use platform::{
+    AuthKeys, Db, Settings,
+    db::redact,
+    http::{REQUEST_ID, Readiness, finish, operational_routes},
+};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use accounts::upsert_account;
+
+/// The account table, versions from 1001 like every service's.
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// The gateway serving requests.
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub db: Db,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningGateway {
+    /// Waits for the server to drain after shutdown was requested, then closes the database.
+    pub async fn stopped(self) -> anyhow::Result<()> {
+        let served = self.server.await;
+        if tokio::time::timeout(Duration::from_secs(5), self.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("gateway database did not close within 5 s");
+        }
+        match served {
+            Ok(result) => result.context("gateway server failed"),
+            Err(error) if error.is_cancelled() => Ok(()),
+            Err(error) => Err(error).context("gateway server task panicked"),
+        }
+    }
+}
+
+/// Opens (creating and migrating) the gateway's database and serves on `listener` until
+/// `shutdown` is cancelled.
+pub async fn run(
+    settings: Arc<Settings>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningGateway> {
+    let url = settings.gateway_database_url();
+    let db = Db::connect(&url, settings.database.max_connections, &MIGRATIONS)
+        .await
+        .with_context(|| format!("gateway: opening {}", redact(&url)))?;
+    let app = match app(&settings, db.clone()).await {
+        Ok(app) => app,
+        Err(error) => {
+            db.close().await;
+            return Err(error);
+        }
+    };
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(serve(listener, app, shutdown));
+    tracing::info!(%addr, "gateway listening");
+    Ok(RunningGateway { addr, db, server })
+}
+
+/// The gateway's complete router, for serving or for calling in-process.
+pub async fn app(settings: &Settings, db: Db) -> anyhow::Result<Router> {
+    let accounts = accounts::Accounts::new(db.clone(), AuthKeys::new(&settings.auth)).await?;
+    let proxy = proxy::Proxy::new(settings)?;
+    let router = accounts::routes(accounts)
+        .merge(operational_routes(Readiness {
+            db: Some(db),
+            bus: None,
+        }))
+        .merge(proxy::routes(proxy));
+    let cors = cors(&settings.gateway.cors_origins)?;
+    Ok(finish(router, "gateway", settings.http.body_limit_bytes).layer(cors))
+}
+
+fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
+    let allow_origin = if origins.iter().any(|origin| origin.trim() == "*") {
+        AllowOrigin::any()
+    } else {
+        let origins = origins
+            .iter()
+            .map(|origin| {
+                // Browsers send `Origin` without a trailing slash.
+                HeaderValue::from_str(origin.trim().trim_end_matches('/'))
+                    .with_context(|| format!("gateway.cors_origins: {origin:?} is not an origin"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(origins)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            REQUEST_ID,
+        ])
+        // Scripts need these to report a request id or honour a 503's retry hint.
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER, header::LOCATION])
+        .max_age(Duration::from_secs(600)))
+}
+
+/// Like `platform::http::serve`, but with the peer address in each request's extensions, which
+/// the proxy needs for `x-forwarded-for`.
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}

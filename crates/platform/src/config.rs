@@ -53,7 +53,7 @@ impl ServiceName {
 
 impl fmt::Display for ServiceName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -226,6 +226,9 @@ pub struct GatewaySettings {
 pub struct Route {
     pub prefix: String,
     pub service: ServiceName,
+    /// Overrides `gateway.timeout_ms` for this route.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 impl Default for Settings {
@@ -359,6 +362,7 @@ impl Default for GatewaySettings {
         .map(|(prefix, service)| Route {
             prefix: prefix.into(),
             service,
+            timeout_ms: None,
         })
         .collect();
         Self {
@@ -537,9 +541,13 @@ impl Settings {
 }
 
 fn env_provider() -> Env {
-    // BAEDAL_TEST_* variables steer the test harness, not the platform.
+    // BAEDAL_TEST_* variables steer the test harness and BAEDAL_CONFIG names the file: neither is
+    // a setting.
     Env::prefixed("BAEDAL_")
-        .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            !key.starts_with("test_") && key != "config"
+        })
         .split("__")
 }
 

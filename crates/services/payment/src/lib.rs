@@ -1,1 +1,23 @@
+//! The payment service: charges customers for orders, synchronously and idempotently on the order
+//! id (no payment, no order).
 
+pub mod api;
+pub mod db;
+pub mod domain;
+
+use platform::{RunningService, ServiceContext};
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+
+pub use api::{AppState, router};
+
+pub static MIGRATIONS: Migrator = sqlx::migrate!();
+
+pub fn run(ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
+    let state = AppState {
+        db: ctx.db.clone(),
+        auth: ctx.auth.clone(),
+        outbox: ctx.outbox.clone(),
+    };
+    ctx.serve(listener, router(state))
+}

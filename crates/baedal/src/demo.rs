@@ -1,0 +1,153 @@
+//! Demo data (DESIGN.md §7): accounts for every role, and two open stores in Seoul with menus.
+//! Accounts go straight into the gateway's account store; stores are created through the public
+//! API, as an admin and the owners would, so their events reach the order service's replica the
+//! same way real ones do. Seeding twice changes nothing.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use platform::{Db, Role};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "demo1234";
+
+pub const ACCOUNTS: [(&str, Role); 9] = [
+    ("customer1", Role::Customer),
+    ("customer2", Role::Customer),
+    ("customer3", Role::Customer),
+    ("owner1", Role::Owner),
+    ("owner2", Role::Owner),
+    ("rider1", Role::Rider),
+    ("rider2", Role::Rider),
+    ("rider3", Role::Rider),
+    ("admin", Role::Admin),
+];
+
+/// Demo subject ids are derived from the username, so every seeded copy agrees on them.
+pub fn subject_id(username: &str) -> String {
+    let namespace = Uuid::new_v5(&Uuid::NAMESPACE_DNS, b"demo.baedal");
+    Uuid::new_v5(&namespace, username.as_bytes()).to_string()
+}
+
+pub struct DemoStore {
+    pub owner: &'static str,
+    pub name: &'static str,
+    pub lat: f64,
+    pub lng: f64,
+    /// (food id, name, price in KRW, sold out)
+    pub foods: &'static [(&'static str, &'static str, i64, bool)],
+}
+
+pub const STORES: [DemoStore; 2] = [
+    DemoStore {
+        owner: "owner1",
+        name: "김밥천국 강남점",
+        lat: 37.4979,
+        lng: 127.0276,
+        foods: &[
+            ("tuna-kimbap", "참치김밥", 4500, false),
+            ("tteokbokki", "떡볶이", 5000, false),
+            ("rabokki", "라볶이", 6500, false),
+            ("sundubu", "순두부찌개", 8000, false),
+        ],
+    },
+    DemoStore {
+        owner: "owner2",
+        name: "서울치킨 시청점",
+        lat: 37.5665,
+        lng: 126.9780,
+        foods: &[
+            ("fried", "후라이드치킨", 18000, false),
+            ("yangnyeom", "양념치킨", 19000, false),
+            ("cheese-ball", "치즈볼", 5000, true),
+        ],
+    },
+];
+
+pub async fn seed_accounts(gateway_db: &Db) -> anyhow::Result<()> {
+    for (username, role) in ACCOUNTS {
+        gateway::upsert_account(gateway_db, username, PASSWORD, role, &subject_id(username))
+            .await
+            .with_context(|| format!("seeding account {username}"))?;
+    }
+    Ok(())
+}
+
+/// Creates the demo stores through the gateway unless their owners already have one.
+pub async fn seed_stores(gateway_url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let admin = login(&http, gateway_url, "admin").await?;
+    let stores: Vec<Value> = http
+        .get(format!("{gateway_url}/stores"))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    for demo in &STORES {
+        let owner_id = subject_id(demo.owner);
+        if stores.iter().any(|s| s["ownerId"] == owner_id.as_str()) {
+            continue;
+        }
+        let created: Value = http
+            .post(format!("{gateway_url}/stores"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({"name": demo.name, "ownerId": owner_id, "lat": demo.lat, "lng": demo.lng}),
+            )
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let store_id = created["storeId"]
+            .as_str()
+            .context("store creation returned no storeId")?;
+        let owner = login(&http, gateway_url, demo.owner).await?;
+        let foods: Vec<Value> = demo
+            .foods
+            .iter()
+            .map(|(id, name, price, sold_out)| {
+                json!({"foodId": id, "name": name, "price": price, "soldOut": sold_out})
+            })
+            .collect();
+        let response = http
+            .put(format!("{gateway_url}/stores/{store_id}/menu"))
+            .bearer_auth(&owner)
+            .json(&json!({ "foods": foods }))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!(
+                "seeding the menu of {} failed: {}",
+                demo.name,
+                response.text().await.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn login(
+    http: &reqwest::Client,
+    gateway_url: &str,
+    username: &str,
+) -> anyhow::Result<String> {
+    let body: Value = http
+        .post(format!("{gateway_url}/auth/login"))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()
+        .with_context(|| format!("logging in as {username}"))?
+        .json()
+        .await?;
+    body["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("login answered without a token")
+}

@@ -1,0 +1,5 @@
+//! The gateway against real local servers standing in for the services.
+
+mod login;
+mod routing;
+mod support;

@@ -1,0 +1,296 @@
+//! HTTP commands and queries of the order service.
+
+use axum::{
+    Router,
+    extract::{FromRef, State},
+    http::{Method, StatusCode},
+    routing::{get, post},
+};
+use contracts::http::{ChargeRequest, PaymentView};
+use platform::{
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    client::{CallError, ResilientClient},
+    db::now_ms,
+    http::{Json, Path, Query},
+    outbox::{self, OutboxSignal},
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    db,
+    domain::{Order, OrderError, PlaceOrder, parse_address, price},
+    views::{self, MypageOrder},
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: AuthKeys,
+    pub outbox: OutboxSignal,
+    pub payment: ResilientClient,
+}
+
+impl FromRef<AppState> for AuthKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/orders", post(place_order))
+        .route("/orders/{order_id}", get(get_order))
+        .route("/mypage/orders", get(mypage_list))
+        .route("/mypage/orders/{order_id}", get(mypage_order))
+        .with_state(state)
+}
+
+impl From<OrderError> for ApiError {
+    fn from(error: OrderError) -> Self {
+        let detail = error.to_string();
+        match error {
+            OrderError::Invalid(_) => ApiError::unprocessable("invalid-order", detail),
+            OrderError::StoreClosed => ApiError::conflict("store-closed", detail),
+            OrderError::UnknownFood(_) => ApiError::unprocessable("unknown-food", detail),
+            OrderError::SoldOut(_) => ApiError::conflict("sold-out", detail),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PlaceOrderBody {
+    store_id: String,
+    items: Vec<ItemBody>,
+    delivery_address: AddressBody,
+    payment: PaymentBody,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ItemBody {
+    food_id: String,
+    quantity: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressBody {
+    text: String,
+    lat: f64,
+    lng: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PaymentBody {
+    method: String,
+    card_token: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Placed {
+    order_id: String,
+    status: &'static str,
+    amount: i64,
+}
+
+/// Scenario steps 1–2: price the order from the menu replica, charge the customer synchronously,
+/// and only then store the order with its `OrderPlaced` event. No payment, no order.
+async fn place_order(
+    State(state): State<AppState>,
+    caller: Identity,
+    Json(body): Json<PlaceOrderBody>,
+) -> ApiResult<(StatusCode, Json<Placed>)> {
+    caller.require(Role::Customer)?;
+    let address = parse_address(
+        &body.delivery_address.text,
+        body.delivery_address.lat,
+        body.delivery_address.lng,
+    )?;
+    let request = PlaceOrder::parse(
+        body.store_id,
+        body.items
+            .into_iter()
+            .map(|i| (i.food_id, i.quantity))
+            .collect(),
+        address,
+        &body.payment.method,
+        body.payment.card_token,
+    )?;
+    let menu = {
+        let mut conn = state.db.pool().acquire().await?;
+        db::find_menu(&mut conn, &request.store_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("store-not-found", "there is no such store"))?
+    };
+    let priced = price(&menu, &request.items)?;
+    let order_id = Uuid::now_v7().to_string();
+    let charge = ChargeRequest {
+        order_id: order_id.clone(),
+        amount: priced.amount,
+        method: "card".into(),
+        card_token: request.card_token.clone(),
+    };
+    let payment: PaymentView = state
+        .payment
+        .json(
+            Method::POST,
+            "/payments",
+            Some(&charge),
+            Some(&caller.token),
+            Some(&order_id),
+        )
+        .await
+        .map_err(payment_failure)?;
+    let (order, placed) = Order::place(
+        order_id,
+        caller.subject_id.clone(),
+        &menu,
+        priced,
+        request.delivery_address,
+        payment.payment_id,
+        now_ms(),
+    );
+    let mut tx = state.db.begin().await?;
+    db::insert_order(&mut tx, &order).await?;
+    outbox::enqueue(&mut tx, [placed]).await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    tracing::info!(order_id = %order.order_id, amount = order.amount, "order placed");
+    Ok((
+        StatusCode::CREATED,
+        Json(Placed {
+            order_id: order.order_id,
+            status: order.status.as_str(),
+            amount: order.amount,
+        }),
+    ))
+}
+
+/// The fallback of the payment call: a declined card is the customer's to fix (402); an
+/// unavailable payment service means "try again later" (503), and no order is placed.
+fn payment_failure(error: CallError) -> ApiError {
+    match error {
+        CallError::Rejected { status, .. } if status == StatusCode::PAYMENT_REQUIRED => {
+            ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment-declined",
+                "the card was declined; no order was placed",
+            )
+        }
+        CallError::Rejected { problem, .. } => ApiError::unprocessable(
+            "payment-refused",
+            problem
+                .map(|p| p.detail)
+                .unwrap_or_else(|| "the payment was refused".into()),
+        ),
+        CallError::Unavailable { reason, .. } => {
+            tracing::warn!(%reason, "payment unavailable; order not placed");
+            ApiError::unavailable(
+                "payment-unavailable",
+                "payment is temporarily unavailable; no order was placed, please try again later",
+            )
+        }
+        error @ CallError::Contract { .. } => ApiError::internal(error),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderView {
+    order_id: String,
+    customer_id: String,
+    store_id: String,
+    store_name: String,
+    status: &'static str,
+    amount: i64,
+    items: Vec<contracts::OrderLine>,
+    delivery_address: contracts::DeliveryAddress,
+    payment_id: String,
+    placed_at: i64,
+}
+
+fn order_not_found() -> ApiError {
+    ApiError::not_found("order-not-found", "there is no such order of yours")
+}
+
+async fn get_order(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(order_id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    caller.require_any(&[Role::Customer, Role::Admin])?;
+    let mut conn = state.db.pool().acquire().await?;
+    let order = db::find_order(&mut conn, &order_id)
+        .await?
+        // Someone else's order looks like no order at all: ids are not a way to probe.
+        .filter(|o| caller.role == Role::Admin || o.customer_id == caller.subject_id)
+        .ok_or_else(order_not_found)?;
+    Ok(Json(OrderView {
+        order_id: order.order_id,
+        customer_id: order.customer_id,
+        store_id: order.store_id,
+        store_name: order.store_name,
+        status: order.status.as_str(),
+        amount: order.amount,
+        items: order.items,
+        delivery_address: order.delivery_address,
+        payment_id: order.payment_id,
+        placed_at: order.placed_at,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Page {
+    orders: Vec<MypageOrder>,
+    /// Pass as `before` to get the next (older) page; absent on the last page.
+    next_before: Option<i64>,
+}
+
+async fn mypage_list(
+    State(state): State<AppState>,
+    caller: Identity,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Json<Page>> {
+    caller.require(Role::Customer)?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid-limit",
+            "limit must be 1 to 100",
+        ));
+    }
+    let mut conn = state.db.pool().acquire().await?;
+    let orders = views::list(&mut conn, &caller.subject_id, query.before, limit).await?;
+    let next_before = (orders.len() as i64 == limit)
+        .then(|| orders.last().map(|o| o.placed_at))
+        .flatten();
+    Ok(Json(Page {
+        orders,
+        next_before,
+    }))
+}
+
+async fn mypage_order(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(order_id): Path<String>,
+) -> ApiResult<Json<MypageOrder>> {
+    caller.require(Role::Customer)?;
+    let mut conn = state.db.pool().acquire().await?;
+    views::find(&mut conn, &caller.subject_id, &order_id)
+        .await?
+        .map(Json)
+        .ok_or_else(order_not_found)
+}

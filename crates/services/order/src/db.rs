@@ -1,0 +1,106 @@
+//! The order service's queries: the order aggregate and the menu replica.
+
+use contracts::{GeoPoint, MenuPublished};
+use platform::db::Conn;
+use sqlx::Row;
+
+use crate::domain::{Order, OrderStatus};
+
+/// Stores a copy of a store's menu unless a newer revision is already here (events of one store
+/// arrive in order, but a replayed dead letter may not).
+pub async fn upsert_menu(conn: &mut Conn, menu: &MenuPublished) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO menu_replica (store_id, owner_id, name, lat, lng, is_open, foods, revision) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (store_id) DO UPDATE SET owner_id = excluded.owner_id, \
+         name = excluded.name, lat = excluded.lat, lng = excluded.lng, \
+         is_open = excluded.is_open, foods = excluded.foods, revision = excluded.revision \
+         WHERE menu_replica.revision < excluded.revision",
+    )
+    .bind(&menu.store_id)
+    .bind(&menu.owner_id)
+    .bind(&menu.name)
+    .bind(menu.location.lat)
+    .bind(menu.location.lng)
+    .bind(i64::from(menu.open))
+    .bind(serde_json::to_string(&menu.foods)?)
+    .bind(menu.revision)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_menu(conn: &mut Conn, store_id: &str) -> anyhow::Result<Option<MenuPublished>> {
+    let row = sqlx::query(
+        "SELECT store_id, owner_id, name, lat, lng, is_open, foods, revision \
+         FROM menu_replica WHERE store_id = $1",
+    )
+    .bind(store_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        Ok(MenuPublished {
+            store_id: row.try_get("store_id")?,
+            owner_id: row.try_get("owner_id")?,
+            name: row.try_get("name")?,
+            location: GeoPoint {
+                lat: row.try_get("lat")?,
+                lng: row.try_get("lng")?,
+            },
+            open: row.try_get::<i64, _>("is_open")? != 0,
+            foods: serde_json::from_str(row.try_get("foods")?)?,
+            revision: row.try_get("revision")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn insert_order(conn: &mut Conn, order: &Order) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO orders (order_id, customer_id, store_id, store_name, status, amount, items, \
+         delivery_address, payment_id, placed_at, updated_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
+    )
+    .bind(&order.order_id)
+    .bind(&order.customer_id)
+    .bind(&order.store_id)
+    .bind(&order.store_name)
+    .bind(order.status.as_str())
+    .bind(order.amount)
+    .bind(serde_json::to_string(&order.items)?)
+    .bind(serde_json::to_string(&order.delivery_address)?)
+    .bind(&order.payment_id)
+    .bind(order.placed_at)
+    .bind(order.version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_order(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<Order>> {
+    let row = sqlx::query(
+        "SELECT order_id, customer_id, store_id, store_name, status, amount, items, \
+         delivery_address, payment_id, placed_at, version FROM orders WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        let status: String = row.try_get("status")?;
+        Ok(Order {
+            order_id: row.try_get("order_id")?,
+            customer_id: row.try_get("customer_id")?,
+            store_id: row.try_get("store_id")?,
+            store_name: row.try_get("store_name")?,
+            status: OrderStatus::parse(&status)
+                .ok_or_else(|| anyhow::anyhow!("unknown order status {status}"))?,
+            amount: row.try_get("amount")?,
+            items: serde_json::from_str(row.try_get("items")?)?,
+            delivery_address: serde_json::from_str(row.try_get("delivery_address")?)?,
+            payment_id: row.try_get("payment_id")?,
+            placed_at: row.try_get("placed_at")?,
+            version: row.try_get("version")?,
+        })
+    })
+    .transpose()
+}

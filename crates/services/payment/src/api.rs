@@ -1,0 +1,115 @@
+//! HTTP commands and queries of the payment service.
+
+use axum::{
+    Router,
+    extract::{FromRef, State},
+    http::{HeaderMap, StatusCode},
+    routing::{get, post},
+};
+use contracts::http::{ChargeRequest, IDEMPOTENCY_KEY, PaymentStatus, PaymentView};
+use platform::{
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    db::{is_unique_violation, now_ms},
+    http::{Json, Path},
+    outbox::{self, OutboxSignal},
+};
+use uuid::Uuid;
+
+use crate::{
+    db,
+    domain::{Charge, DomainError},
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: AuthKeys,
+    pub outbox: OutboxSignal,
+}
+
+impl FromRef<AppState> for AuthKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/payments", post(charge))
+        .route("/payments/{order_id}", get(get_payment))
+        .with_state(state)
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid(detail) => ApiError::unprocessable("invalid-charge", detail),
+            error @ DomainError::IdempotencyConflict(_) => {
+                ApiError::conflict("idempotency-conflict", error.to_string())
+            }
+        }
+    }
+}
+
+/// The answer for a decided payment: 201 with the payment, or 402 when the card was declined.
+fn outcome(payment: PaymentView) -> ApiResult<(StatusCode, Json<PaymentView>)> {
+    match payment.status {
+        PaymentStatus::Declined => Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "card-declined",
+            "the card was declined; use another card",
+        )),
+        _ => Ok((StatusCode::CREATED, Json(payment))),
+    }
+}
+
+/// Charges the calling customer for an order. Idempotent on the order id.
+async fn charge(
+    State(state): State<AppState>,
+    caller: Identity,
+    headers: HeaderMap,
+    Json(body): Json<ChargeRequest>,
+) -> ApiResult<(StatusCode, Json<PaymentView>)> {
+    caller.require(Role::Customer)?;
+    let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok());
+    let charge = Charge::parse(body, &caller.subject_id, key)?;
+    let mut tx = state.db.begin().await?;
+    if let Some(existing) = db::find_by_order(&mut tx, &charge.order_id).await? {
+        return outcome(charge.replay(existing)?);
+    }
+    let (payment, approved) = charge.decide(Uuid::now_v7().to_string(), now_ms());
+    match db::insert(&mut tx, &payment).await {
+        Ok(()) => {}
+        Err(error) if is_unique_violation(&error) => {
+            // A concurrent twin of this request committed first: answer what it decided.
+            drop(tx);
+            let mut conn = state.db.pool().acquire().await?;
+            let existing = db::find_by_order(&mut conn, &charge.order_id)
+                .await?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("payment vanished")))?;
+            return outcome(charge.replay(existing)?);
+        }
+        Err(error) => return Err(error.into()),
+    }
+    if let Some(event) = approved {
+        outbox::enqueue(&mut tx, [event]).await?;
+    }
+    tx.commit().await?;
+    state.outbox.wake();
+    tracing::info!(order_id = %payment.order_id, status = ?payment.status, "payment decided");
+    outcome(payment)
+}
+
+async fn get_payment(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(order_id): Path<String>,
+) -> ApiResult<Json<PaymentView>> {
+    caller.require_any(&[Role::Customer, Role::Admin])?;
+    let mut conn = state.db.pool().acquire().await?;
+    let payment = db::find_by_order(&mut conn, &order_id)
+        .await?
+        .filter(|p| caller.role == Role::Admin || p.customer_id == caller.subject_id)
+        .ok_or_else(|| ApiError::not_found("payment-not-found", "no payment for that order"))?;
+    Ok(Json(payment))
+}

@@ -1,0 +1,191 @@
+//! The payment aggregate. Charging is idempotent on the order id: the first request decides, and
+//! a repeat of it gets the same answer without charging again.
+
+use contracts::{
+    PaymentApproved,
+    http::{ChargeRequest, PaymentStatus, PaymentView},
+};
+
+/// The card token the demo always declines (DESIGN.md §7).
+pub const DECLINED_TOKEN: &str = "tok_decline";
+pub const MAX_AMOUNT: i64 = 100_000_000;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("order {0} was already charged with different terms")]
+    IdempotencyConflict(String),
+}
+
+/// A validated charge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charge {
+    pub order_id: String,
+    pub customer_id: String,
+    pub amount: i64,
+    pub method: String,
+    pub card_token: String,
+}
+
+impl Charge {
+    pub fn parse(
+        request: ChargeRequest,
+        customer_id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Self, DomainError> {
+        let invalid = |m: &str| Err(DomainError::Invalid(m.to_owned()));
+        if request.order_id.trim().is_empty() {
+            return invalid("orderId is required");
+        }
+        if idempotency_key.is_some_and(|key| key != request.order_id) {
+            return invalid("the Idempotency-Key header must equal orderId");
+        }
+        if !(1..=MAX_AMOUNT).contains(&request.amount) {
+            return invalid("amount must be between 1 and 100,000,000 KRW");
+        }
+        if request.method != "card" {
+            return invalid("method must be \"card\"");
+        }
+        if request.card_token.trim().is_empty() || request.card_token.len() > 200 {
+            return invalid("cardToken is required");
+        }
+        Ok(Self {
+            order_id: request.order_id,
+            customer_id: customer_id.to_owned(),
+            amount: request.amount,
+            method: request.method,
+            card_token: request.card_token,
+        })
+    }
+
+    /// What the card network says. The demo network approves every token but the declined one.
+    pub fn authorize(&self) -> PaymentStatus {
+        if self.card_token == DECLINED_TOKEN {
+            PaymentStatus::Declined
+        } else {
+            PaymentStatus::Approved
+        }
+    }
+
+    /// Decides a new payment: the record to store and, when approved, the event to publish.
+    pub fn decide(&self, payment_id: String, now: i64) -> (PaymentView, Option<PaymentApproved>) {
+        let status = self.authorize();
+        let payment = PaymentView {
+            payment_id,
+            order_id: self.order_id.clone(),
+            customer_id: self.customer_id.clone(),
+            amount: self.amount,
+            method: self.method.clone(),
+            status,
+            created_at: now,
+        };
+        let event = (status == PaymentStatus::Approved).then(|| PaymentApproved {
+            order_id: payment.order_id.clone(),
+            payment_id: payment.payment_id.clone(),
+            customer_id: payment.customer_id.clone(),
+            amount: payment.amount,
+            method: payment.method.clone(),
+        });
+        (payment, event)
+    }
+
+    /// A repeated request is answered with the stored payment only if it asks for the same thing.
+    pub fn replay(&self, existing: PaymentView) -> Result<PaymentView, DomainError> {
+        if existing.customer_id == self.customer_id && existing.amount == self.amount {
+            Ok(existing)
+        } else {
+            Err(DomainError::IdempotencyConflict(self.order_id.clone()))
+        }
+    }
+}
+
+pub fn status_str(status: PaymentStatus) -> &'static str {
+    match status {
+        PaymentStatus::Approved => "Approved",
+        PaymentStatus::Declined => "Declined",
+        PaymentStatus::Voided => "Voided",
+        PaymentStatus::Refunded => "Refunded",
+    }
+}
+
+pub fn parse_status(raw: &str) -> Option<PaymentStatus> {
+    [
+        PaymentStatus::Approved,
+        PaymentStatus::Declined,
+        PaymentStatus::Voided,
+        PaymentStatus::Refunded,
+    ]
+    .into_iter()
+    .find(|s| status_str(*s) == raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(token: &str) -> ChargeRequest {
+        ChargeRequest {
+            order_id: "o-1".into(),
+            amount: 12_000,
+            method: "card".into(),
+            card_token: token.into(),
+        }
+    }
+
+    #[test]
+    fn the_demo_decline_token_is_declined_and_publishes_nothing() {
+        let charge = Charge::parse(request(DECLINED_TOKEN), "c-1", Some("o-1")).unwrap();
+        let (payment, event) = charge.decide("p-1".into(), 1);
+        assert_eq!(payment.status, PaymentStatus::Declined);
+        assert!(event.is_none());
+    }
+
+    #[test]
+    fn an_approved_charge_publishes_payment_approved() {
+        let charge = Charge::parse(request("tok_visa"), "c-1", None).unwrap();
+        let (payment, event) = charge.decide("p-1".into(), 1);
+        assert_eq!(payment.status, PaymentStatus::Approved);
+        assert_eq!(event.unwrap().amount, 12_000);
+    }
+
+    #[test]
+    fn bad_charges_are_refused() {
+        let mut bad_amount = request("tok");
+        bad_amount.amount = 0;
+        let mut bad_method = request("tok");
+        bad_method.method = "cash".into();
+        for (req, key) in [
+            (bad_amount, None),
+            (bad_method, None),
+            (request(" "), None),
+            (request("tok"), Some("o-2")),
+        ] {
+            assert!(Charge::parse(req, "c", key).is_err());
+        }
+    }
+
+    #[test]
+    fn a_replay_must_ask_for_the_same_charge() {
+        let charge = Charge::parse(request("tok"), "c-1", None).unwrap();
+        let (stored, _) = charge.decide("p-1".into(), 1);
+        assert_eq!(charge.replay(stored.clone()).unwrap(), stored);
+        let other = Charge::parse(request("tok"), "c-2", None).unwrap();
+        assert!(matches!(
+            other.replay(stored),
+            Err(DomainError::IdempotencyConflict(_))
+        ));
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in [
+            PaymentStatus::Approved,
+            PaymentStatus::Declined,
+            PaymentStatus::Voided,
+            PaymentStatus::Refunded,
+        ] {
+            assert_eq!(parse_status(status_str(s)), Some(s));
+        }
+    }
+}

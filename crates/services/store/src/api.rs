@@ -1,0 +1,306 @@
+//! HTTP commands and queries of the store service.
+
+use axum::{
+    Router,
+    extract::{FromRef, State},
+    http::StatusCode,
+    routing::{get, post, put},
+};
+use platform::{
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    http::{Json, Path, Query},
+    outbox::{self, OutboxSignal},
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    db,
+    domain::{DomainError, FoodDraft, Store, StoreOrderStatus, parse_location},
+    views::{self, StoreOrderView},
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: AuthKeys,
+    pub outbox: OutboxSignal,
+}
+
+impl FromRef<AppState> for AuthKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/stores", get(list_stores).post(register_store))
+        .route("/stores/{store_id}", get(get_store))
+        .route("/stores/{store_id}/menu", put(replace_menu))
+        .route("/stores/{store_id}/open", post(open_store))
+        .route("/stores/{store_id}/pause", post(pause_store))
+        .route("/stores/{store_id}/orders", get(list_orders))
+        .with_state(state)
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid(detail) => ApiError::unprocessable("invalid-store", detail),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoreSummary {
+    store_id: String,
+    owner_id: String,
+    name: String,
+    lat: f64,
+    lng: f64,
+    open: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FoodView {
+    food_id: String,
+    name: String,
+    price: i64,
+    sold_out: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoreDetail {
+    #[serde(flatten)]
+    summary: StoreSummary,
+    foods: Vec<FoodView>,
+    revision: i64,
+}
+
+fn summary(store: &Store) -> StoreSummary {
+    StoreSummary {
+        store_id: store.store_id.clone(),
+        owner_id: store.owner_id.clone(),
+        name: store.name.clone(),
+        lat: store.location.lat,
+        lng: store.location.lng,
+        open: store.open,
+    }
+}
+
+fn detail(store: Store) -> StoreDetail {
+    StoreDetail {
+        summary: summary(&store),
+        revision: store.revision,
+        foods: store
+            .foods
+            .into_iter()
+            .map(|f| FoodView {
+                food_id: f.food_id,
+                name: f.name,
+                price: f.price,
+                sold_out: f.sold_out,
+            })
+            .collect(),
+    }
+}
+
+async fn list_stores(
+    State(state): State<AppState>,
+    _caller: Identity,
+) -> ApiResult<Json<Vec<StoreSummary>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let stores = db::list_stores(&mut conn).await?;
+    Ok(Json(stores.iter().map(summary).collect()))
+}
+
+async fn get_store(
+    State(state): State<AppState>,
+    _caller: Identity,
+    Path(store_id): Path<String>,
+) -> ApiResult<Json<StoreDetail>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let store = db::find_store(&mut conn, &store_id)
+        .await?
+        .ok_or_else(store_not_found)?;
+    Ok(Json(detail(store)))
+}
+
+fn store_not_found() -> ApiError {
+    ApiError::not_found("store-not-found", "there is no such store")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RegisterStore {
+    name: String,
+    owner_id: String,
+    lat: f64,
+    lng: f64,
+}
+
+/// Admins register stores for owners (owners then manage their menus).
+async fn register_store(
+    State(state): State<AppState>,
+    caller: Identity,
+    Json(body): Json<RegisterStore>,
+) -> ApiResult<(StatusCode, Json<StoreDetail>)> {
+    caller.require(Role::Admin)?;
+    let location = parse_location(body.lat, body.lng)?;
+    let (store, published) = Store::register(
+        Uuid::now_v7().to_string(),
+        body.owner_id,
+        &body.name,
+        location,
+    )?;
+    let mut tx = state.db.begin().await?;
+    db::insert_store(&mut tx, &store).await?;
+    outbox::enqueue(&mut tx, [published]).await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok((StatusCode::CREATED, Json(detail(store))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MenuBody {
+    foods: Vec<FoodBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FoodBody {
+    food_id: Option<String>,
+    name: String,
+    price: i64,
+    #[serde(default)]
+    sold_out: bool,
+}
+
+/// Loads a store the caller owns: 404 when it does not exist, 403 when it is someone else's.
+async fn owned_store(
+    conn: &mut platform::db::Conn,
+    caller: &Identity,
+    store_id: &str,
+) -> ApiResult<Store> {
+    caller.require(Role::Owner)?;
+    let store = db::find_store(conn, store_id)
+        .await?
+        .ok_or_else(store_not_found)?;
+    if store.owner_id != caller.subject_id {
+        return Err(ApiError::forbidden("this store belongs to another owner"));
+    }
+    Ok(store)
+}
+
+async fn replace_menu(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(store_id): Path<String>,
+    Json(body): Json<MenuBody>,
+) -> ApiResult<Json<StoreDetail>> {
+    let mut tx = state.db.begin().await?;
+    let mut store = owned_store(&mut tx, &caller, &store_id).await?;
+    let read_revision = store.revision;
+    let drafts = body
+        .foods
+        .into_iter()
+        .map(|f| FoodDraft {
+            food_id: f.food_id,
+            name: f.name,
+            price: f.price,
+            sold_out: f.sold_out,
+        })
+        .collect();
+    let published = store.replace_menu(drafts, || Uuid::now_v7().to_string())?;
+    save(&state, tx, &store, read_revision, published).await?;
+    Ok(Json(detail(store)))
+}
+
+async fn save(
+    state: &AppState,
+    mut tx: platform::Tx,
+    store: &Store,
+    read_revision: i64,
+    published: contracts::MenuPublished,
+) -> ApiResult<()> {
+    if !db::update_store(&mut tx, store, read_revision).await? {
+        return Err(ApiError::conflict(
+            "concurrent-change",
+            "the store changed while you edited it; reload and try again",
+        ));
+    }
+    outbox::enqueue(&mut tx, [published]).await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(())
+}
+
+async fn set_open(
+    state: AppState,
+    caller: Identity,
+    store_id: String,
+    open: bool,
+) -> ApiResult<Json<StoreDetail>> {
+    let mut tx = state.db.begin().await?;
+    let mut store = owned_store(&mut tx, &caller, &store_id).await?;
+    let read_revision = store.revision;
+    if let Some(published) = store.set_open(open) {
+        save(&state, tx, &store, read_revision, published).await?;
+    }
+    Ok(Json(detail(store)))
+}
+
+async fn open_store(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(store_id): Path<String>,
+) -> ApiResult<Json<StoreDetail>> {
+    set_open(state, caller, store_id, true).await
+}
+
+async fn pause_store(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(store_id): Path<String>,
+) -> ApiResult<Json<StoreDetail>> {
+    set_open(state, caller, store_id, false).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrdersQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_orders(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(store_id): Path<String>,
+    Query(query): Query<OrdersQuery>,
+) -> ApiResult<Json<Vec<StoreOrderView>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    owned_store(&mut conn, &caller, &store_id).await?;
+    if let Some(status) = &query.status
+        && StoreOrderStatus::parse(status).is_none()
+    {
+        return Err(ApiError::bad_request(
+            "invalid-status",
+            format!("unknown order status {status:?}"),
+        ));
+    }
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid-limit",
+            "limit must be 1 to 500",
+        ));
+    }
+    let orders = views::store_orders(&mut conn, &store_id, query.status.as_deref(), limit).await?;
+    Ok(Json(orders))
+}

@@ -1,0 +1,50 @@
+//! Read models of the store service: the owner's list of received orders.
+
+use contracts::{DeliveryAddress, OrderLine};
+use platform::db::Conn;
+use serde::Serialize;
+use sqlx::Row;
+
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreOrderView {
+    pub order_id: String,
+    pub customer_id: String,
+    pub status: String,
+    pub amount: i64,
+    pub items: Vec<OrderLine>,
+    pub delivery_address: DeliveryAddress,
+    pub placed_at: i64,
+}
+
+/// A store's orders, oldest first (the order the kitchen works in), optionally of one status.
+pub async fn store_orders(
+    conn: &mut Conn,
+    store_id: &str,
+    status: Option<&str>,
+    limit: i64,
+) -> anyhow::Result<Vec<StoreOrderView>> {
+    let rows = sqlx::query(
+        "SELECT order_id, customer_id, status, amount, items, delivery_address, placed_at \
+         FROM store_orders WHERE store_id = $1 AND ($2 = '' OR status = $2) \
+         ORDER BY placed_at, order_id LIMIT $3",
+    )
+    .bind(store_id)
+    .bind(status.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(StoreOrderView {
+                order_id: row.try_get("order_id")?,
+                customer_id: row.try_get("customer_id")?,
+                status: row.try_get("status")?,
+                amount: row.try_get("amount")?,
+                items: serde_json::from_str(row.try_get("items")?)?,
+                delivery_address: serde_json::from_str(row.try_get("delivery_address")?)?,
+                placed_at: row.try_get("placed_at")?,
+            })
+        })
+        .collect()
+}
