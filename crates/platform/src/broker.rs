@@ -27,6 +27,13 @@ impl EmbeddedBroker {
         // slash; two slashes keep the path absolute.
         let storage_url = Url::parse(&format!("sqlite:///{}", storage.display()))?;
         let listener = Url::parse(&format!("tcp://{addr}"))?;
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map(|rt| rt.block_on(init_sqlite()))
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("initializing SQLite panicked"))??;
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = thread::Builder::new()
@@ -120,6 +127,19 @@ impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The broker's storage and sqlx share one SQLite library in this binary (libsql's), and libsql
+/// insists on configuring it before anyone else initializes it. Every SQLite user in the process
+/// calls this first.
+pub async fn init_sqlite() {
+    static INIT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    INIT.get_or_init(|| async {
+        if let Err(error) = libsql::Builder::new_local(":memory:").build().await {
+            tracing::warn!(%error, "initializing libsql");
+        }
+    })
+    .await;
 }
 
 /// A port nobody listens on right now (the broker cannot bind port 0 itself).

@@ -38,6 +38,7 @@ pub struct RunningService {
     pub name: ServiceName,
     pub addr: SocketAddr,
     pub db: Db,
+    shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
 }
 
@@ -61,7 +62,8 @@ impl ServiceContext {
             db,
             bus,
             outbox: OutboxSignal::default(),
-            shutdown,
+            // Its own token, so one service can be taken out of a running platform.
+            shutdown: shutdown.child_token(),
             consumers: JoinSet::new(),
         })
     }
@@ -127,6 +129,7 @@ impl ServiceContext {
             name: self.name,
             addr,
             db: self.db,
+            shutdown: self.shutdown,
             tasks,
         })
     }
@@ -153,8 +156,11 @@ impl RunningService {
         result
     }
 
-    /// Stops at once, without draining: what a crash looks like to everyone else.
+    /// Stops at once, without draining: what a crash looks like to everyone else. (Cancelling
+    /// first makes the server drop its idle keep-alive connections, as a dead process would.)
     pub async fn kill(mut self) {
+        self.shutdown.cancel();
+        tokio::task::yield_now().await;
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
         self.db.close().await;

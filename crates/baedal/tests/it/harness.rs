@@ -1,0 +1,381 @@
+//! Test harness: one embedded broker per test binary, and for each test its own topic, consumer
+//! groups and fresh databases (SQLite files in a temporary directory, or new PostgreSQL databases
+//! when `BAEDAL_TEST_BACKEND=postgres`), with every service on port 0.
+
+use std::{
+    net::SocketAddr,
+    sync::{Mutex, OnceLock},
+    time::Duration,
+};
+
+use baedal::{Plan, Platform};
+use platform::{
+    ServiceName, Settings,
+    broker::{EmbeddedBroker, free_port},
+    config::KafkaSettings,
+};
+use rdkafka::{
+    ClientConfig, Message,
+    consumer::{Consumer, StreamConsumer},
+    message::{Headers, OwnedMessage},
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432";
+
+struct SharedBroker {
+    broker: EmbeddedBroker,
+    _dir: tempfile::TempDir,
+}
+
+static BROKER: OnceLock<SharedBroker> = OnceLock::new();
+
+/// The broker this test binary shares; started on first use.
+pub fn broker_addr() -> SocketAddr {
+    BROKER
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = free_port().expect("free port");
+            let broker = EmbeddedBroker::start(
+                SocketAddr::from(([127, 0, 0, 1], port)),
+                &dir.path().join("broker.db"),
+            )
+            .expect("embedded broker starts");
+            SharedBroker { broker, _dir: dir }
+        })
+        .broker
+        .addr()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend the end-to-end suite runs on, from `BAEDAL_TEST_BACKEND`.
+    pub fn from_env() -> Self {
+        match std::env::var("BAEDAL_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
+/// Fresh databases for one test, removed when dropped (PostgreSQL ones with `cleanup`).
+pub struct Databases {
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    prefix: String,
+    created: Mutex<Vec<String>>,
+}
+
+impl Databases {
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            dir: tempfile::tempdir().expect("temp dir"),
+            prefix: format!("t{}", &Uuid::new_v4().simple().to_string()[..12]),
+            created: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A URL template for `database.url`.
+    pub fn template(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("sqlite://{}/{{service}}.db", self.dir.path().display()),
+            Backend::Postgres => {
+                for name in ServiceName::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .chain(["gateway"])
+                {
+                    self.created
+                        .lock()
+                        .unwrap()
+                        .push(format!("{}_{name}", self.prefix));
+                }
+                format!("{PG_URL}/{}_{{service}}", self.prefix)
+            }
+        }
+    }
+
+    /// One database URL, for tests below the service level.
+    pub fn url(&self, name: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("sqlite://{}/{name}.db", self.dir.path().display()),
+            Backend::Postgres => {
+                let db = format!("{}_{name}", self.prefix);
+                self.created.lock().unwrap().push(db.clone());
+                format!("{PG_URL}/{db}")
+            }
+        }
+    }
+
+    /// Drops the PostgreSQL databases this test made.
+    pub async fn cleanup(&self) {
+        let names: Vec<String> = std::mem::take(&mut *self.created.lock().unwrap());
+        if names.is_empty() {
+            return;
+        }
+        sqlx::any::install_default_drivers();
+        if let Ok(pool) = sqlx::AnyPool::connect(&format!("{PG_URL}/postgres")).await {
+            for name in names {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&pool)
+                    .await;
+            }
+            pool.close().await;
+        }
+    }
+}
+
+/// Kafka settings with a topic and consumer groups of this test's own.
+pub fn kafka_settings(brokers: &str) -> KafkaSettings {
+    let id = Uuid::new_v4().simple().to_string();
+    KafkaSettings {
+        brokers: brokers.to_owned(),
+        topic: format!("t-{id}"),
+        dlq_topic: format!("t-{id}.dlq"),
+        partitions: 3,
+        group_prefix: format!("{id}-"),
+        fetch_wait_max_ms: 10,
+        message_timeout_ms: 3_000,
+        embedded: false,
+    }
+}
+
+/// Settings for a whole platform on port 0 against the shared broker.
+pub fn settings(databases: &Databases) -> Settings {
+    let mut settings = Settings::default();
+    settings.data_dir = databases.dir.path().to_owned();
+    settings.database.url = databases.template();
+    settings.database.max_connections = 5;
+    settings.kafka = kafka_settings(&broker_addr().to_string());
+    settings.outbox.poll_interval_ms = 50;
+    settings.consumer.backoff_ms = 50;
+    for service in settings.services.values_mut() {
+        service.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+    }
+    settings.gateway.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings
+}
+
+/// A running platform driven only through its gateway, as a user would.
+pub struct TestApp {
+    pub platform: Option<Platform>,
+    pub gateway: String,
+    pub http: reqwest::Client,
+    pub databases: Databases,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let databases = Databases::new(Backend::from_env());
+        let mut settings = settings(&databases);
+        configure(&mut settings);
+        let platform = Platform::start(settings, &Plan::everything(), CancellationToken::new())
+            .await
+            .expect("platform starts");
+        let gateway = platform.gateway_url().expect("gateway");
+        baedal::demo::seed_accounts(&platform.gateway.as_ref().expect("gateway").db)
+            .await
+            .expect("demo accounts");
+        baedal::demo::seed_stores(&gateway)
+            .await
+            .expect("demo stores");
+        Self {
+            platform: Some(platform),
+            gateway,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            databases,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    pub async fn login(&self, username: &str) -> String {
+        let response = self
+            .http
+            .post(self.url("/auth/login"))
+            .json(&json!({"username": username, "password": baedal::demo::PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "login as {username}");
+        response.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+
+    /// The demo store of `owner` as customers see it, once the order service's replica has it.
+    pub async fn store_of(&self, token: &str, owner: &str) -> Value {
+        let owner_id = baedal::demo::subject_id(owner);
+        let (status, stores) = self.get(token, "/stores").await;
+        assert_eq!(status, 200);
+        let store = stores
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["ownerId"] == owner_id.as_str())
+            .expect("demo store")
+            .clone();
+        let (status, detail) = self
+            .get(
+                token,
+                &format!("/stores/{}", store["storeId"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(status, 200);
+        detail
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(platform) = self.platform.take() {
+            platform.stop().await.expect("clean shutdown");
+        }
+        self.databases.cleanup().await;
+    }
+}
+
+async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.text().await.unwrap();
+    if status >= 400 {
+        assert_eq!(
+            content_type, "application/problem+json",
+            "error {status} must be a problem body: {body}"
+        );
+    }
+    let value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or(Value::String(body))
+    };
+    (status, value)
+}
+
+/// Polls `check` until it returns `Some`, or fails after `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A record as a test reads it off a topic.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub key: String,
+    pub headers: Vec<(String, String)>,
+    pub value: Value,
+}
+
+impl Record {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads a topic from the beginning as a fresh consumer group until `count` records arrived.
+pub async fn read_topic(brokers: &str, topic: &str, count: usize, seconds: u64) -> Vec<Record> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("probe-{}", Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("probe consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    while records.len() < count {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(remaining, consumer.recv()).await {
+            Ok(Ok(message)) => records.push(record(message.detach())),
+            Ok(Err(error)) => panic!("reading {topic}: {error}"),
+            Err(_) => break,
+        }
+    }
+    records
+}
+
+fn record(message: OwnedMessage) -> Record {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    (
+                        h.key.to_owned(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Record {
+        key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+        headers,
+        value: serde_json::from_slice(message.payload().unwrap_or_default()).unwrap_or(Value::Null),
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration and end-to-end tests of baedal on real parts: an embedded Kafka-protocol broker,
+//! SQLite or PostgreSQL, and HTTP between services. One test binary, since linking dominates.
+
+mod cli;
+mod client;
+mod harness;
+mod reliability;
+mod thin_slice;

@@ -1,0 +1,400 @@
+//! The reliability model of DESIGN.md §4 on real parts: the outbox survives crashes and broker
+//! outages, consumers are idempotent, poison events are dead-lettered, and storage behaves the
+//! same on SQLite and PostgreSQL.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use contracts::{DeliveryAddress, Event, OrderPlaced};
+use platform::{
+    Db, Tx,
+    broker::{EmbeddedBroker, free_port},
+    bus::{ConsumerRunner, EventBus, EventHandler, Incoming, Outgoing},
+    config::{ConsumerSettings, KafkaSettings, OutboxSettings},
+    db::NO_MIGRATIONS,
+    inbox,
+    outbox::{self, OutboxSignal, Relay},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::{Backend, Databases, broker_addr, eventually, kafka_settings, read_topic};
+
+fn placed(order_id: &str) -> OrderPlaced {
+    OrderPlaced {
+        order_id: order_id.into(),
+        customer_id: "c-1".into(),
+        store_id: "s-1".into(),
+        store_name: "store".into(),
+        items: vec![],
+        amount: 1000,
+        delivery_address: DeliveryAddress {
+            text: "Seoul".into(),
+            lat: 37.5,
+            lng: 127.0,
+        },
+        payment_id: "p-1".into(),
+    }
+}
+
+async fn fresh_db(databases: &Databases, name: &str) -> Db {
+    Db::connect(&databases.url(name), 5, &NO_MIGRATIONS)
+        .await
+        .expect("database")
+}
+
+fn relay(db: &Db, kafka: &KafkaSettings) -> Relay {
+    Relay {
+        db: db.clone(),
+        bus: EventBus::new(kafka).unwrap(),
+        source: "test".into(),
+        settings: OutboxSettings {
+            poll_interval_ms: 50,
+            batch_size: 100,
+            retention_hours: 24,
+        },
+        signal: OutboxSignal::default(),
+    }
+}
+
+async fn enqueue(db: &Db, order_ids: &[&str]) {
+    let mut tx = db.begin().await.unwrap();
+    outbox::enqueue(&mut tx, order_ids.iter().map(|id| placed(id)))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outbox_publishes_in_order_what_a_crash_left_unpublished() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let databases = Databases::new(backend);
+        let db = fresh_db(&databases, "outbox").await;
+        let kafka = kafka_settings(&broker_addr().to_string());
+        EventBus::new(&kafka)
+            .unwrap()
+            .ensure_topics()
+            .await
+            .unwrap();
+
+        // Committed before the "crash": no relay was running to publish them.
+        enqueue(&db, &["o-1", "o-2", "o-1"]).await;
+        // Rolled back: must never be published.
+        let mut tx = db.begin().await.unwrap();
+        outbox::enqueue(&mut tx, [placed("o-ghost")]).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(outbox::pending(&db).await.unwrap(), 3, "{backend:?}");
+
+        // The process comes back: its relay publishes what was left.
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(relay(&db, &kafka).run(shutdown.clone()));
+        let records = read_topic(&kafka.brokers, &kafka.topic, 4, 15).await;
+        assert_eq!(
+            records.len(),
+            3,
+            "{backend:?}: exactly the committed events"
+        );
+        let o1: Vec<_> = records.iter().filter(|r| r.key == "o-1").collect();
+        assert_eq!(o1.len(), 2);
+        assert!(
+            o1[0].header("event-id") < o1[1].header("event-id"),
+            "one order's events arrive in the order they were written"
+        );
+        assert!(
+            records
+                .iter()
+                .all(|r| r.header("type") == Some("OrderPlaced"))
+        );
+        assert!(records.iter().all(|r| r.header("source") == Some("test")));
+        eventually(10, "rows to be marked sent", || async {
+            (outbox::pending(&db).await.unwrap() == 0).then_some(())
+        })
+        .await;
+        shutdown.cancel();
+        task.await.unwrap();
+        db.close().await;
+        databases.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_outage_delays_events_but_loses_none() {
+    let databases = Databases::new(Backend::Sqlite);
+    let db = fresh_db(&databases, "outage").await;
+    let port = free_port().unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let kafka = kafka_settings(&addr.to_string());
+
+    // The broker is down while orders keep coming.
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(relay(&db, &kafka).run(shutdown.clone()));
+    for i in 0..5 {
+        enqueue(&db, &[&format!("o-{i}")]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        outbox::pending(&db).await.unwrap(),
+        5,
+        "nothing is marked sent"
+    );
+
+    // The broker comes up: the relay publishes everything by itself.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = tokio::task::spawn_blocking(move || {
+        EmbeddedBroker::start(addr, &dir.path().join("broker.db")).map(|b| (b, dir))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    EventBus::new(&kafka)
+        .unwrap()
+        .ensure_topics()
+        .await
+        .unwrap();
+    let records = read_topic(&kafka.brokers, &kafka.topic, 5, 60).await;
+    let mut keys: Vec<_> = records.iter().map(|r| r.key.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys, ["o-0", "o-1", "o-2", "o-3", "o-4"]);
+    eventually(30, "the outbox to drain", || async {
+        (outbox::pending(&db).await.unwrap() == 0).then_some(())
+    })
+    .await;
+    shutdown.cancel();
+    task.await.unwrap();
+    tokio::task::spawn_blocking(move || drop(broker))
+        .await
+        .unwrap();
+}
+
+/// A policy that, for each OrderPlaced, writes a follow-up event to the outbox: its state change.
+struct FollowUp {
+    applied: Arc<AtomicUsize>,
+    fail_order: Option<&'static str>,
+}
+
+impl EventHandler for FollowUp {
+    fn handles(&self, event_type: &str) -> bool {
+        event_type == "OrderPlaced"
+    }
+
+    async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
+        let Event::OrderPlaced(order) = &incoming.event else {
+            return Ok(());
+        };
+        if Some(order.order_id.as_str()) == self.fail_order {
+            anyhow::bail!("this order always fails");
+        }
+        outbox::enqueue(tx, [placed(&format!("{}-followup", order.order_id))]).await?;
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn outgoing(event_id: &str, order_id: &str, payload: String) -> Outgoing {
+    Outgoing {
+        event_id: event_id.into(),
+        event_type: "OrderPlaced".into(),
+        key: order_id.into(),
+        payload,
+        source: "test".into(),
+        traceparent: None,
+    }
+}
+
+fn body(order_id: &str) -> String {
+    serde_json::to_string(&contracts::EventBody {
+        timestamp: 1,
+        event: placed(order_id).into(),
+    })
+    .unwrap()
+}
+
+fn consumer(db: &Db, kafka: &KafkaSettings, handler: FollowUp) -> ConsumerRunner<FollowUp> {
+    ConsumerRunner {
+        name: "policy".into(),
+        bus: EventBus::new(kafka).unwrap(),
+        db: db.clone(),
+        handler: Arc::new(handler),
+        settings: ConsumerSettings {
+            max_attempts: 2,
+            backoff_ms: 20,
+        },
+        outbox: OutboxSignal::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivered_event_changes_nothing() {
+    let databases = Databases::new(Backend::from_env());
+    let db = fresh_db(&databases, "inbox").await;
+    let kafka = kafka_settings(&broker_addr().to_string());
+    let bus = EventBus::new(&kafka).unwrap();
+    bus.ensure_topics().await.unwrap();
+    // The same event three times (a producer retry, a replay), and one other event.
+    for _ in 0..3 {
+        bus.publish(&kafka.topic, &outgoing("evt-1", "o-1", body("o-1")))
+            .await
+            .unwrap();
+    }
+    bus.publish(&kafka.topic, &outgoing("evt-2", "o-2", body("o-2")))
+        .await
+        .unwrap();
+
+    let applied = Arc::new(AtomicUsize::new(0));
+    let shutdown = CancellationToken::new();
+    let handler = FollowUp {
+        applied: applied.clone(),
+        fail_order: None,
+    };
+    let task = tokio::spawn(consumer(&db, &kafka, handler).run(shutdown.clone()));
+    eventually(30, "both events to be handled", || async {
+        (applied.load(Ordering::SeqCst) >= 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(applied.load(Ordering::SeqCst), 2, "each event applied once");
+    assert_eq!(outbox::pending(&db).await.unwrap(), 2, "one follow-up each");
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    // A consumer restarted on the same group and database sees nothing new to do.
+    bus.publish(&kafka.topic, &outgoing("evt-1", "o-1", body("o-1")))
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let handler = FollowUp {
+        applied: applied.clone(),
+        fail_order: None,
+    };
+    let task = tokio::spawn(consumer(&db, &kafka, handler).run(shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(applied.load(Ordering::SeqCst), 2);
+    assert_eq!(outbox::pending(&db).await.unwrap(), 2);
+    db.close().await;
+    databases.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_events_are_dead_lettered_and_their_partition_moves_on() {
+    let databases = Databases::new(Backend::Sqlite);
+    let db = fresh_db(&databases, "poison").await;
+    let kafka = kafka_settings(&broker_addr().to_string());
+    let bus = EventBus::new(&kafka).unwrap();
+    bus.ensure_topics().await.unwrap();
+    // Same key, so same partition: the good event sits behind the two bad ones.
+    bus.publish(&kafka.topic, &outgoing("bad-1", "o-1", "{not json".into()))
+        .await
+        .unwrap();
+    bus.publish(&kafka.topic, &outgoing("bad-2", "o-1", body("o-fails")))
+        .await
+        .unwrap();
+    bus.publish(&kafka.topic, &outgoing("good", "o-1", body("o-1")))
+        .await
+        .unwrap();
+
+    let applied = Arc::new(AtomicUsize::new(0));
+    let shutdown = CancellationToken::new();
+    let handler = FollowUp {
+        applied: applied.clone(),
+        fail_order: Some("o-fails"),
+    };
+    let task = tokio::spawn(consumer(&db, &kafka, handler).run(shutdown.clone()));
+    eventually(30, "the good event behind the poison ones", || async {
+        (applied.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let dead = read_topic(&kafka.brokers, &kafka.dlq_topic, 2, 20).await;
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].header("event-id"), Some("bad-1"));
+    assert!(dead[0].header("error").unwrap().contains("cannot decode"));
+    assert_eq!(dead[1].header("event-id"), Some("bad-2"));
+    assert!(dead[1].header("error").unwrap().contains("always fails"));
+    assert!(
+        dead.iter()
+            .all(|d| d.header("failed-consumer") == Some("policy"))
+    );
+    assert_eq!(
+        dead[1].value["orderId"], "o-fails",
+        "the original value is kept"
+    );
+    // The failed handler's partial work was rolled back.
+    assert_eq!(outbox::pending(&db).await.unwrap(), 1);
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_behaves_the_same_on_every_backend() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let databases = Databases::new(backend);
+        let url = databases.url("storage");
+        // Migrating twice (a second replica starting) is harmless.
+        let db = Db::connect(&url, 5, &order::MIGRATIONS).await.unwrap();
+        let again = Db::connect(&url, 5, &order::MIGRATIONS).await.unwrap();
+        again.close().await;
+
+        let incoming = Incoming {
+            event_id: "e-1".into(),
+            event_type: "OrderPlaced".into(),
+            key: Some("o-1".into()),
+            source: None,
+            trace: platform::trace::TraceContext::root(),
+            timestamp: 1,
+            event: placed("o-1").into(),
+            partition: 0,
+            offset: 0,
+        };
+        let mut tx = db.begin().await.unwrap();
+        assert!(inbox::claim(&mut tx, "c", &incoming).await.unwrap());
+        tx.commit().await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        assert!(
+            !inbox::claim(&mut tx, "c", &incoming).await.unwrap(),
+            "{backend:?}"
+        );
+        assert!(
+            inbox::claim(&mut tx, "other-consumer", &incoming)
+                .await
+                .unwrap()
+        );
+        tx.rollback().await.unwrap();
+
+        // The order service's menu replica keeps the newest revision whatever the arrival order.
+        let mut menu = contracts::MenuPublished {
+            store_id: "s-1".into(),
+            owner_id: "o".into(),
+            name: "v2".into(),
+            location: contracts::GeoPoint { lat: 1.0, lng: 2.0 },
+            open: true,
+            foods: vec![],
+            revision: 2,
+        };
+        let mut conn = db.pool().acquire().await.unwrap();
+        order::db::upsert_menu(&mut conn, &menu).await.unwrap();
+        menu.name = "v1".into();
+        menu.revision = 1;
+        order::db::upsert_menu(&mut conn, &menu).await.unwrap();
+        let stored = order::db::find_menu(&mut conn, "s-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.name.as_str(), stored.revision),
+            ("v2", 2),
+            "{backend:?}"
+        );
+        drop(conn);
+        db.close().await;
+        databases.cleanup().await;
+    }
+}

@@ -1,0 +1,249 @@
+//! The thin slice of the scenario, through the gateway only: log in, browse, order and pay, the
+//! store receives the order, mypage shows it; a declined card leaves no order.
+
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, eventually, read_topic};
+
+fn order_body(store_id: &str, card_token: &str) -> Value {
+    json!({
+        "storeId": store_id,
+        "items": [{"foodId": "tuna-kimbap", "quantity": 2}, {"foodId": "tteokbokki", "quantity": 1}],
+        "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
+        "payment": {"method": "card", "cardToken": card_token},
+    })
+}
+
+/// Places an order, waiting for the order service's menu replica to learn the demo store first.
+async fn place(app: &TestApp, token: &str, store_id: &str, card: &str) -> (u16, Value) {
+    eventually(30, "the menu replica to know the store", || async {
+        let (status, body) = app.post(token, "/orders", order_body(store_id, card)).await;
+        (status != 404).then_some((status, body))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paid_order_reaches_the_store_and_the_customers_mypage() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer1").await;
+
+    let store = app.store_of(&customer, "owner1").await;
+    let store_id = store["storeId"].as_str().unwrap().to_owned();
+    let foods = store["foods"].as_array().unwrap();
+    assert!(
+        foods
+            .iter()
+            .any(|f| f["foodId"] == "tuna-kimbap" && f["price"] == 4500)
+    );
+    assert!(store["lat"].as_f64().unwrap() > 37.0);
+
+    let (status, placed) = place(&app, &customer, &store_id, "tok_visa").await;
+    assert_eq!(status, 201, "{placed}");
+    assert_eq!(placed["status"], "Placed");
+    assert_eq!(placed["amount"], 4500 * 2 + 5000);
+    let order_id = placed["orderId"].as_str().unwrap().to_owned();
+
+    // OrderPlaced is on the topic, keyed by the order id, with the four headers.
+    let settings = &app.platform.as_ref().unwrap().settings;
+    let records = read_topic(&settings.kafka.brokers, &settings.kafka.topic, 6, 20).await;
+    let event = records
+        .iter()
+        .find(|r| r.header("type") == Some("OrderPlaced"))
+        .expect("OrderPlaced on the topic");
+    assert_eq!(event.key, order_id);
+    assert_eq!(event.value["eventType"], "OrderPlaced");
+    assert_eq!(event.value["orderId"], order_id.as_str());
+    assert_eq!(event.value["amount"], 14_000);
+    assert!(event.value["timestamp"].as_i64().unwrap() > 0);
+    assert_eq!(event.header("source"), Some("order"));
+    assert!(uuid::Uuid::parse_str(event.header("event-id").unwrap()).is_ok());
+    assert!(platform::trace::TraceContext::parse(event.header("traceparent").unwrap()).is_some());
+
+    // The owner sees it.
+    let owner = app.login("owner1").await;
+    let orders_path = format!("/stores/{store_id}/orders?status=Placed");
+    let received = eventually(30, "the store to receive the order", || async {
+        let (status, orders) = app.get(&owner, &orders_path).await;
+        assert_eq!(status, 200, "{orders}");
+        orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["orderId"] == order_id.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(received["status"], "Placed");
+    assert_eq!(received["amount"], 14_000);
+    assert_eq!(received["items"].as_array().unwrap().len(), 2);
+
+    // Mypage shows it, with its timeline.
+    let mypage = eventually(30, "mypage to show the order", || async {
+        let (status, body) = app
+            .get(&customer, &format!("/mypage/orders/{order_id}"))
+            .await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert_eq!(mypage["status"], "Placed");
+    assert_eq!(mypage["storeName"], store["name"]);
+    assert_eq!(mypage["timeline"][0]["status"], "Placed");
+    let (status, order) = app.get(&customer, &format!("/orders/{order_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(order["status"], "Placed");
+    assert_eq!(order["paymentId"], event.value["paymentId"]);
+
+    // No one else reads or acts on it.
+    let other = app.login("customer2").await;
+    let (status, problem) = app.get(&other, &format!("/orders/{order_id}")).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("order-not-found"))
+    );
+    let (status, _) = app.get(&other, &format!("/mypage/orders/{order_id}")).await;
+    assert_eq!(status, 404);
+    let other_owner = app.login("owner2").await;
+    let (status, problem) = app.get(&other_owner, &orders_path).await;
+    assert_eq!((status, problem["code"].as_str()), (403, Some("forbidden")));
+    let (status, _) = app
+        .post(&owner, "/orders", order_body(&store_id, "tok_visa"))
+        .await;
+    assert_eq!(status, 403, "owners do not order");
+
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_declined_card_gets_402_and_leaves_no_order() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer2").await;
+    let store_id = app.store_of(&customer, "owner2").await["storeId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({
+        "storeId": store_id,
+        "items": [{"foodId": "fried", "quantity": 1}],
+        "deliveryAddress": {"text": "서울 중구 세종대로 110", "lat": 37.566, "lng": 126.978},
+        "payment": {"method": "card", "cardToken": "tok_decline"},
+    });
+    let (status, problem) = eventually(30, "the menu replica", || async {
+        let (status, problem) = app.post(&customer, "/orders", body.clone()).await;
+        (status != 404).then_some((status, problem))
+    })
+    .await;
+    assert_eq!(status, 402, "{problem}");
+    assert_eq!(problem["code"], "payment-declined");
+
+    // A sold-out item is refused before any charge.
+    let mut sold_out = body.clone();
+    sold_out["items"] = json!([{"foodId": "cheese-ball", "quantity": 1}]);
+    sold_out["payment"]["cardToken"] = json!("tok_visa");
+    let (status, problem) = app.post(&customer, "/orders", sold_out).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("sold-out")));
+
+    // Nothing was placed: mypage stays empty and no OrderPlaced was published.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (status, page) = app.get(&customer, "/mypage/orders").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["orders"].as_array().unwrap().len(), 0);
+    let settings = &app.platform.as_ref().unwrap().settings;
+    let records = read_topic(&settings.kafka.brokers, &settings.kafka.topic, 100, 3).await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.header("type") != Some("OrderPlaced"))
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.header("type") != Some("PaymentApproved"))
+    );
+
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_client_mistake_is_a_problem_body_and_a_down_service_is_503() {
+    let mut app = TestApp::spawn().await;
+    let customer = app.login("customer1").await;
+
+    let response = app.http.get(app.url("/stores")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let response = app
+        .http
+        .get(app.url("/stores"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    let response = app
+        .http
+        .post(app.url("/orders"))
+        .bearer_auth(&customer)
+        .header("content-type", "application/json")
+        .body("{\"storeId\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+
+    for (body, code) in [
+        (json!({"storeId": "x"}), "invalid-body"),
+        (
+            json!({"storeId": "x", "items": [], "deliveryAddress": {"text": "a", "lat": 1.0, "lng": 1.0},
+                   "payment": {"method": "card", "cardToken": "t"}}),
+            "invalid-order",
+        ),
+        (
+            json!({"storeId": "x", "items": [{"foodId": "a", "quantity": 1}],
+                   "deliveryAddress": {"text": "a", "lat": 100.0, "lng": 1.0},
+                   "payment": {"method": "card", "cardToken": "t"}}),
+            "invalid-order",
+        ),
+    ] {
+        let (status, problem) = app.post(&customer, "/orders", body).await;
+        assert_eq!((status, problem["code"].as_str()), (422, Some(code)));
+    }
+    let (status, problem) = app
+        .post(
+            &customer,
+            "/orders",
+            json!({"storeId": "no-such-store", "items": [{"foodId": "a", "quantity": 1}],
+                   "deliveryAddress": {"text": "a", "lat": 1.0, "lng": 1.0},
+                   "payment": {"method": "card", "cardToken": "t"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("store-not-found"))
+    );
+    let (status, problem) = app.get(&customer, "/nowhere").await;
+    assert_eq!((status, problem["code"].as_str()), (404, Some("no-route")));
+    let (status, problem) = app.get(&customer, "/mypage/orders?limit=0").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid-limit"))
+    );
+
+    // The order service dies: the gateway says so in a problem body, it does not hang.
+    app.platform
+        .as_mut()
+        .unwrap()
+        .kill(platform::ServiceName::Order)
+        .await;
+    let (status, problem) = app.get(&customer, "/mypage/orders").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("service-unavailable"))
+    );
+
+    app.stop().await;
+}
