@@ -633,6 +633,8 @@ mod tests {
     }
 
     #[test]
+    // figment's Jail closure must return figment's own (large) error type.
+    #[allow(clippy::result_large_err)]
     fn environment_overrides_file_and_names_the_variable_source() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("BAEDAL_KAFKA__BROKERS", "kafka-0:9092");

@@ -150,8 +150,10 @@ pub fn kafka_settings(brokers: &str) -> KafkaSettings {
 
 /// Settings for a whole platform on port 0 against the shared broker.
 pub fn settings(databases: &Databases) -> Settings {
-    let mut settings = Settings::default();
-    settings.data_dir = databases.dir.path().to_owned();
+    let mut settings = Settings {
+        data_dir: databases.dir.path().to_owned(),
+        ..Settings::default()
+    };
     settings.database.url = databases.template();
     settings.database.max_connections = 5;
     settings.kafka = kafka_settings(&broker_addr().to_string());
