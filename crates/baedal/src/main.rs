@@ -41,6 +41,23 @@ enum Command {
     },
     /// Create databases and run migrations for the chosen services (all when none given).
     Migrate { services: Vec<String> },
+    /// Inspect or replay the dead-letter topic.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Print every dead letter with the consumer that gave up and why.
+    List,
+    /// Put dead letters back on the event topic (after fixing their cause). Each is replayed once.
+    Replay {
+        /// Only those this consumer group gave up on.
+        #[arg(long)]
+        consumer: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,6 +100,7 @@ fn main() -> anyhow::Result<()> {
                 };
                 baedal::migrate(&settings, &services).await
             }
+            Command::Dlq { action } => dlq(&settings, action).await,
         }
     })
 }
@@ -145,6 +163,54 @@ fn banner(platform: &Platform, gateway_url: &str, demo_data: bool) {
     }
     println!("  Ctrl-C stops everything gracefully.");
     println!();
+}
+
+async fn dlq(settings: &Settings, action: DlqAction) -> anyhow::Result<()> {
+    use contracts::headers;
+    use platform::dlq::DeadLetter;
+    let idle = std::time::Duration::from_secs(2);
+    let describe = |letter: &DeadLetter| {
+        format!(
+            "{}/{} {} event-id={} key={} consumer={} error={}",
+            letter.partition,
+            letter.offset,
+            letter.header(headers::TYPE).unwrap_or_else(|| "?".into()),
+            letter
+                .header(headers::EVENT_ID)
+                .unwrap_or_else(|| "-".into()),
+            letter.key.as_deref().unwrap_or("-"),
+            letter
+                .header(headers::FAILED_CONSUMER)
+                .unwrap_or_else(|| "-".into()),
+            letter.header(headers::ERROR).unwrap_or_default(),
+        )
+    };
+    match action {
+        DlqAction::List => {
+            let letters = platform::dlq::list(&settings.kafka, idle).await?;
+            for letter in &letters {
+                println!("{}", describe(letter));
+            }
+            println!(
+                "{} dead letter(s) on {}",
+                letters.len(),
+                settings.kafka.dlq_topic
+            );
+        }
+        DlqAction::Replay { consumer } => {
+            let replayed =
+                platform::dlq::replay(&settings.kafka, consumer.as_deref(), idle).await?;
+            for letter in &replayed {
+                println!("replayed {}", describe(letter));
+            }
+            println!(
+                "{} dead letter(s) replayed to {}",
+                replayed.len(),
+                settings.kafka.topic
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings, names: &[String]) -> anyhow::Result<()> {

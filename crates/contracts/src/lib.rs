@@ -207,6 +207,74 @@ mod tests {
         assert!(Event::TYPES.contains(&"OrderPlaced"));
     }
 
+    /// One of every event, so the catalogue check below sees every field.
+    fn samples() -> Vec<Event> {
+        vec![
+            MenuPublished {
+                store_id: "s".into(),
+                owner_id: "o".into(),
+                name: "n".into(),
+                location: GeoPoint { lat: 1.0, lng: 2.0 },
+                open: true,
+                foods: vec![],
+                revision: 1,
+            }
+            .into(),
+            placed(),
+            PaymentApproved {
+                order_id: "o".into(),
+                payment_id: "p".into(),
+                customer_id: "c".into(),
+                amount: 1,
+                method: "card".into(),
+            }
+            .into(),
+        ]
+    }
+
+    #[test]
+    fn the_catalogue_in_docs_lists_every_event_and_field() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/events.md");
+        let doc = std::fs::read_to_string(path).expect("docs/events.md");
+        let mut documented: std::collections::HashMap<String, Vec<String>> = Default::default();
+        let mut current = None;
+        for line in doc.lines() {
+            if let Some(heading) = line.strip_prefix("## ") {
+                current = Some(heading.trim().to_owned());
+                documented.entry(heading.trim().to_owned()).or_default();
+            } else if let (Some(event), Some(row)) = (&current, line.strip_prefix("| `")) {
+                if let Some(field) = row.split('`').next() {
+                    documented.get_mut(event).unwrap().push(field.to_owned());
+                }
+            }
+        }
+        let samples = samples();
+        let covered: Vec<_> = samples.iter().map(Event::event_type).collect();
+        assert_eq!(
+            covered,
+            Event::TYPES,
+            "add a sample of every new event above"
+        );
+        for event in samples {
+            let name = event.event_type();
+            let fields = documented
+                .get(name)
+                .unwrap_or_else(|| panic!("docs/events.md has no `## {name}` section"));
+            let json = serde_json::to_value(&event).unwrap();
+            for field in json
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "eventType")
+            {
+                assert!(
+                    fields.contains(field),
+                    "docs/events.md does not list field `{field}` of {name}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_body_written_by_another_language_decodes() {
         // Field order and extra fields must not matter: a Spring service adds its own.

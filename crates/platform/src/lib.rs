@@ -7,6 +7,7 @@ pub mod bus;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod dlq;
 pub mod http;
 pub mod inbox;
 pub mod outbox;

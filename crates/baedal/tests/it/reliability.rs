@@ -398,3 +398,73 @@ async fn storage_behaves_the_same_on_every_backend() {
         databases.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_are_listed_and_replayed_once_their_cause_is_fixed() {
+    let databases = Databases::new(Backend::Sqlite);
+    let db = fresh_db(&databases, "replay").await;
+    let kafka = kafka_settings(&broker_addr().to_string());
+    let bus = EventBus::new(&kafka).unwrap();
+    bus.ensure_topics().await.unwrap();
+    bus.publish(&kafka.topic, &outgoing("evt-a", "o-a", body("o-a")))
+        .await
+        .unwrap();
+
+    // A bug makes the policy fail on o-a: it is dead-lettered.
+    let applied = Arc::new(AtomicUsize::new(0));
+    let shutdown = CancellationToken::new();
+    let buggy = FollowUp {
+        applied: applied.clone(),
+        fail_order: Some("o-a"),
+    };
+    let task = tokio::spawn(consumer(&db, &kafka, buggy).run(shutdown.clone()));
+    let letters = eventually(30, "the dead letter", || async {
+        let letters = platform::dlq::list(&kafka, Duration::from_millis(500))
+            .await
+            .unwrap();
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        letters[0].header("failed-consumer").as_deref(),
+        Some("policy")
+    );
+    assert_eq!(applied.load(Ordering::SeqCst), 0);
+
+    // The fix is deployed and the dead letter replayed: handled once, replayed once.
+    let shutdown = CancellationToken::new();
+    let fixed = FollowUp {
+        applied: applied.clone(),
+        fail_order: None,
+    };
+    let task = tokio::spawn(consumer(&db, &kafka, fixed).run(shutdown.clone()));
+    let other = platform::dlq::replay(&kafka, Some("someone-else"), Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(other.is_empty(), "the filter picks the consumer's own");
+    let replayed = platform::dlq::replay(&kafka, Some("policy"), Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].header("event-id").as_deref(), Some("evt-a"));
+    eventually(30, "the replayed event to be handled", || async {
+        (applied.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let again = platform::dlq::replay(&kafka, Some("policy"), Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "each dead letter is replayed once");
+    let records = read_topic(&kafka.brokers, &kafka.topic, 2, 10).await;
+    assert!(
+        records.iter().all(|r| r.header("error").is_none()),
+        "replayed records carry their original headers only"
+    );
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(applied.load(Ordering::SeqCst), 1);
+    db.close().await;
+}
