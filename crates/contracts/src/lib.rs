@@ -242,10 +242,10 @@ mod tests {
             if let Some(heading) = line.strip_prefix("## ") {
                 current = Some(heading.trim().to_owned());
                 documented.entry(heading.trim().to_owned()).or_default();
-            } else if let (Some(event), Some(row)) = (&current, line.strip_prefix("| `")) {
-                if let Some(field) = row.split('`').next() {
-                    documented.get_mut(event).unwrap().push(field.to_owned());
-                }
+            } else if let (Some(event), Some(row)) = (&current, line.strip_prefix("| `"))
+                && let Some(field) = row.split('`').next()
+            {
+                documented.get_mut(event).unwrap().push(field.to_owned());
             }
         }
         let samples = samples();
