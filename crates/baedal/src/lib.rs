@@ -67,6 +67,20 @@ pub struct Platform {
     shutdown: CancellationToken,
 }
 
+fn listen_addr(settings: &Settings, name: ServiceName) -> anyhow::Result<std::net::SocketAddr> {
+    // After start the URL carries the real port, also for services bound to port 0.
+    let url = &settings.service(name).url;
+    let authority = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .with_context(|| format!("{name}: cannot read an address from {url}"))?;
+    match authority.parse() {
+        Ok(addr) => Ok(addr),
+        Err(_) => Ok(settings.service(name).bind),
+    }
+}
+
 impl Platform {
     /// Starts the plan. Listeners bound to port 0 get a real port, and the settings handed to
     /// every service carry the real URLs, so tests can run many platforms side by side.
@@ -169,6 +183,26 @@ impl Platform {
         if let Some(index) = self.services.iter().position(|s| s.name == name) {
             self.services.remove(index).kill().await;
         }
+    }
+
+    /// Brings a killed service back on its address, on the same database.
+    pub async fn restart(&mut self, name: ServiceName) -> anyhow::Result<()> {
+        if self.service(name).is_some() {
+            anyhow::bail!("{name} is running");
+        }
+        let addr = listen_addr(&self.settings, name)?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("{name}: binding {addr}"))?;
+        let ctx = ServiceContext::connect(
+            name,
+            self.settings.clone(),
+            migrations(name),
+            self.shutdown.clone(),
+        )
+        .await?;
+        self.services.push(run(name, ctx, listener)?);
+        Ok(())
     }
 
     /// Asks everything to stop and waits until requests are drained, consumers have committed

@@ -103,6 +103,127 @@ pub struct PaymentApproved {
     pub method: String,
 }
 
+/// The store accepted an order and says when the food will be ready.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderAccepted {
+    pub order_id: String,
+    pub store_id: String,
+    pub cook_minutes: i64,
+    /// Epoch ms when the food should be ready: acceptance time plus cook minutes.
+    pub ready_at: i64,
+}
+
+/// The store turned an order down (or let its acceptance deadline pass): the payment is refunded.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRejected {
+    pub order_id: String,
+    pub store_id: String,
+    pub reason: String,
+    /// True when the store did not answer in time and the saga's deadline rejected it.
+    pub automatic: bool,
+}
+
+/// Cooking started: from here on the order can no longer be canceled.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CookStarted {
+    pub order_id: String,
+    pub store_id: String,
+}
+
+/// The food is ready: a delivery opens from the store to the customer.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CookFinished {
+    pub order_id: String,
+    pub store_id: String,
+    pub store_name: String,
+    pub store_location: GeoPoint,
+    pub customer_id: String,
+    pub delivery_address: DeliveryAddress,
+}
+
+/// The customer asked to cancel; the store, which knows whether cooking started, decides.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCancelRequested {
+    pub order_id: String,
+    pub store_id: String,
+    pub customer_id: String,
+}
+
+/// The store confirmed a cancellation: it will not cook the order.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreOrderCanceled {
+    pub order_id: String,
+    pub store_id: String,
+}
+
+/// The store refused a cancellation, because cooking had started (or the order was settled).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelRefused {
+    pub order_id: String,
+    pub store_id: String,
+    pub reason: String,
+    /// Where the order stands at the store, as the customer sees it (`Cooking`, `Cooked`, ...).
+    pub current_status: String,
+}
+
+/// An order is canceled for good: the payment is refunded and any delivery closed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCanceled {
+    pub order_id: String,
+    pub customer_id: String,
+    pub store_id: String,
+    pub amount: i64,
+}
+
+/// The order service gave up on a charge (no answer in time): if the payment service did charge,
+/// it voids the charge, and it refuses the charge if it arrives later.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentVoidRequested {
+    pub order_id: String,
+    pub customer_id: String,
+}
+
+/// Money went back to the customer.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRefunded {
+    pub order_id: String,
+    pub payment_id: String,
+    pub refund_id: String,
+    pub customer_id: String,
+    pub amount: i64,
+    /// `rejected` or `canceled`: which saga step asked for it.
+    pub reason: String,
+}
+
+/// A rider delivered the order. (Published by the delivery service.)
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryCompleted {
+    pub order_id: String,
+    pub delivery_id: String,
+    pub rider_id: String,
+}
+
+/// The customer confirmed receipt: the order is complete (grades and reviews start from here).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCompleted {
+    pub order_id: String,
+    pub customer_id: String,
+    pub store_id: String,
+    pub amount: i64,
+}
+
 macro_rules! catalogue {
     ($($name:ident),* $(,)?) => {
         /// Every domain event on the topic. Serialized with its name in `eventType`, next to the
@@ -133,7 +254,23 @@ macro_rules! catalogue {
     };
 }
 
-catalogue!(MenuPublished, OrderPlaced, PaymentApproved);
+catalogue!(
+    MenuPublished,
+    OrderPlaced,
+    PaymentApproved,
+    OrderAccepted,
+    OrderRejected,
+    CookStarted,
+    CookFinished,
+    OrderCancelRequested,
+    StoreOrderCanceled,
+    CancelRefused,
+    OrderCanceled,
+    PaymentVoidRequested,
+    PaymentRefunded,
+    DeliveryCompleted,
+    OrderCompleted,
+);
 
 impl Event {
     /// The record key: the order id, so all events of one order stay in one partition, in order.
@@ -143,6 +280,18 @@ impl Event {
             Event::MenuPublished(e) => &e.store_id,
             Event::OrderPlaced(e) => &e.order_id,
             Event::PaymentApproved(e) => &e.order_id,
+            Event::OrderAccepted(e) => &e.order_id,
+            Event::OrderRejected(e) => &e.order_id,
+            Event::CookStarted(e) => &e.order_id,
+            Event::CookFinished(e) => &e.order_id,
+            Event::OrderCancelRequested(e) => &e.order_id,
+            Event::StoreOrderCanceled(e) => &e.order_id,
+            Event::CancelRefused(e) => &e.order_id,
+            Event::OrderCanceled(e) => &e.order_id,
+            Event::PaymentVoidRequested(e) => &e.order_id,
+            Event::PaymentRefunded(e) => &e.order_id,
+            Event::DeliveryCompleted(e) => &e.order_id,
+            Event::OrderCompleted(e) => &e.order_id,
         }
     }
 }
@@ -227,6 +376,90 @@ mod tests {
                 customer_id: "c".into(),
                 amount: 1,
                 method: "card".into(),
+            }
+            .into(),
+            OrderAccepted {
+                order_id: "o".into(),
+                store_id: "s".into(),
+                cook_minutes: 10,
+                ready_at: 1,
+            }
+            .into(),
+            OrderRejected {
+                order_id: "o".into(),
+                store_id: "s".into(),
+                reason: "r".into(),
+                automatic: false,
+            }
+            .into(),
+            CookStarted {
+                order_id: "o".into(),
+                store_id: "s".into(),
+            }
+            .into(),
+            CookFinished {
+                order_id: "o".into(),
+                store_id: "s".into(),
+                store_name: "n".into(),
+                store_location: GeoPoint { lat: 1.0, lng: 2.0 },
+                customer_id: "c".into(),
+                delivery_address: DeliveryAddress {
+                    text: "t".into(),
+                    lat: 1.0,
+                    lng: 2.0,
+                },
+            }
+            .into(),
+            OrderCancelRequested {
+                order_id: "o".into(),
+                store_id: "s".into(),
+                customer_id: "c".into(),
+            }
+            .into(),
+            StoreOrderCanceled {
+                order_id: "o".into(),
+                store_id: "s".into(),
+            }
+            .into(),
+            CancelRefused {
+                order_id: "o".into(),
+                store_id: "s".into(),
+                reason: "r".into(),
+                current_status: "Cooking".into(),
+            }
+            .into(),
+            OrderCanceled {
+                order_id: "o".into(),
+                customer_id: "c".into(),
+                store_id: "s".into(),
+                amount: 1,
+            }
+            .into(),
+            PaymentVoidRequested {
+                order_id: "o".into(),
+                customer_id: "c".into(),
+            }
+            .into(),
+            PaymentRefunded {
+                order_id: "o".into(),
+                payment_id: "p".into(),
+                refund_id: "r".into(),
+                customer_id: "c".into(),
+                amount: 1,
+                reason: "canceled".into(),
+            }
+            .into(),
+            DeliveryCompleted {
+                order_id: "o".into(),
+                delivery_id: "d".into(),
+                rider_id: "r".into(),
+            }
+            .into(),
+            OrderCompleted {
+                order_id: "o".into(),
+                customer_id: "c".into(),
+                store_id: "s".into(),
+                amount: 1,
             }
             .into(),
         ]

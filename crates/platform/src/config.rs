@@ -107,6 +107,26 @@ pub struct Settings {
     pub log: LogSettings,
     pub services: BTreeMap<ServiceName, ServiceSettings>,
     pub gateway: GatewaySettings,
+    pub saga: SagaSettings,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct SagaSettings {
+    /// An order the store neither accepts nor rejects this long after it was placed is rejected
+    /// automatically, and refunded.
+    pub acceptance_deadline_secs: u64,
+    /// How often the store looks for orders past their deadline.
+    pub deadline_sweep_ms: u64,
+}
+
+impl Default for SagaSettings {
+    fn default() -> Self {
+        Self {
+            acceptance_deadline_secs: 300,
+            deadline_sweep_ms: 5_000,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -256,6 +276,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             services,
             gateway: GatewaySettings::default(),
+            saga: SagaSettings::default(),
         }
     }
 }
@@ -490,6 +511,12 @@ impl Settings {
             return Err(ConfigError::key(
                 "consumer.max_attempts",
                 "must be at least 1",
+            ));
+        }
+        if self.saga.acceptance_deadline_secs == 0 || self.saga.deadline_sweep_ms == 0 {
+            return Err(ConfigError::key(
+                "saga",
+                "acceptance_deadline_secs and deadline_sweep_ms must be positive",
             ));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {

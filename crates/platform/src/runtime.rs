@@ -97,6 +97,16 @@ impl ServiceContext {
         self.consumers.spawn(runner.run(shutdown));
     }
 
+    /// Runs a background job of the service (a deadline sweeper, say) until shutdown; the job
+    /// gets the shutdown token and must return when it is cancelled.
+    pub fn spawn<F>(&mut self, job: impl FnOnce(CancellationToken) -> F)
+    where
+        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let future = job(self.shutdown.clone());
+        self.consumers.spawn(future);
+    }
+
     /// Serves `router` (plus health, readiness and metrics) on `listener`, with the outbox relay
     /// and the registered consumers, until the shutdown token is cancelled.
     pub fn serve(self, listener: TcpListener, router: Router) -> anyhow::Result<RunningService> {

@@ -381,3 +381,96 @@ fn record(message: OwnedMessage) -> Record {
         value: serde_json::from_slice(message.payload().unwrap_or_default()).unwrap_or(Value::Null),
     }
 }
+
+impl TestApp {
+    /// Places an order of two tuna kimbap and one tteokbokki at owner1's store, waiting for the
+    /// order service's menu replica to know the store first. Returns (status, body).
+    pub async fn order(&self, customer: &str, store_id: &str, card: &str) -> (u16, Value) {
+        let body = json!({
+            "storeId": store_id,
+            "items": [{"foodId": "tuna-kimbap", "quantity": 2}, {"foodId": "tteokbokki", "quantity": 1}],
+            "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
+            "payment": {"method": "card", "cardToken": card},
+        });
+        eventually(30, "the menu replica to know the store", || async {
+            let (status, body) = self.post(customer, "/orders", body.clone()).await;
+            (status != 404).then_some((status, body))
+        })
+        .await
+    }
+
+    /// Places a paid order and returns its id.
+    pub async fn placed_order(&self, customer: &str, store_id: &str) -> String {
+        let (status, body) = self.order(customer, store_id, "tok_visa").await;
+        assert_eq!(status, 201, "{body}");
+        body["orderId"].as_str().unwrap().to_owned()
+    }
+
+    /// An owner's command on an order: accept, reject, cook-start, cook-finish.
+    pub async fn owner(
+        &self,
+        owner: &str,
+        store_id: &str,
+        order_id: &str,
+        action: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        self.post(
+            owner,
+            &format!("/stores/{store_id}/orders/{order_id}/{action}"),
+            body,
+        )
+        .await
+    }
+
+    /// Waits until the customer's mypage shows `status` for the order, and returns the entry.
+    pub async fn mypage_shows(&self, customer: &str, order_id: &str, status: &str) -> Value {
+        let path = format!("/mypage/orders/{order_id}");
+        eventually(30, &format!("mypage to show {status}"), || async {
+            let (code, body) = self.get(customer, &path).await;
+            (code == 200 && body["status"] == status).then_some(body)
+        })
+        .await
+    }
+
+    /// Waits until the order service's own record of the order has `status`.
+    pub async fn order_is(&self, customer: &str, order_id: &str, status: &str) -> Value {
+        let path = format!("/orders/{order_id}");
+        eventually(30, &format!("the order to be {status}"), || async {
+            let (code, body) = self.get(customer, &path).await;
+            (code == 200 && body["status"] == status).then_some(body)
+        })
+        .await
+    }
+
+    /// Publishes an event as another service would (for steps whose service is not built yet).
+    pub async fn publish(&self, event: contracts::Event) {
+        let settings = &self.platform.as_ref().unwrap().settings;
+        let bus = platform::bus::EventBus::new(&settings.kafka).unwrap();
+        let body = contracts::EventBody {
+            timestamp: platform::db::now_ms(),
+            event,
+        };
+        let record = platform::bus::Outgoing {
+            event_id: Uuid::now_v7().to_string(),
+            event_type: body.event.event_type().to_owned(),
+            key: body.event.key().to_owned(),
+            payload: serde_json::to_string(&body).unwrap(),
+            source: "test".into(),
+            traceparent: None,
+        };
+        bus.publish(&settings.kafka.topic, &record).await.unwrap();
+    }
+
+    /// Records of the platform's topic so far (reads until `count` or `seconds`).
+    pub async fn topic(&self, count: usize, seconds: u64) -> Vec<Record> {
+        let settings = &self.platform.as_ref().unwrap().settings;
+        read_topic(
+            &settings.kafka.brokers,
+            &settings.kafka.topic,
+            count,
+            seconds,
+        )
+        .await
+    }
+}

@@ -5,4 +5,5 @@ mod cli;
 mod client;
 mod harness;
 mod reliability;
+mod saga;
 mod thin_slice;

@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/orders", post(place_order))
         .route("/orders/{order_id}", get(get_order))
+        .route("/orders/{order_id}/cancel", post(cancel_order))
+        .route("/orders/{order_id}/confirm-receipt", post(confirm_receipt))
         .route("/mypage/orders", get(mypage_list))
         .route("/mypage/orders/{order_id}", get(mypage_order))
         .with_state(state)
@@ -54,6 +56,10 @@ impl From<OrderError> for ApiError {
             OrderError::StoreClosed => ApiError::conflict("store-closed", detail),
             OrderError::UnknownFood(_) => ApiError::unprocessable("unknown-food", detail),
             OrderError::SoldOut(_) => ApiError::conflict("sold-out", detail),
+            OrderError::CancelTooLate => ApiError::conflict("cancel-too-late", detail),
+            OrderError::InvalidTransition { .. } => {
+                ApiError::conflict("invalid-transition", detail)
+            }
         }
     }
 }
@@ -134,7 +140,7 @@ async fn place_order(
         method: "card".into(),
         card_token: request.card_token.clone(),
     };
-    let payment: PaymentView = state
+    let payment: PaymentView = match state
         .payment
         .json(
             Method::POST,
@@ -144,7 +150,17 @@ async fn place_order(
             Some(&order_id),
         )
         .await
-        .map_err(payment_failure)?;
+    {
+        Ok(payment) => payment,
+        Err(error) => {
+            if matches!(error, CallError::Unavailable { .. }) {
+                // We give up on this charge, but it may still land: have it voided (or refused
+                // when it arrives late) so nobody is charged for an order that does not exist.
+                void_charge(&state, &order_id, &caller.subject_id).await?;
+            }
+            return Err(payment_failure(error));
+        }
+    };
     let (order, placed) = Order::place(
         order_id,
         caller.subject_id.clone(),
@@ -168,6 +184,22 @@ async fn place_order(
             amount: order.amount,
         }),
     ))
+}
+
+/// The compensation of the synchronous charge, written durably: the payment service voids it.
+async fn void_charge(state: &AppState, order_id: &str, customer_id: &str) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    outbox::enqueue(
+        &mut tx,
+        [contracts::PaymentVoidRequested {
+            order_id: order_id.to_owned(),
+            customer_id: customer_id.to_owned(),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(())
 }
 
 /// The fallback of the payment call: a declined card is the customer's to fix (402); an
@@ -211,6 +243,8 @@ struct OrderView {
     delivery_address: contracts::DeliveryAddress,
     payment_id: String,
     placed_at: i64,
+    ready_at: Option<i64>,
+    cancel_refusal: Option<String>,
 }
 
 fn order_not_found() -> ApiError {
@@ -240,6 +274,76 @@ async fn get_order(
         delivery_address: order.delivery_address,
         payment_id: order.payment_id,
         placed_at: order.placed_at,
+        ready_at: order.ready_at,
+        cancel_refusal: order.cancel_refusal,
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusView {
+    order_id: String,
+    status: &'static str,
+}
+
+/// Loads one of the caller's orders, lets the domain decide, saves it over the version read and
+/// writes what it caused; a concurrent change (a store event) is retried on fresh state.
+async fn customer_command<E: Into<contracts::Event>>(
+    state: &AppState,
+    caller: &Identity,
+    order_id: &str,
+    decide: impl Fn(&mut Order) -> Result<Option<E>, OrderError>,
+) -> ApiResult<Order> {
+    caller.require(Role::Customer)?;
+    for _ in 0..3 {
+        let mut tx = state.db.begin().await?;
+        let mut order = db::find_order(&mut tx, order_id)
+            .await?
+            .filter(|o| o.customer_id == caller.subject_id)
+            .ok_or_else(order_not_found)?;
+        let Some(event) = decide(&mut order)? else {
+            return Ok(order);
+        };
+        if !db::save_order(&mut tx, &order).await? {
+            continue;
+        }
+        outbox::enqueue(&mut tx, [event]).await?;
+        tx.commit().await?;
+        state.outbox.wake();
+        return Ok(order);
+    }
+    Err(ApiError::conflict(
+        "concurrent-change",
+        "the order is changing right now; try again",
+    ))
+}
+
+/// Scenario step 6: the customer asks to cancel; the store decides (until cooking starts).
+async fn cancel_order(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(order_id): Path<String>,
+) -> ApiResult<(StatusCode, Json<StatusView>)> {
+    let order = customer_command(&state, &caller, &order_id, Order::request_cancel).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(StatusView {
+            order_id: order.order_id,
+            status: order.status.as_str(),
+        }),
+    ))
+}
+
+/// Scenario step 11: the customer got the food.
+async fn confirm_receipt(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(order_id): Path<String>,
+) -> ApiResult<Json<StatusView>> {
+    let order = customer_command(&state, &caller, &order_id, Order::confirm_receipt).await?;
+    Ok(Json(StatusView {
+        order_id: order.order_id,
+        status: order.status.as_str(),
     }))
 }
 

@@ -80,7 +80,8 @@ pub async fn insert_order(conn: &mut Conn, order: &Order) -> anyhow::Result<()> 
 pub async fn find_order(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<Order>> {
     let row = sqlx::query(
         "SELECT order_id, customer_id, store_id, store_name, status, amount, items, \
-         delivery_address, payment_id, placed_at, version FROM orders WHERE order_id = $1",
+         delivery_address, payment_id, placed_at, resume_status, ready_at, cancel_refusal, \
+         version FROM orders WHERE order_id = $1",
     )
     .bind(order_id)
     .fetch_optional(&mut *conn)
@@ -99,8 +100,32 @@ pub async fn find_order(conn: &mut Conn, order_id: &str) -> anyhow::Result<Optio
             delivery_address: serde_json::from_str(row.try_get("delivery_address")?)?,
             payment_id: row.try_get("payment_id")?,
             placed_at: row.try_get("placed_at")?,
+            resume_status: row
+                .try_get::<Option<String>, _>("resume_status")?
+                .as_deref()
+                .and_then(OrderStatus::parse),
+            ready_at: row.try_get("ready_at")?,
+            cancel_refusal: row.try_get("cancel_refusal")?,
             version: row.try_get("version")?,
         })
     })
     .transpose()
+}
+
+/// Saves a changed order over the version it was read at; false when another change won.
+pub async fn save_order(conn: &mut Conn, order: &Order) -> anyhow::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE orders SET status = $1, resume_status = $2, ready_at = $3, cancel_refusal = $4, \
+         updated_at = $5, version = version + 1 WHERE order_id = $6 AND version = $7",
+    )
+    .bind(order.status.as_str())
+    .bind(order.resume_status.map(|s| s.as_str()))
+    .bind(order.ready_at)
+    .bind(order.cancel_refusal.as_deref())
+    .bind(platform::db::now_ms())
+    .bind(&order.order_id)
+    .bind(order.version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }

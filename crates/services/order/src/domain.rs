@@ -2,7 +2,10 @@
 //! into values that cannot be wrong, pricing uses the order service's menu replica, and placing an
 //! order returns the `OrderPlaced` event for the caller to store with it.
 
-use contracts::{DeliveryAddress, MenuItem, MenuPublished, OrderLine, OrderPlaced};
+use contracts::{
+    DeliveryAddress, Event, MenuItem, MenuPublished, OrderCancelRequested, OrderCanceled,
+    OrderCompleted, OrderLine, OrderPlaced,
+};
 
 pub const MAX_LINES: usize = 30;
 pub const MAX_QUANTITY: i64 = 99;
@@ -17,6 +20,13 @@ pub enum OrderError {
     UnknownFood(String),
     #[error("{0} is sold out")]
     SoldOut(String),
+    #[error("cooking has already started; the order can no longer be canceled")]
+    CancelTooLate,
+    #[error("cannot {action} an order that is {}", from.as_str())]
+    InvalidTransition {
+        action: &'static str,
+        from: OrderStatus,
+    },
 }
 
 fn invalid(message: impl Into<String>) -> OrderError {
@@ -196,6 +206,21 @@ impl OrderStatus {
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
+
+    /// Where the status sits in an order's life: breaks ties between steps recorded in the same
+    /// millisecond (a refused cancel goes back to an earlier status, so this is not the order
+    /// statuses are reached in, only a tiebreak).
+    pub fn rank(self) -> usize {
+        Self::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    /// No event moves an order out of these.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Rejected | OrderStatus::Canceled | OrderStatus::Completed
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +235,10 @@ pub struct Order {
     pub delivery_address: DeliveryAddress,
     pub payment_id: String,
     pub placed_at: i64,
+    /// While a cancel request is open: the status the order goes back to if the store refuses.
+    pub resume_status: Option<OrderStatus>,
+    pub ready_at: Option<i64>,
+    pub cancel_refusal: Option<String>,
     pub version: i64,
 }
 
@@ -235,6 +264,9 @@ impl Order {
             delivery_address,
             payment_id,
             placed_at: now,
+            resume_status: None,
+            ready_at: None,
+            cancel_refusal: None,
             version: 1,
         };
         let event = OrderPlaced {
@@ -248,6 +280,112 @@ impl Order {
             payment_id: order.payment_id.clone(),
         };
         (order, event)
+    }
+
+    /// The customer asks to cancel. Until cooking starts the store decides (the request goes to
+    /// it); once this service knows cooking started it answers at once. Asking again is harmless.
+    pub fn request_cancel(&mut self) -> Result<Option<OrderCancelRequested>, OrderError> {
+        match self.status {
+            OrderStatus::Placed | OrderStatus::Accepted => {
+                self.resume_status = Some(self.status);
+                self.status = OrderStatus::CancelRequested;
+                self.cancel_refusal = None;
+                Ok(Some(OrderCancelRequested {
+                    order_id: self.order_id.clone(),
+                    store_id: self.store_id.clone(),
+                    customer_id: self.customer_id.clone(),
+                }))
+            }
+            OrderStatus::CancelRequested | OrderStatus::Canceled => Ok(None),
+            OrderStatus::Cooking
+            | OrderStatus::Cooked
+            | OrderStatus::Picked
+            | OrderStatus::Delivered => Err(OrderError::CancelTooLate),
+            from => Err(OrderError::InvalidTransition {
+                action: "cancel",
+                from,
+            }),
+        }
+    }
+
+    /// Moves the order along as the store and the delivery report progress. While a cancel
+    /// request is open, progress only changes where a refusal would take the order back to.
+    /// Returns the events the change causes.
+    pub fn apply(&mut self, event: &Event) -> Vec<Event> {
+        if self.status.is_final() {
+            return Vec::new();
+        }
+        let progress = |order: &mut Order, from: &[OrderStatus], to: OrderStatus| {
+            if order.status == OrderStatus::CancelRequested {
+                order.resume_status = Some(to);
+            } else if from.contains(&order.status) {
+                order.status = to;
+            }
+        };
+        match event {
+            Event::OrderAccepted(accepted) => {
+                self.ready_at = Some(accepted.ready_at);
+                progress(self, &[OrderStatus::Placed], OrderStatus::Accepted);
+            }
+            Event::CookStarted(_) => progress(self, &[OrderStatus::Accepted], OrderStatus::Cooking),
+            Event::CookFinished(_) => progress(self, &[OrderStatus::Cooking], OrderStatus::Cooked),
+            Event::DeliveryCompleted(_) => {
+                progress(
+                    self,
+                    &[OrderStatus::Cooked, OrderStatus::Picked],
+                    OrderStatus::Delivered,
+                );
+            }
+            Event::OrderRejected(_) => {
+                self.status = OrderStatus::Rejected;
+                self.resume_status = None;
+            }
+            Event::StoreOrderCanceled(_) => {
+                self.status = OrderStatus::Canceled;
+                self.resume_status = None;
+                return vec![
+                    OrderCanceled {
+                        order_id: self.order_id.clone(),
+                        customer_id: self.customer_id.clone(),
+                        store_id: self.store_id.clone(),
+                        amount: self.amount,
+                    }
+                    .into(),
+                ];
+            }
+            Event::CancelRefused(refused) => {
+                if self.status == OrderStatus::CancelRequested {
+                    self.status = self
+                        .resume_status
+                        .take()
+                        .or_else(|| OrderStatus::parse(&refused.current_status))
+                        .unwrap_or(OrderStatus::Placed);
+                }
+                self.cancel_refusal = Some(refused.reason.clone());
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// The customer got the food: the order is complete. Confirming twice is harmless.
+    pub fn confirm_receipt(&mut self) -> Result<Option<OrderCompleted>, OrderError> {
+        match self.status {
+            OrderStatus::Delivered => {
+                self.status = OrderStatus::Completed;
+                Ok(Some(OrderCompleted {
+                    order_id: self.order_id.clone(),
+                    customer_id: self.customer_id.clone(),
+                    store_id: self.store_id.clone(),
+                    amount: self.amount,
+                }))
+            }
+            OrderStatus::Completed => Ok(None),
+            from => Err(OrderError::InvalidTransition {
+                action: "confirm receipt of",
+                from,
+            }),
+        }
     }
 }
 
@@ -374,7 +512,137 @@ mod tests {
         assert_eq!(OrderStatus::parse("placed"), None);
     }
 
+    fn placed_order() -> Order {
+        let request = request(vec![("kimbap", 1)]).unwrap();
+        let priced = price(&menu(), &request.items).unwrap();
+        Order::place(
+            "o-1".into(),
+            "c-1".into(),
+            &menu(),
+            priced,
+            address(),
+            "p-1".into(),
+            0,
+        )
+        .0
+    }
+
+    fn store_event(kind: u8) -> Event {
+        let (order_id, store_id) = ("o-1".to_owned(), "s-1".to_owned());
+        match kind {
+            0 => contracts::OrderAccepted {
+                order_id,
+                store_id,
+                cook_minutes: 10,
+                ready_at: 600_000,
+            }
+            .into(),
+            1 => contracts::CookStarted { order_id, store_id }.into(),
+            2 => contracts::CookFinished {
+                order_id,
+                store_id,
+                store_name: "s".into(),
+                store_location: contracts::GeoPoint { lat: 0.0, lng: 0.0 },
+                customer_id: "c-1".into(),
+                delivery_address: address(),
+            }
+            .into(),
+            3 => contracts::OrderRejected {
+                order_id,
+                store_id,
+                reason: "busy".into(),
+                automatic: false,
+            }
+            .into(),
+            4 => contracts::StoreOrderCanceled { order_id, store_id }.into(),
+            5 => contracts::CancelRefused {
+                order_id,
+                store_id,
+                reason: "cooking has already started".into(),
+                current_status: "Cooking".into(),
+            }
+            .into(),
+            _ => contracts::DeliveryCompleted {
+                order_id,
+                delivery_id: "d".into(),
+                rider_id: "r".into(),
+            }
+            .into(),
+        }
+    }
+
+    #[test]
+    fn the_order_follows_the_store() {
+        let mut order = placed_order();
+        for (kind, status) in [
+            (0, OrderStatus::Accepted),
+            (1, OrderStatus::Cooking),
+            (2, OrderStatus::Cooked),
+            (6, OrderStatus::Delivered),
+        ] {
+            assert!(order.apply(&store_event(kind)).is_empty());
+            assert_eq!(order.status, status);
+        }
+        assert_eq!(order.ready_at, Some(600_000));
+        assert!(order.confirm_receipt().unwrap().is_some());
+        assert_eq!(order.status, OrderStatus::Completed);
+        assert!(
+            order.confirm_receipt().unwrap().is_none(),
+            "confirming twice is harmless"
+        );
+    }
+
+    #[test]
+    fn a_refused_cancel_goes_back_to_where_the_store_got_to() {
+        let mut order = placed_order();
+        order.apply(&store_event(0));
+        assert!(order.request_cancel().unwrap().is_some());
+        assert!(
+            order.request_cancel().unwrap().is_none(),
+            "asking twice sends once"
+        );
+        // The store started cooking before it saw the request, then refused it.
+        order.apply(&store_event(1));
+        assert_eq!(order.status, OrderStatus::CancelRequested);
+        order.apply(&store_event(5));
+        assert_eq!(order.status, OrderStatus::Cooking);
+        assert!(order.cancel_refusal.is_some());
+        assert_eq!(order.request_cancel(), Err(OrderError::CancelTooLate));
+    }
+
+    #[test]
+    fn a_granted_cancel_cancels_and_asks_for_the_refund() {
+        let mut order = placed_order();
+        order.request_cancel().unwrap();
+        let caused = order.apply(&store_event(4));
+        assert_eq!(order.status, OrderStatus::Canceled);
+        assert!(matches!(&caused[..], [Event::OrderCanceled(c)] if c.amount == 3500));
+        assert!(order.confirm_receipt().is_err());
+    }
+
     proptest! {
+        /// Whatever the store reports, in whatever order, a final order stays final and a
+        /// canceled order was never cooked by the order service's account.
+        #[test]
+        fn final_statuses_are_final(kinds in proptest::collection::vec(0u8..7, 0..12), cancel_at in 0usize..12) {
+            let mut order = placed_order();
+            let mut canceled = 0;
+            for (index, kind) in kinds.iter().enumerate() {
+                if index == cancel_at {
+                    let _ = order.request_cancel();
+                }
+                let before = order.status;
+                let caused = order.apply(&store_event(*kind));
+                canceled += caused.len();
+                if before.is_final() {
+                    prop_assert_eq!(order.status, before);
+                    prop_assert!(caused.is_empty());
+                }
+                prop_assert!(order.status != OrderStatus::CancelRequested || order.resume_status.is_some());
+            }
+            prop_assert!(canceled <= 1, "OrderCanceled is published at most once");
+        }
+
         #[test]
         fn the_total_is_the_sum_of_the_lines(quantities in proptest::collection::vec(1i64..=20, 1..5)) {
             let items: Vec<_> = quantities.iter().map(|q| ("kimbap", *q)).collect();

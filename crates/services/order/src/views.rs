@@ -1,17 +1,22 @@
-//! The customer's "mypage" read model (CQRS): each order's status, store, items, amount and a
-//! timeline of its steps, built only from events, so it answers while the write side is busy and
-//! stays correct under redelivery (inbox) and late events (status moves only forward in time).
+//! The customer's "mypage" read model (CQRS): each order's store, items, amount, ETA and a
+//! timeline of its steps, built only from events. Each step is keyed by the event that made it and
+//! the current status is the latest status step, so the view is the same whatever order events
+//! arrive in (late, replayed), and a redelivery changes nothing.
 
 use contracts::OrderLine;
 use platform::db::Conn;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::domain::OrderStatus;
+
 #[derive(Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub status: String,
     pub at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -24,6 +29,9 @@ pub struct MypageOrder {
     pub amount: i64,
     pub items: Vec<OrderLine>,
     pub placed_at: i64,
+    /// When the store expects the food to be ready (once accepted).
+    pub ready_at: Option<i64>,
+    pub refunded: bool,
     pub timeline: Vec<Step>,
 }
 
@@ -38,74 +46,125 @@ pub struct NewEntry<'a> {
 }
 
 /// Starts an order's entry (from `OrderPlaced`).
-pub async fn open_entry(conn: &mut Conn, entry: NewEntry<'_>, status: &str) -> anyhow::Result<()> {
+pub async fn open_entry(conn: &mut Conn, entry: NewEntry<'_>) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO mypage_orders (order_id, customer_id, store_id, store_name, status, amount, \
-         items, placed_at, status_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-         ON CONFLICT (order_id) DO NOTHING",
+        "INSERT INTO mypage_orders (order_id, customer_id, store_id, store_name, amount, items, \
+         placed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(entry.order_id)
     .bind(entry.customer_id)
     .bind(entry.store_id)
     .bind(entry.store_name)
-    .bind(status)
     .bind(entry.amount)
     .bind(serde_json::to_string(entry.items)?)
     .bind(entry.placed_at)
     .execute(&mut *conn)
     .await?;
-    record_step(conn, entry.order_id, status, entry.placed_at).await
+    Ok(())
 }
 
-/// Adds a step to the timeline; the first record of a status wins.
+pub async fn set_ready_at(conn: &mut Conn, order_id: &str, ready_at: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE mypage_orders SET ready_at = $1 WHERE order_id = $2")
+        .bind(ready_at)
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// What a step is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// The order moved to this status.
+    Status,
+    /// Money moved; shown, but the order's status stays.
+    Payment,
+}
+
+/// Records one step, made by the event `event_id` at `at`; the same event twice is one step.
 pub async fn record_step(
     conn: &mut Conn,
     order_id: &str,
+    event_id: &str,
+    kind: StepKind,
     status: &str,
     at: i64,
+    note: Option<&str>,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO mypage_timeline (order_id, status, at) VALUES ($1, $2, $3) \
-         ON CONFLICT (order_id, status) DO NOTHING",
+        "INSERT INTO mypage_steps (order_id, event_id, kind, status, at, note) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, event_id) DO NOTHING",
     )
     .bind(order_id)
+    .bind(event_id)
+    .bind(match kind {
+        StepKind::Status => "status",
+        StepKind::Payment => "payment",
+    })
     .bind(status)
     .bind(at)
+    .bind(note)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-fn entry(row: sqlx::any::AnyRow, timeline: Vec<Step>) -> anyhow::Result<MypageOrder> {
+const ENTRY_COLUMNS: &str = "order_id, store_id, store_name, amount, items, placed_at, ready_at";
+
+async fn entry(conn: &mut Conn, row: sqlx::any::AnyRow) -> anyhow::Result<MypageOrder> {
+    let order_id: String = row.try_get("order_id")?;
+    let steps = sqlx::query("SELECT kind, status, at, note FROM mypage_steps WHERE order_id = $1")
+        .bind(&order_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut timeline = Vec::with_capacity(steps.len());
+    let mut current: Option<(i64, usize, String)> = None;
+    let mut refunded = false;
+    for step in steps {
+        let kind: String = step.try_get("kind")?;
+        let status: String = step.try_get("status")?;
+        let at: i64 = step.try_get("at")?;
+        if kind == "status" {
+            let rank = OrderStatus::parse(&status)
+                .map(OrderStatus::rank)
+                .unwrap_or(0);
+            if current
+                .as_ref()
+                .is_none_or(|(t, r, _)| (at, rank) > (*t, *r))
+            {
+                current = Some((at, rank, status.clone()));
+            }
+        } else {
+            refunded = true;
+        }
+        timeline.push(Step {
+            status,
+            at,
+            note: step.try_get("note")?,
+        });
+    }
+    timeline.sort_by_key(|s| {
+        (
+            s.at,
+            OrderStatus::parse(&s.status)
+                .map(OrderStatus::rank)
+                .unwrap_or(usize::MAX),
+        )
+    });
     Ok(MypageOrder {
-        order_id: row.try_get("order_id")?,
+        order_id,
         store_id: row.try_get("store_id")?,
         store_name: row.try_get("store_name")?,
-        status: row.try_get("status")?,
+        status: current
+            .map(|(_, _, s)| s)
+            .unwrap_or_else(|| OrderStatus::Placed.as_str().into()),
         amount: row.try_get("amount")?,
         items: serde_json::from_str(row.try_get("items")?)?,
         placed_at: row.try_get("placed_at")?,
+        ready_at: row.try_get("ready_at")?,
+        refunded,
         timeline,
     })
-}
-
-const ENTRY_COLUMNS: &str = "order_id, store_id, store_name, status, amount, items, placed_at";
-
-async fn timeline(conn: &mut Conn, order_id: &str) -> anyhow::Result<Vec<Step>> {
-    let rows = sqlx::query(
-        "SELECT status, at FROM mypage_timeline WHERE order_id = $1 ORDER BY at, status",
-    )
-    .bind(order_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Step {
-                status: r.try_get("status")?,
-                at: r.try_get("at")?,
-            })
-        })
-        .collect()
 }
 
 /// One of the customer's orders; `None` for an order that is not theirs or not projected yet.
@@ -122,10 +181,7 @@ pub async fn find(
     .fetch_optional(&mut *conn)
     .await?;
     match row {
-        Some(row) => {
-            let steps = timeline(conn, order_id).await?;
-            entry(row, steps).map(Some)
-        }
+        Some(row) => entry(conn, row).await.map(Some),
         None => Ok(None),
     }
 }
@@ -148,9 +204,7 @@ pub async fn list(
     .await?;
     let mut orders = Vec::with_capacity(rows.len());
     for row in rows {
-        let order_id: String = row.try_get("order_id")?;
-        let steps = timeline(conn, &order_id).await?;
-        orders.push(entry(row, steps)?);
+        orders.push(entry(conn, row).await?);
     }
     Ok(orders)
 }

@@ -35,7 +35,7 @@ impl FromRef<AppState> for AuthKeys {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/payments", post(charge))
+        .route("/payments", post(charge).get(list_payments))
         .route("/payments/{order_id}", get(get_payment))
         .with_state(state)
 }
@@ -46,6 +46,9 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid(detail) => ApiError::unprocessable("invalid-charge", detail),
             error @ DomainError::IdempotencyConflict(_) => {
                 ApiError::conflict("idempotency-conflict", error.to_string())
+            }
+            error @ DomainError::Voided(_) => {
+                ApiError::conflict("payment-voided", error.to_string())
             }
         }
     }
@@ -104,12 +107,52 @@ async fn get_payment(
     State(state): State<AppState>,
     caller: Identity,
     Path(order_id): Path<String>,
-) -> ApiResult<Json<PaymentView>> {
+) -> ApiResult<Json<PaymentDetail>> {
     caller.require_any(&[Role::Customer, Role::Admin])?;
     let mut conn = state.db.pool().acquire().await?;
     let payment = db::find_by_order(&mut conn, &order_id)
         .await?
         .filter(|p| caller.role == Role::Admin || p.customer_id == caller.subject_id)
         .ok_or_else(|| ApiError::not_found("payment-not-found", "no payment for that order"))?;
-    Ok(Json(payment))
+    let refund = db::find_refund(&mut conn, &order_id).await?;
+    Ok(Json(PaymentDetail { payment, refund }))
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentDetail {
+    #[serde(flatten)]
+    payment: PaymentView,
+    refund: Option<db::RefundView>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListQuery {
+    customer_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Recent payments: admins see everyone's (optionally one customer's), customers their own.
+async fn list_payments(
+    State(state): State<AppState>,
+    caller: Identity,
+    platform::http::Query(query): platform::http::Query<ListQuery>,
+) -> ApiResult<Json<Vec<PaymentView>>> {
+    caller.require_any(&[Role::Customer, Role::Admin])?;
+    let customer = match caller.role {
+        Role::Admin => query.customer_id,
+        _ => Some(caller.subject_id.clone()),
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid-limit",
+            "limit must be 1 to 500",
+        ));
+    }
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(Json(
+        db::recent(&mut conn, customer.as_deref(), limit).await?,
+    ))
 }

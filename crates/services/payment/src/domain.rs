@@ -2,7 +2,7 @@
 //! a repeat of it gets the same answer without charging again.
 
 use contracts::{
-    PaymentApproved,
+    PaymentApproved, PaymentRefunded,
     http::{ChargeRequest, PaymentStatus, PaymentView},
 };
 
@@ -16,6 +16,8 @@ pub enum DomainError {
     Invalid(String),
     #[error("order {0} was already charged with different terms")]
     IdempotencyConflict(String),
+    #[error("the charge for order {0} was voided: its order was given up")]
+    Voided(String),
 }
 
 /// A validated charge.
@@ -92,11 +94,61 @@ impl Charge {
 
     /// A repeated request is answered with the stored payment only if it asks for the same thing.
     pub fn replay(&self, existing: PaymentView) -> Result<PaymentView, DomainError> {
+        if existing.status == PaymentStatus::Voided {
+            return Err(DomainError::Voided(self.order_id.clone()));
+        }
         if existing.customer_id == self.customer_id && existing.amount == self.amount {
             Ok(existing)
         } else {
             Err(DomainError::IdempotencyConflict(self.order_id.clone()))
         }
+    }
+}
+
+/// Gives the money of an approved payment back; anything else has nothing to refund.
+pub fn refund(
+    payment: &mut PaymentView,
+    refund_id: String,
+    reason: &str,
+) -> Option<PaymentRefunded> {
+    if payment.status != PaymentStatus::Approved {
+        return None;
+    }
+    payment.status = PaymentStatus::Refunded;
+    Some(PaymentRefunded {
+        order_id: payment.order_id.clone(),
+        payment_id: payment.payment_id.clone(),
+        refund_id,
+        customer_id: payment.customer_id.clone(),
+        amount: payment.amount,
+        reason: reason.to_owned(),
+    })
+}
+
+/// The order service gave up on the charge. An approved charge is voided; a charge not seen yet
+/// gets a voided placeholder, so that if it arrives late it is refused instead of charged.
+pub fn void(
+    existing: Option<PaymentView>,
+    order_id: &str,
+    customer_id: &str,
+    new_id: String,
+    now: i64,
+) -> Option<PaymentView> {
+    match existing {
+        Some(mut payment) if payment.status == PaymentStatus::Approved => {
+            payment.status = PaymentStatus::Voided;
+            Some(payment)
+        }
+        Some(_) => None,
+        None => Some(PaymentView {
+            payment_id: new_id,
+            order_id: order_id.to_owned(),
+            customer_id: customer_id.to_owned(),
+            amount: 0,
+            method: "card".into(),
+            status: PaymentStatus::Voided,
+            created_at: now,
+        }),
     }
 }
 
@@ -175,6 +227,38 @@ mod tests {
             other.replay(stored),
             Err(DomainError::IdempotencyConflict(_))
         ));
+    }
+
+    #[test]
+    fn only_an_approved_payment_is_refunded_and_only_once() {
+        let charge = Charge::parse(request("tok"), "c-1", None).unwrap();
+        let (mut payment, _) = charge.decide("p-1".into(), 1);
+        let refund = refund(&mut payment, "r-1".into(), "canceled").unwrap();
+        assert_eq!(refund.amount, 12_000);
+        assert_eq!(payment.status, PaymentStatus::Refunded);
+        assert!(super::refund(&mut payment, "r-2".into(), "canceled").is_none());
+        let (mut declined, _) = Charge::parse(request(DECLINED_TOKEN), "c", None)
+            .unwrap()
+            .decide("p".into(), 1);
+        assert!(super::refund(&mut declined, "r".into(), "rejected").is_none());
+    }
+
+    #[test]
+    fn a_voided_charge_is_refused_when_it_arrives_late() {
+        let placeholder = void(None, "o-1", "c-1", "p-0".into(), 1).unwrap();
+        assert_eq!(placeholder.status, PaymentStatus::Voided);
+        let charge = Charge::parse(request("tok"), "c-1", None).unwrap();
+        assert!(matches!(
+            charge.replay(placeholder),
+            Err(DomainError::Voided(_))
+        ));
+        let (approved, _) = charge.decide("p-1".into(), 1);
+        assert_eq!(
+            void(Some(approved), "o-1", "c-1", "x".into(), 1)
+                .unwrap()
+                .status,
+            PaymentStatus::Voided
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod db;
 pub mod domain;
+pub mod policies;
 
 use platform::{RunningService, ServiceContext};
 use sqlx::migrate::Migrator;
@@ -13,7 +14,8 @@ pub use api::{AppState, router};
 
 pub static MIGRATIONS: Migrator = sqlx::migrate!();
 
-pub fn run(ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
+pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
+    ctx.consume(policies::PaymentPolicies);
     let state = AppState {
         db: ctx.db.clone(),
         auth: ctx.auth.clone(),

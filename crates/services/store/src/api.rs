@@ -15,9 +15,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
+    commands::{CommandError, change_order},
     db,
-    domain::{DomainError, FoodDraft, Store, StoreOrderStatus, parse_location},
-    views::{self, StoreOrderView},
+    domain::{
+        CookMinutes, DomainError, FoodDraft, Reason, Store, StoreOrder, StoreOrderError,
+        StoreOrderStatus, parse_location,
+    },
+    views::{self, FoodCount, StoreOrderView},
 };
 
 #[derive(Clone)]
@@ -41,6 +45,17 @@ pub fn router(state: AppState) -> Router {
         .route("/stores/{store_id}/open", post(open_store))
         .route("/stores/{store_id}/pause", post(pause_store))
         .route("/stores/{store_id}/orders", get(list_orders))
+        .route("/stores/{store_id}/orders/{order_id}/accept", post(accept))
+        .route("/stores/{store_id}/orders/{order_id}/reject", post(reject))
+        .route(
+            "/stores/{store_id}/orders/{order_id}/cook-start",
+            post(cook_start),
+        )
+        .route(
+            "/stores/{store_id}/orders/{order_id}/cook-finish",
+            post(cook_finish),
+        )
+        .route("/stores/{store_id}/food-counts", get(food_counts))
         .with_state(state)
 }
 
@@ -48,6 +63,27 @@ impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         match error {
             DomainError::Invalid(detail) => ApiError::unprocessable("invalid-store", detail),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::NotFound => {
+                ApiError::not_found("order-not-found", "this store has no such order")
+            }
+            CommandError::Conflict => ApiError::conflict(
+                "concurrent-change",
+                "the order changed while you acted on it; reload it",
+            ),
+            CommandError::Rule(rule @ StoreOrderError::InvalidTransition { .. }) => {
+                ApiError::conflict("invalid-transition", rule.to_string())
+            }
+            CommandError::Rule(StoreOrderError::Invalid(detail)) => {
+                ApiError::unprocessable("invalid-request", detail)
+            }
+            CommandError::Internal(error) => ApiError::internal(error),
         }
     }
 }
@@ -303,4 +339,119 @@ async fn list_orders(
     }
     let orders = views::store_orders(&mut conn, &store_id, query.status.as_deref(), limit).await?;
     Ok(Json(orders))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoreOrderState {
+    order_id: String,
+    status: &'static str,
+    cook_minutes: Option<i64>,
+    ready_at: Option<i64>,
+}
+
+/// Runs an owner's command on one of their store's orders. A lost race with the cancel policy is
+/// retried on fresh state, so the owner gets the real answer (409 once the order was canceled).
+async fn owner_command(
+    state: &AppState,
+    caller: &Identity,
+    store_id: &str,
+    order_id: &str,
+    decide: impl Fn(&mut StoreOrder, &Store) -> Result<contracts::Event, StoreOrderError>,
+) -> ApiResult<Json<StoreOrderState>> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let mut tx = state.db.begin().await?;
+        let store = owned_store(&mut tx, caller, store_id).await?;
+        let result = change_order(&mut tx, Some(store_id), order_id, |order| {
+            decide(order, &store).map(Some)
+        })
+        .await;
+        match result {
+            Ok(order) => {
+                tx.commit().await?;
+                state.outbox.wake();
+                return Ok(Json(StoreOrderState {
+                    order_id: order.order_id,
+                    status: order.status.as_str(),
+                    cook_minutes: order.cook_minutes,
+                    ready_at: order.ready_at,
+                }));
+            }
+            Err(CommandError::Conflict) if attempts < 3 => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AcceptBody {
+    cook_minutes: i64,
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path((store_id, order_id)): Path<(String, String)>,
+    Json(body): Json<AcceptBody>,
+) -> ApiResult<Json<StoreOrderState>> {
+    let minutes = CookMinutes::parse(body.cook_minutes).map_err(CommandError::from)?;
+    let now = platform::db::now_ms();
+    owner_command(&state, &caller, &store_id, &order_id, |order, _| {
+        order.accept(minutes, now).map(Into::into)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    reason: String,
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path((store_id, order_id)): Path<(String, String)>,
+    Json(body): Json<RejectBody>,
+) -> ApiResult<Json<StoreOrderState>> {
+    let reason = Reason::parse(&body.reason).map_err(CommandError::from)?;
+    owner_command(&state, &caller, &store_id, &order_id, |order, _| {
+        order.reject(reason.clone(), false).map(Into::into)
+    })
+    .await
+}
+
+async fn cook_start(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path((store_id, order_id)): Path<(String, String)>,
+) -> ApiResult<Json<StoreOrderState>> {
+    owner_command(&state, &caller, &store_id, &order_id, |order, _| {
+        order.start_cooking().map(Into::into)
+    })
+    .await
+}
+
+async fn cook_finish(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path((store_id, order_id)): Path<(String, String)>,
+) -> ApiResult<Json<StoreOrderState>> {
+    owner_command(&state, &caller, &store_id, &order_id, |order, store| {
+        order.finish_cooking(store).map(Into::into)
+    })
+    .await
+}
+
+async fn food_counts(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(store_id): Path<String>,
+) -> ApiResult<Json<Vec<FoodCount>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    owned_store(&mut conn, &caller, &store_id).await?;
+    Ok(Json(views::food_counts(&mut conn, &store_id).await?))
 }

@@ -4,7 +4,7 @@ use contracts::GeoPoint;
 use platform::db::{Conn, now_ms};
 use sqlx::{FromRow, Row};
 
-use crate::domain::{Food, Store, StoreOrderStatus};
+use crate::domain::{Food, Store, StoreOrder, StoreOrderStatus};
 
 #[derive(FromRow)]
 struct StoreRow {
@@ -132,32 +132,90 @@ pub async fn update_store(
     Ok(true)
 }
 
-pub struct NewStoreOrder<'a> {
-    pub order_id: &'a str,
-    pub store_id: &'a str,
-    pub customer_id: &'a str,
-    pub amount: i64,
-    pub items: String,
-    pub delivery_address: String,
-    pub placed_at: i64,
-}
-
-/// Records an order the store received; a second copy of the same order changes nothing.
-pub async fn insert_store_order(conn: &mut Conn, order: NewStoreOrder<'_>) -> sqlx::Result<()> {
-    sqlx::query(
+/// Records an order the store received. False when it was already here.
+pub async fn insert_store_order(conn: &mut Conn, order: &StoreOrder) -> anyhow::Result<bool> {
+    let inserted = sqlx::query(
         "INSERT INTO store_orders (order_id, store_id, customer_id, status, amount, items, \
          delivery_address, placed_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1) ON CONFLICT (order_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) ON CONFLICT (order_id) DO NOTHING",
     )
-    .bind(order.order_id)
-    .bind(order.store_id)
-    .bind(order.customer_id)
-    .bind(StoreOrderStatus::Placed.as_str())
+    .bind(&order.order_id)
+    .bind(&order.store_id)
+    .bind(&order.customer_id)
+    .bind(order.status.as_str())
     .bind(order.amount)
-    .bind(order.items)
-    .bind(order.delivery_address)
+    .bind(serde_json::to_string(&order.items)?)
+    .bind(serde_json::to_string(&order.delivery_address)?)
     .bind(order.placed_at)
+    .bind(order.version)
     .execute(&mut *conn)
-    .await
-    .map(drop)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+pub async fn find_store_order(
+    conn: &mut Conn,
+    order_id: &str,
+) -> anyhow::Result<Option<StoreOrder>> {
+    let row = sqlx::query(
+        "SELECT order_id, store_id, customer_id, status, amount, items, delivery_address, \
+         placed_at, cook_minutes, ready_at, version FROM store_orders WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        let status: String = row.try_get("status")?;
+        Ok(StoreOrder {
+            order_id: row.try_get("order_id")?,
+            store_id: row.try_get("store_id")?,
+            customer_id: row.try_get("customer_id")?,
+            status: StoreOrderStatus::parse(&status)
+                .ok_or_else(|| anyhow::anyhow!("unknown store order status {status}"))?,
+            amount: row.try_get("amount")?,
+            items: serde_json::from_str(row.try_get("items")?)?,
+            delivery_address: serde_json::from_str(row.try_get("delivery_address")?)?,
+            placed_at: row.try_get("placed_at")?,
+            cook_minutes: row.try_get("cook_minutes")?,
+            ready_at: row.try_get("ready_at")?,
+            version: row.try_get("version")?,
+        })
+    })
+    .transpose()
+}
+
+/// Saves a changed order over the version it was read at. False when someone else changed it
+/// first (a cancel racing a cook-start): the caller reloads and decides again.
+pub async fn save_store_order(conn: &mut Conn, order: &StoreOrder) -> anyhow::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE store_orders SET status = $1, cook_minutes = $2, ready_at = $3, updated_at = $4, \
+         version = version + 1 WHERE order_id = $5 AND version = $6",
+    )
+    .bind(order.status.as_str())
+    .bind(order.cook_minutes)
+    .bind(order.ready_at)
+    .bind(now_ms())
+    .bind(&order.order_id)
+    .bind(order.version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Orders nobody answered that were placed before `placed_before`.
+pub async fn unanswered_orders(
+    conn: &mut Conn,
+    placed_before: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<String>> {
+    let ids = sqlx::query_scalar(
+        "SELECT order_id FROM store_orders WHERE status = $1 AND placed_at < $2 \
+         ORDER BY placed_at LIMIT $3",
+    )
+    .bind(StoreOrderStatus::Placed.as_str())
+    .bind(placed_before)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ids)
 }

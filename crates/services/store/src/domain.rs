@@ -1,7 +1,10 @@
 //! The store aggregate: a store's card and menu, owned by one owner. Pure: methods validate and
 //! return the event to publish; the caller stores both in one transaction.
 
-use contracts::{GeoPoint, MenuItem, MenuPublished};
+use contracts::{
+    CancelRefused, CookFinished, CookStarted, DeliveryAddress, GeoPoint, MenuItem, MenuPublished,
+    OrderAccepted, OrderLine, OrderRejected, StoreOrderCanceled,
+};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DomainError {
@@ -178,24 +181,218 @@ impl Store {
     }
 }
 
-/// Where a store order stands, from the store's side. Received orders wait for the owner.
+/// Where a store order stands, from the store's side (the same names the customer sees).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreOrderStatus {
     Placed,
+    Accepted,
+    Rejected,
+    Cooking,
+    Cooked,
+    Canceled,
 }
 
 impl StoreOrderStatus {
+    pub const ALL: [StoreOrderStatus; 6] = [
+        StoreOrderStatus::Placed,
+        StoreOrderStatus::Accepted,
+        StoreOrderStatus::Rejected,
+        StoreOrderStatus::Cooking,
+        StoreOrderStatus::Cooked,
+        StoreOrderStatus::Canceled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             StoreOrderStatus::Placed => "Placed",
+            StoreOrderStatus::Accepted => "Accepted",
+            StoreOrderStatus::Rejected => "Rejected",
+            StoreOrderStatus::Cooking => "Cooking",
+            StoreOrderStatus::Cooked => "Cooked",
+            StoreOrderStatus::Canceled => "Canceled",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "Placed" => Some(StoreOrderStatus::Placed),
-            _ => None,
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreOrderError {
+    #[error("cannot {action} an order that is {}", from.as_str())]
+    InvalidTransition {
+        action: &'static str,
+        from: StoreOrderStatus,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub const MAX_COOK_MINUTES: i64 = 180;
+
+/// Minutes of cooking the owner promises: 1 to 180.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CookMinutes(i64);
+
+impl CookMinutes {
+    pub fn parse(raw: i64) -> Result<Self, StoreOrderError> {
+        if (1..=MAX_COOK_MINUTES).contains(&raw) {
+            Ok(Self(raw))
+        } else {
+            Err(StoreOrderError::Invalid(format!(
+                "cookMinutes must be 1 to {MAX_COOK_MINUTES}"
+            )))
         }
+    }
+}
+
+/// Why an order was rejected: 1 to 200 characters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reason(String);
+
+impl Reason {
+    pub fn parse(raw: &str) -> Result<Self, StoreOrderError> {
+        let trimmed = raw.trim();
+        let length = trimmed.chars().count();
+        if length == 0 || length > 200 {
+            return Err(StoreOrderError::Invalid(
+                "reason must be 1 to 200 characters".into(),
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+}
+
+/// The store's copy of an order, and the state machine the owner drives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOrder {
+    pub order_id: String,
+    pub store_id: String,
+    pub customer_id: String,
+    pub status: StoreOrderStatus,
+    pub amount: i64,
+    pub items: Vec<OrderLine>,
+    pub delivery_address: DeliveryAddress,
+    pub placed_at: i64,
+    pub cook_minutes: Option<i64>,
+    pub ready_at: Option<i64>,
+    /// Optimistic concurrency: a change is saved only over the version it was made from.
+    pub version: i64,
+}
+
+/// What the store answers to a customer's cancel request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelDecision {
+    Canceled(StoreOrderCanceled),
+    Refused(CancelRefused),
+    /// Asked twice: already canceled, nothing to say again.
+    AlreadyCanceled,
+}
+
+impl StoreOrder {
+    fn require(
+        &self,
+        action: &'static str,
+        allowed: &[StoreOrderStatus],
+    ) -> Result<(), StoreOrderError> {
+        if allowed.contains(&self.status) {
+            Ok(())
+        } else {
+            Err(StoreOrderError::InvalidTransition {
+                action,
+                from: self.status,
+            })
+        }
+    }
+
+    pub fn accept(
+        &mut self,
+        minutes: CookMinutes,
+        now: i64,
+    ) -> Result<OrderAccepted, StoreOrderError> {
+        self.require("accept", &[StoreOrderStatus::Placed])?;
+        self.status = StoreOrderStatus::Accepted;
+        self.cook_minutes = Some(minutes.0);
+        let ready_at = now + minutes.0 * 60_000;
+        self.ready_at = Some(ready_at);
+        Ok(OrderAccepted {
+            order_id: self.order_id.clone(),
+            store_id: self.store_id.clone(),
+            cook_minutes: minutes.0,
+            ready_at,
+        })
+    }
+
+    /// Only an order nobody accepted yet can be rejected; the deadline uses the same rule.
+    pub fn reject(
+        &mut self,
+        reason: Reason,
+        automatic: bool,
+    ) -> Result<OrderRejected, StoreOrderError> {
+        self.require("reject", &[StoreOrderStatus::Placed])?;
+        self.status = StoreOrderStatus::Rejected;
+        Ok(OrderRejected {
+            order_id: self.order_id.clone(),
+            store_id: self.store_id.clone(),
+            reason: reason.0,
+            automatic,
+        })
+    }
+
+    /// From here on the order can no longer be canceled.
+    pub fn start_cooking(&mut self) -> Result<CookStarted, StoreOrderError> {
+        self.require("start cooking", &[StoreOrderStatus::Accepted])?;
+        self.status = StoreOrderStatus::Cooking;
+        Ok(CookStarted {
+            order_id: self.order_id.clone(),
+            store_id: self.store_id.clone(),
+        })
+    }
+
+    pub fn finish_cooking(&mut self, store: &Store) -> Result<CookFinished, StoreOrderError> {
+        self.require("finish cooking", &[StoreOrderStatus::Cooking])?;
+        self.status = StoreOrderStatus::Cooked;
+        Ok(CookFinished {
+            order_id: self.order_id.clone(),
+            store_id: self.store_id.clone(),
+            store_name: store.name.clone(),
+            store_location: store.location,
+            customer_id: self.customer_id.clone(),
+            delivery_address: self.delivery_address.clone(),
+        })
+    }
+
+    /// The store is the authority on cancellation: until cooking starts it cancels, after that
+    /// it refuses.
+    pub fn request_cancel(&mut self) -> CancelDecision {
+        match self.status {
+            StoreOrderStatus::Placed | StoreOrderStatus::Accepted => {
+                self.status = StoreOrderStatus::Canceled;
+                CancelDecision::Canceled(StoreOrderCanceled {
+                    order_id: self.order_id.clone(),
+                    store_id: self.store_id.clone(),
+                })
+            }
+            StoreOrderStatus::Canceled => CancelDecision::AlreadyCanceled,
+            settled => CancelDecision::Refused(CancelRefused {
+                order_id: self.order_id.clone(),
+                store_id: self.store_id.clone(),
+                reason: match settled {
+                    StoreOrderStatus::Rejected => "the store already rejected the order".into(),
+                    _ => "cooking has already started".into(),
+                },
+                current_status: settled.as_str().into(),
+            }),
+        }
+    }
+
+    /// True while the order still counts towards the food counts (not rejected or canceled).
+    pub fn counts(&self) -> bool {
+        !matches!(
+            self.status,
+            StoreOrderStatus::Rejected | StoreOrderStatus::Canceled
+        )
     }
 }
 
@@ -281,7 +478,128 @@ mod tests {
         assert_eq!(store.revision, 2);
     }
 
+    fn order(status: StoreOrderStatus) -> StoreOrder {
+        StoreOrder {
+            order_id: "o-1".into(),
+            store_id: "s-1".into(),
+            customer_id: "c-1".into(),
+            status,
+            amount: 1000,
+            items: vec![],
+            delivery_address: DeliveryAddress {
+                text: "Seoul".into(),
+                lat: 37.5,
+                lng: 127.0,
+            },
+            placed_at: 0,
+            cook_minutes: None,
+            ready_at: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn the_happy_path_accepts_cooks_and_finishes() {
+        let mut o = order(StoreOrderStatus::Placed);
+        let accepted = o.accept(CookMinutes::parse(15).unwrap(), 1_000).unwrap();
+        assert_eq!(accepted.ready_at, 1_000 + 15 * 60_000);
+        o.start_cooking().unwrap();
+        let finished = o.finish_cooking(&store()).unwrap();
+        assert_eq!(finished.store_name, "Kimbap Heaven");
+        assert_eq!(o.status, StoreOrderStatus::Cooked);
+    }
+
+    #[test]
+    fn invalid_transitions_change_nothing() {
+        let mut o = order(StoreOrderStatus::Placed);
+        assert!(o.start_cooking().is_err());
+        assert!(o.finish_cooking(&store()).is_err());
+        o.accept(CookMinutes::parse(5).unwrap(), 0).unwrap();
+        let before = o.clone();
+        assert!(o.accept(CookMinutes::parse(5).unwrap(), 0).is_err());
+        assert!(o.reject(Reason::parse("busy").unwrap(), false).is_err());
+        assert_eq!(o, before);
+        assert!(CookMinutes::parse(0).is_err() && CookMinutes::parse(181).is_err());
+        assert!(Reason::parse("  ").is_err());
+    }
+
+    #[test]
+    fn cancel_is_granted_before_cooking_and_refused_after() {
+        for (status, canceled) in [
+            (StoreOrderStatus::Placed, true),
+            (StoreOrderStatus::Accepted, true),
+            (StoreOrderStatus::Cooking, false),
+            (StoreOrderStatus::Cooked, false),
+            (StoreOrderStatus::Rejected, false),
+        ] {
+            let mut o = order(status);
+            match o.request_cancel() {
+                CancelDecision::Canceled(_) => assert!(canceled, "{status:?}"),
+                CancelDecision::Refused(refusal) => {
+                    assert!(!canceled, "{status:?}");
+                    assert_eq!(refusal.current_status, status.as_str());
+                    assert_eq!(o.status, status, "a refusal changes nothing");
+                }
+                CancelDecision::AlreadyCanceled => panic!("{status:?}"),
+            }
+        }
+        let mut o = order(StoreOrderStatus::Canceled);
+        assert_eq!(o.request_cancel(), CancelDecision::AlreadyCanceled);
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        Accept,
+        Reject,
+        StartCooking,
+        FinishCooking,
+        Cancel,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            Just(Step::Accept),
+            Just(Step::Reject),
+            Just(Step::StartCooking),
+            Just(Step::FinishCooking),
+            Just(Step::Cancel),
+        ]
+    }
+
     proptest! {
+        /// Whatever the owner and the customer do, in whatever order: a cancel and a cook-start
+        /// never both win, and rejected or canceled orders stay so.
+        #[test]
+        fn cancel_and_cooking_exclude_each_other(steps in proptest::collection::vec(step(), 0..12)) {
+            let mut o = order(StoreOrderStatus::Placed);
+            let (mut cooked, mut canceled) = (false, false);
+            for step in steps {
+                let before = o.status;
+                let changed = match step {
+                    Step::Accept => o.accept(CookMinutes::parse(10).unwrap(), 0).is_ok(),
+                    Step::Reject => o.reject(Reason::parse("busy").unwrap(), false).is_ok(),
+                    Step::StartCooking => {
+                        let ok = o.start_cooking().is_ok();
+                        cooked |= ok;
+                        ok
+                    }
+                    Step::FinishCooking => o.finish_cooking(&store()).is_ok(),
+                    Step::Cancel => {
+                        let granted = matches!(o.request_cancel(), CancelDecision::Canceled(_));
+                        canceled |= granted;
+                        granted
+                    }
+                };
+                if !changed {
+                    prop_assert_eq!(o.status, before);
+                }
+                if matches!(before, StoreOrderStatus::Rejected | StoreOrderStatus::Canceled) {
+                    prop_assert_eq!(o.status, before);
+                }
+                prop_assert!(!(cooked && canceled));
+            }
+        }
+
         #[test]
         fn prices_outside_the_range_never_parse(price in any::<i64>()) {
             prop_assert_eq!(Price::parse(price).is_ok(), (1..=MAX_PRICE).contains(&price));

@@ -1,37 +1,133 @@
-//! Whenever an order is placed, the store receives it (scenario step 3). The order service does
-//! not wait for this: orders are taken while the store service is down and arrive when it is back.
+//! The store's policies:
+//! - whenever an order is placed, the store receives it (scenario step 3); the order service does
+//!   not wait for this, so orders are taken while the store service is down and arrive later;
+//! - whenever a customer asks to cancel, the store decides: canceled until cooking starts,
+//!   refused after;
+//! - whenever an order waits past the acceptance deadline, it is rejected (and so refunded).
+
+use std::time::Duration;
 
 use contracts::Event;
 use platform::{
-    Tx,
+    Db, Tx,
     bus::{EventHandler, Incoming},
+    db::now_ms,
+    outbox::OutboxSignal,
 };
+use tokio_util::sync::CancellationToken;
 
-use crate::db::{self, NewStoreOrder};
+use crate::{
+    commands::{CommandError, change_order},
+    db,
+    domain::{CancelDecision, Reason, StoreOrder, StoreOrderStatus},
+    views,
+};
 
 pub struct StorePolicies;
 
 impl EventHandler for StorePolicies {
     fn handles(&self, event_type: &str) -> bool {
-        event_type == "OrderPlaced"
+        matches!(event_type, "OrderPlaced" | "OrderCancelRequested")
     }
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
-        if let Event::OrderPlaced(placed) = &incoming.event {
-            db::insert_store_order(
-                tx,
-                NewStoreOrder {
-                    order_id: &placed.order_id,
-                    store_id: &placed.store_id,
-                    customer_id: &placed.customer_id,
+        match &incoming.event {
+            Event::OrderPlaced(placed) => {
+                let order = StoreOrder {
+                    order_id: placed.order_id.clone(),
+                    store_id: placed.store_id.clone(),
+                    customer_id: placed.customer_id.clone(),
+                    status: StoreOrderStatus::Placed,
                     amount: placed.amount,
-                    items: serde_json::to_string(&placed.items)?,
-                    delivery_address: serde_json::to_string(&placed.delivery_address)?,
+                    items: placed.items.clone(),
+                    delivery_address: placed.delivery_address.clone(),
                     placed_at: incoming.timestamp,
-                },
-            )
-            .await?;
+                    cook_minutes: None,
+                    ready_at: None,
+                    version: 1,
+                };
+                if db::insert_store_order(tx, &order).await? {
+                    views::count_order(tx, &order.store_id, &order.items, 1).await?;
+                }
+                Ok(())
+            }
+            Event::OrderCancelRequested(request) => {
+                let result =
+                    change_order(tx, Some(&request.store_id), &request.order_id, |order| {
+                        Ok(match order.request_cancel() {
+                            CancelDecision::Canceled(event) => Some(event.into()),
+                            CancelDecision::Refused(event) => Some(event.into()),
+                            CancelDecision::AlreadyCanceled => None,
+                        })
+                    })
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    // The request overtook its order (impossible on one partition, but cheap to
+                    // survive): retried, then dead-lettered for an operator.
+                    Err(CommandError::NotFound) => {
+                        anyhow::bail!("cancel request for unknown order {}", request.order_id)
+                    }
+                    Err(error) => Err(error.into()),
+                }
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Rejects orders nobody answered within the deadline, every `interval`, until shutdown.
+pub async fn acceptance_deadline(
+    db: Db,
+    outbox: OutboxSignal,
+    deadline: Duration,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(interval) => {}
+        }
+        match reject_overdue(&db, deadline).await {
+            Ok(0) => {}
+            Ok(count) => {
+                outbox.wake();
+                tracing::info!(count, "rejected orders past the acceptance deadline");
+            }
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "acceptance deadline sweep failed")
+            }
+        }
+    }
+}
+
+async fn reject_overdue(db: &Db, deadline: Duration) -> anyhow::Result<usize> {
+    let placed_before = now_ms() - deadline.as_millis() as i64;
+    let overdue = {
+        let mut conn = db.pool().acquire().await?;
+        db::unanswered_orders(&mut conn, placed_before, 100).await?
+    };
+    let mut rejected = 0;
+    for order_id in overdue {
+        let mut tx = db.begin().await?;
+        let result = change_order(&mut tx, None, &order_id, |order| {
+            if order.status != StoreOrderStatus::Placed {
+                return Ok(None); // the owner answered meanwhile
+            }
+            let reason = Reason::parse("the store did not answer in time")?;
+            order.reject(reason, true).map(|e| Some(e.into()))
+        })
+        .await;
+        match result {
+            Ok(order) if order.status == StoreOrderStatus::Rejected => {
+                tx.commit().await?;
+                rejected += 1;
+            }
+            // Answered meanwhile, or being answered right now: the owner wins.
+            Ok(_) | Err(CommandError::Conflict) => tx.rollback().await?,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(rejected)
 }

@@ -48,3 +48,60 @@ pub async fn store_orders(
         })
         .collect()
 }
+
+/// Adds (`delta` = 1) or takes back (`delta` = -1) one order in the food counts.
+pub async fn count_order(
+    conn: &mut Conn,
+    store_id: &str,
+    items: &[OrderLine],
+    delta: i64,
+) -> anyhow::Result<()> {
+    for item in items {
+        sqlx::query(
+            "INSERT INTO food_counts (store_id, food_id, name, orders, quantity) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (store_id, food_id) DO UPDATE SET \
+             name = excluded.name, orders = food_counts.orders + excluded.orders, \
+             quantity = food_counts.quantity + excluded.quantity",
+        )
+        .bind(store_id)
+        .bind(&item.food_id)
+        .bind(&item.name)
+        .bind(delta)
+        .bind(delta * item.quantity)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FoodCount {
+    pub food_id: String,
+    pub name: String,
+    /// Live orders (not rejected or canceled) that contain this food.
+    pub orders: i64,
+    /// Units of it in those orders.
+    pub quantity: i64,
+}
+
+/// The seeds' count view: orders per food item, most ordered first.
+pub async fn food_counts(conn: &mut Conn, store_id: &str) -> anyhow::Result<Vec<FoodCount>> {
+    let rows = sqlx::query(
+        "SELECT food_id, name, orders, quantity FROM food_counts WHERE store_id = $1 \
+         ORDER BY orders DESC, food_id",
+    )
+    .bind(store_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(FoodCount {
+                food_id: row.try_get("food_id")?,
+                name: row.try_get("name")?,
+                orders: row.try_get("orders")?,
+                quantity: row.try_get("quantity")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,682 @@
+//! The ordering saga through the gateway with the demo accounts (scenario steps 1–6, 9 and 11):
+//! the store's side, rejection and cancellation with refunds, the race between a cancel and a
+//! cook-start, deadlines, a store that is down, and a payment service that is slow.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, eventually};
+
+async fn store_id(app: &TestApp, token: &str, owner: &str) -> String {
+    app.store_of(token, owner).await["storeId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn payment_of(app: &TestApp, customer: &str, order_id: &str) -> Value {
+    let (status, payment) = app.get(customer, &format!("/payments/{order_id}")).await;
+    assert_eq!(status, 200, "{payment}");
+    payment
+}
+
+async fn food_counts(app: &TestApp, owner: &str, store_id: &str) -> Vec<Value> {
+    let (status, counts) = app
+        .get(owner, &format!("/stores/{store_id}/food-counts"))
+        .await;
+    assert_eq!(status, 200, "{counts}");
+    counts.as_array().unwrap().clone()
+}
+
+fn count_of<'a>(counts: &'a [Value], food: &str) -> Option<&'a Value> {
+    counts.iter().find(|c| c["foodId"] == food)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_is_accepted_cooked_delivered_and_completed() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer1").await;
+    let owner = app.login("owner1").await;
+    let store = store_id(&app, &customer, "owner1").await;
+    let order = app.placed_order(&customer, &store).await;
+    app.mypage_shows(&customer, &order, "Placed").await;
+
+    // Wrong people cannot act on it.
+    let other_owner = app.login("owner2").await;
+    let (status, _) = app
+        .owner(
+            &other_owner,
+            &store,
+            &order,
+            "accept",
+            json!({"cookMinutes": 10}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .owner(
+            &customer,
+            &store,
+            &order,
+            "accept",
+            json!({"cookMinutes": 10}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, problem) = app
+        .owner(
+            &owner,
+            &store,
+            "no-such-order",
+            "accept",
+            json!({"cookMinutes": 10}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("order-not-found"))
+    );
+    let (status, problem) = app
+        .owner(&owner, &store, &order, "accept", json!({"cookMinutes": 0}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("invalid-request"))
+    );
+    let (status, problem) = app
+        .owner(&owner, &store, &order, "cook-start", json!({}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("invalid-transition"))
+    );
+
+    let before = platform::db::now_ms();
+    let (status, accepted) = app
+        .owner(&owner, &store, &order, "accept", json!({"cookMinutes": 15}))
+        .await;
+    assert_eq!(status, 200, "{accepted}");
+    assert_eq!(accepted["status"], "Accepted");
+    let mypage = app.mypage_shows(&customer, &order, "Accepted").await;
+    let ready_at = mypage["readyAt"].as_i64().expect("an ETA");
+    assert!(
+        ready_at >= before + 15 * 60_000,
+        "ETA is acceptance plus cook minutes"
+    );
+
+    let (status, _) = app
+        .owner(&owner, &store, &order, "cook-start", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    app.mypage_shows(&customer, &order, "Cooking").await;
+    let (status, _) = app
+        .owner(&owner, &store, &order, "cook-finish", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    app.mypage_shows(&customer, &order, "Cooked").await;
+    let (status, problem) = app
+        .owner(&owner, &store, &order, "cook-finish", json!({}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("invalid-transition"))
+    );
+
+    // Not delivered yet: nothing to confirm.
+    let (status, problem) = app
+        .post(
+            &customer,
+            &format!("/orders/{order}/confirm-receipt"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("invalid-transition"))
+    );
+
+    // The delivery service reports delivery (played by the test until that service is built).
+    app.publish(
+        contracts::DeliveryCompleted {
+            order_id: order.clone(),
+            delivery_id: "d-1".into(),
+            rider_id: baedal::demo::subject_id("rider1"),
+        }
+        .into(),
+    )
+    .await;
+    app.order_is(&customer, &order, "Delivered").await;
+    let other = app.login("customer2").await;
+    let (status, _) = app
+        .post(
+            &other,
+            &format!("/orders/{order}/confirm-receipt"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 404, "another customer cannot confirm it");
+    let (status, done) = app
+        .post(
+            &customer,
+            &format!("/orders/{order}/confirm-receipt"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, done["status"].as_str()), (200, Some("Completed")));
+    let mypage = app.mypage_shows(&customer, &order, "Completed").await;
+    let steps: Vec<_> = mypage["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "Placed",
+            "Accepted",
+            "Cooking",
+            "Cooked",
+            "Delivered",
+            "Completed"
+        ]
+    );
+    let times: Vec<i64> = mypage["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["at"].as_i64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+
+    let records = app.topic(100, 5).await;
+    let completed: Vec<_> = records
+        .iter()
+        .filter(|r| r.header("type") == Some("OrderCompleted"))
+        .collect();
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0].key, order);
+    assert_eq!(completed[0].value["amount"], 14_000);
+
+    // The store's read model counts it.
+    let counts = food_counts(&app, &owner, &store).await;
+    assert_eq!(count_of(&counts, "tuna-kimbap").unwrap()["orders"], 1);
+    assert_eq!(count_of(&counts, "tuna-kimbap").unwrap()["quantity"], 2);
+    let (status, _) = app
+        .get(&other_owner, &format!("/stores/{store}/food-counts"))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        payment_of(&app, &customer, &order).await["status"],
+        "Approved"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejected_order_is_refunded_once_and_uncounted() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer1").await;
+    let owner = app.login("owner1").await;
+    let store = store_id(&app, &customer, "owner1").await;
+    let order = app.placed_order(&customer, &store).await;
+    eventually(30, "the store to count the order", || async {
+        let counts = food_counts(&app, &owner, &store).await;
+        count_of(&counts, "tuna-kimbap")
+            .filter(|c| c["orders"] == 1)
+            .map(drop)
+    })
+    .await;
+
+    let (status, problem) = app
+        .owner(&owner, &store, &order, "reject", json!({"reason": ""}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("invalid-request"))
+    );
+    let (status, rejected) = app
+        .owner(
+            &owner,
+            &store,
+            &order,
+            "reject",
+            json!({"reason": "out of rice"}),
+        )
+        .await;
+    assert_eq!(
+        (status, rejected["status"].as_str()),
+        (200, Some("Rejected"))
+    );
+    let (status, _) = app
+        .owner(&owner, &store, &order, "accept", json!({"cookMinutes": 5}))
+        .await;
+    assert_eq!(status, 409, "a rejected order stays rejected");
+
+    let mypage = eventually(30, "the refund to show", || async {
+        let (_, body) = app.get(&customer, &format!("/mypage/orders/{order}")).await;
+        (body["status"] == "Rejected" && body["refunded"] == true).then_some(body)
+    })
+    .await;
+    let rejection = mypage["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "Rejected")
+        .unwrap()
+        .clone();
+    assert_eq!(rejection["note"], "out of rice");
+    let payment = payment_of(&app, &customer, &order).await;
+    assert_eq!(payment["status"], "Refunded");
+    assert_eq!(payment["refund"]["amount"], 14_000);
+    assert_eq!(payment["refund"]["reason"], "rejected");
+    let counts = food_counts(&app, &owner, &store).await;
+    assert_eq!(count_of(&counts, "tuna-kimbap").unwrap()["orders"], 0);
+    let (status, problem) = app
+        .post(&customer, &format!("/orders/{order}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("invalid-transition"))
+    );
+
+    let records = app.topic(100, 5).await;
+    let refunds = records
+        .iter()
+        .filter(|r| r.header("type") == Some("PaymentRefunded"))
+        .count();
+    assert_eq!(refunds, 1, "refunded exactly once");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_canceled_order_is_refunded_and_a_late_cancel_is_refused() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer1").await;
+    let owner = app.login("owner1").await;
+    let store = store_id(&app, &customer, "owner1").await;
+
+    // Cancel while the store has not answered: granted, refunded.
+    let order = app.placed_order(&customer, &store).await;
+    app.mypage_shows(&customer, &order, "Placed").await;
+    let other = app.login("customer2").await;
+    let (status, _) = app
+        .post(&other, &format!("/orders/{order}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 404, "nobody else cancels it");
+    let (status, body) = app
+        .post(&customer, &format!("/orders/{order}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("CancelRequested"))
+    );
+    app.order_is(&customer, &order, "Canceled").await;
+    let mypage = eventually(30, "the refund", || async {
+        let (_, body) = app.get(&customer, &format!("/mypage/orders/{order}")).await;
+        (body["status"] == "Canceled" && body["refunded"] == true).then_some(body)
+    })
+    .await;
+    let steps: Vec<_> = mypage["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        steps.starts_with(&["Placed", "CancelRequested", "Canceled"]),
+        "{steps:?}"
+    );
+    let payment = payment_of(&app, &customer, &order).await;
+    assert_eq!(
+        (
+            payment["status"].as_str(),
+            payment["refund"]["reason"].as_str()
+        ),
+        (Some("Refunded"), Some("canceled"))
+    );
+    let (status, body) = app
+        .post(&customer, &format!("/orders/{order}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("Canceled")),
+        "canceling twice is harmless"
+    );
+    let (status, _) = app
+        .owner(&owner, &store, &order, "accept", json!({"cookMinutes": 5}))
+        .await;
+    assert_eq!(status, 409, "the store does not cook a canceled order");
+
+    // Cancel once cooking started, known to the order service: 409 at once.
+    let order = app.placed_order(&customer, &store).await;
+    app.mypage_shows(&customer, &order, "Placed").await;
+    app.owner(&owner, &store, &order, "accept", json!({"cookMinutes": 5}))
+        .await;
+    app.owner(&owner, &store, &order, "cook-start", json!({}))
+        .await;
+    app.order_is(&customer, &order, "Cooking").await;
+    let (status, problem) = app
+        .post(&customer, &format!("/orders/{order}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("cancel-too-late"))
+    );
+    assert_eq!(
+        payment_of(&app, &customer, &order).await["status"],
+        "Approved"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_and_a_cook_start_never_both_win() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer3").await;
+    let owner = app.login("owner1").await;
+    let store = store_id(&app, &customer, "owner1").await;
+    let (mut cooked, mut canceled) = (0, 0);
+    // The cancel travels order → event log → store while the cook-start goes straight to the
+    // store; sweeping the cook-start's delay across that trip makes them meet at the store.
+    let rounds = 12;
+    for round in 0..rounds {
+        let order = app.placed_order(&customer, &store).await;
+        eventually(30, "the store to receive it", || async {
+            let (status, _) = app
+                .owner(&owner, &store, &order, "accept", json!({"cookMinutes": 5}))
+                .await;
+            (status == 200).then_some(())
+        })
+        .await;
+        app.order_is(&customer, &order, "Accepted").await;
+
+        let cook = async {
+            tokio::time::sleep(Duration::from_millis(round * 12)).await;
+            app.owner(&owner, &store, &order, "cook-start", json!({}))
+                .await
+        };
+        let cancel_path = format!("/orders/{order}/cancel");
+        let cancel = app.post(&customer, &cancel_path, json!({}));
+        let ((cook_status, _), (cancel_status, cancel_body)) = tokio::join!(cook, cancel);
+
+        // Let the saga settle: the order ends Cooking or Canceled, never anything in between.
+        let settled = eventually(30, "the race to settle", || async {
+            let (_, body) = app.get(&customer, &format!("/orders/{order}")).await;
+            matches!(body["status"].as_str(), Some("Cooking" | "Canceled")).then_some(body)
+        })
+        .await;
+        let payment = payment_of(&app, &customer, &order).await;
+        if cook_status == 200 {
+            cooked += 1;
+            assert_eq!(settled["status"], "Cooking", "cook-start won, so no cancel");
+            assert_ne!(payment["status"], "Refunded");
+            // The customer was told: 409 at once, or a refusal recorded on the order.
+            assert!(
+                cancel_status == 409 || settled["cancelRefusal"].is_string(),
+                "{cancel_body}"
+            );
+        } else {
+            canceled += 1;
+            assert_eq!(cook_status, 409);
+            assert_eq!(cancel_status, 202, "{cancel_body}");
+            assert_eq!(settled["status"], "Canceled");
+            let refunded = eventually(30, "the refund", || async {
+                let payment = payment_of(&app, &customer, &order).await;
+                (payment["status"] == "Refunded").then_some(payment)
+            })
+            .await;
+            assert_eq!(refunded["refund"]["reason"], "canceled");
+        }
+    }
+    assert_eq!(cooked + canceled, rounds);
+    eprintln!("race: cook-start won {cooked} times, cancel won {canceled} times");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unanswered_order_is_rejected_at_its_deadline_and_refunded() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.saga.acceptance_deadline_secs = 2;
+        settings.saga.deadline_sweep_ms = 200;
+    })
+    .await;
+    let customer = app.login("customer1").await;
+    let store = store_id(&app, &customer, "owner1").await;
+    let order = app.placed_order(&customer, &store).await;
+    let mypage = eventually(30, "the deadline", || async {
+        let (_, body) = app.get(&customer, &format!("/mypage/orders/{order}")).await;
+        (body["status"] == "Rejected" && body["refunded"] == true).then_some(body)
+    })
+    .await;
+    let rejection = mypage["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "Rejected")
+        .unwrap()
+        .clone();
+    assert_eq!(rejection["note"], "the store did not answer in time");
+    assert_eq!(
+        payment_of(&app, &customer, &order).await["status"],
+        "Refunded"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orders_are_taken_while_the_store_is_down_and_reach_it_when_it_is_back() {
+    let mut app = TestApp::spawn().await;
+    let customer = app.login("customer2").await;
+    let owner = app.login("owner1").await;
+    let store = store_id(&app, &customer, "owner1").await;
+    app.placed_order(&customer, &store).await; // the replica knows the store
+
+    app.platform
+        .as_mut()
+        .unwrap()
+        .kill(platform::ServiceName::Store)
+        .await;
+    let mut placed = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = app.order(&customer, &store, "tok_visa").await;
+        assert_eq!(
+            status, 201,
+            "orders are taken while the store is down: {body}"
+        );
+        placed.push(body["orderId"].as_str().unwrap().to_owned());
+    }
+    let (status, _) = app.get(&owner, &format!("/stores/{store}/orders")).await;
+    assert_eq!(status, 503, "the store itself is down");
+
+    app.platform
+        .as_mut()
+        .unwrap()
+        .restart(platform::ServiceName::Store)
+        .await
+        .unwrap();
+    eventually(60, "the store to receive every order", || async {
+        let (status, orders) = app.get(&owner, &format!("/stores/{store}/orders")).await;
+        if status != 200 {
+            return None;
+        }
+        let ids: Vec<_> = orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["orderId"].as_str().unwrap().to_owned())
+            .collect();
+        placed.iter().all(|id| ids.contains(id)).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+/// A stand-in network between the order and payment services that can be made slow or broken;
+/// the payment service behind it is the real one.
+mod link {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU8, AtomicUsize, Ordering},
+    };
+
+    use axum::{
+        body::Bytes,
+        extract::State,
+        http::{HeaderMap, Method, StatusCode, Uri},
+        response::IntoResponse,
+    };
+
+    pub const HEALTHY: u8 = 0;
+    pub const SLOW: u8 = 1;
+
+    #[derive(Clone)]
+    pub struct Link {
+        pub mode: Arc<AtomicU8>,
+        pub requests: Arc<AtomicUsize>,
+        target: String,
+        http: reqwest::Client,
+    }
+
+    async fn forward(
+        State(link): State<Link>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> axum::response::Response {
+        // Spawned, so the request goes on when the caller hangs up, as on a real network.
+        tokio::spawn(relay(link, method, uri, headers, body))
+            .await
+            .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+    }
+
+    async fn relay(
+        link: Link,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> axum::response::Response {
+        link.requests.fetch_add(1, Ordering::SeqCst);
+        if link.mode.load(Ordering::SeqCst) == SLOW {
+            // The request still arrives, late: the charge happens after the caller gave up.
+            tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+        }
+        let mut request = link.http.request(method, format!("{}{}", link.target, uri));
+        for (name, value) in &headers {
+            if name != "host" && name != "content-length" {
+                request = request.header(name, value);
+            }
+        }
+        match request.body(body).send().await {
+            Ok(response) => {
+                let status = response.status();
+                let content_type = response.headers().get("content-type").cloned();
+                let bytes = response.bytes().await.unwrap_or_default();
+                let mut reply = (status, bytes).into_response();
+                if let Some(content_type) = content_type {
+                    reply.headers_mut().insert("content-type", content_type);
+                }
+                reply
+            }
+            Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+        }
+    }
+
+    /// Starts the link in front of `target`; returns it and its URL.
+    pub async fn start(target: String) -> (Link, String) {
+        let link = Link {
+            mode: Arc::default(),
+            requests: Arc::default(),
+            target,
+            http: reqwest::Client::new(),
+        };
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(link.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (link, url)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_payment_gets_503_leaves_no_charge_and_trips_the_breaker_until_it_recovers() {
+    use std::sync::atomic::Ordering;
+    let payment_port = platform::broker::free_port().unwrap();
+    let (link, link_url) = link::start(format!("http://127.0.0.1:{payment_port}")).await;
+    let app = TestApp::spawn_with(|settings| {
+        let payment = settings
+            .services
+            .get_mut(&platform::ServiceName::Payment)
+            .unwrap();
+        payment.bind = std::net::SocketAddr::from(([127, 0, 0, 1], payment_port));
+        payment.url = link_url.clone();
+        settings.http.breaker.min_calls = 4;
+        settings.http.breaker.window = 4;
+        settings.http.breaker.open_ms = 1_500;
+    })
+    .await;
+    let customer = app.login("customer1").await;
+    let store = store_id(&app, &customer, "owner1").await;
+    app.placed_order(&customer, &store).await;
+
+    link.mode.store(link::SLOW, Ordering::SeqCst);
+    for _ in 0..4 {
+        let started = Instant::now();
+        let (status, problem) = app.order(&customer, &store, "tok_visa").await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (503, Some("payment-unavailable"))
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(850),
+            "the 500 ms timeout answered"
+        );
+    }
+    // The breaker is open: the customer is told at once, and payment is not even asked.
+    let asked = link.requests.load(Ordering::SeqCst);
+    let started = Instant::now();
+    let (status, problem) = app.order(&customer, &store, "tok_visa").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("payment-unavailable"))
+    );
+    assert!(started.elapsed() < Duration::from_millis(300));
+    assert_eq!(link.requests.load(Ordering::SeqCst), asked, "failing fast");
+
+    // Every charge that landed late was voided: nobody pays for an order that does not exist.
+    let admin = app.login("admin").await;
+    let customer_id = baedal::demo::subject_id("customer1");
+    eventually(30, "the late charges to be voided", || async {
+        let (_, payments) = app
+            .get(&admin, &format!("/payments?customerId={customer_id}"))
+            .await;
+        let payments = payments.as_array().unwrap().clone();
+        let voided = payments.iter().filter(|p| p["status"] == "Voided").count();
+        let approved = payments
+            .iter()
+            .filter(|p| p["status"] == "Approved")
+            .count();
+        (voided >= 4 && approved == 1).then_some(())
+    })
+    .await;
+    let (_, page) = app.get(&customer, "/mypage/orders").await;
+    assert_eq!(
+        page["orders"].as_array().unwrap().len(),
+        1,
+        "only the first order exists"
+    );
+
+    // Payment recovers; after the open period the breaker lets a trial through and closes.
+    link.mode.store(link::HEALTHY, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    let (status, body) = app.order(&customer, &store, "tok_visa").await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = app.order(&customer, &store, "tok_visa").await;
+    assert_eq!(status, 201);
+    app.stop().await;
+}
