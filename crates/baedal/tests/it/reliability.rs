@@ -468,3 +468,97 @@ async fn dead_letters_are_listed_and_replayed_once_their_cause_is_fixed() {
     assert_eq!(applied.load(Ordering::SeqCst), 1);
     db.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
+    use order::views::{self, NewEntry, StepKind};
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let databases = Databases::new(backend);
+        let db = Db::connect(&databases.url("mypage"), 5, &order::MIGRATIONS)
+            .await
+            .unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        // Steps recorded late and out of order, one of them twice (a redelivery).
+        let steps = [
+            ("e3", "Cooking", 3_000),
+            ("e1", "Placed", 1_000),
+            ("e4", "CancelRequested", 4_000),
+            ("e2", "Accepted", 2_000),
+            ("e3", "Cooking", 3_000),
+            ("e5", "Cooking", 5_000),
+        ];
+        for (event_id, status, at) in steps {
+            views::record_step(
+                &mut conn,
+                "o-1",
+                event_id,
+                StepKind::Status,
+                status,
+                at,
+                None,
+            )
+            .await
+            .unwrap();
+        }
+        views::record_step(
+            &mut conn,
+            "o-1",
+            "e6",
+            StepKind::Payment,
+            "Refunded",
+            6_000,
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(
+            views::find(&mut conn, "c-1", "o-1")
+                .await
+                .unwrap()
+                .is_none(),
+            "no entry before OrderPlaced"
+        );
+        views::open_entry(
+            &mut conn,
+            NewEntry {
+                order_id: "o-1",
+                customer_id: "c-1",
+                store_id: "s-1",
+                store_name: "store",
+                amount: 1000,
+                items: &[],
+                placed_at: 1_000,
+            },
+        )
+        .await
+        .unwrap();
+        let entry = views::find(&mut conn, "c-1", "o-1").await.unwrap().unwrap();
+        assert_eq!(
+            entry.status, "Cooking",
+            "{backend:?}: the latest status step wins"
+        );
+        assert!(entry.refunded);
+        let statuses: Vec<_> = entry.timeline.iter().map(|s| s.status.as_str()).collect();
+        assert_eq!(
+            statuses,
+            [
+                "Placed",
+                "Accepted",
+                "Cooking",
+                "CancelRequested",
+                "Cooking",
+                "Refunded"
+            ]
+        );
+        assert!(
+            views::find(&mut conn, "c-2", "o-1")
+                .await
+                .unwrap()
+                .is_none(),
+            "only its customer sees it"
+        );
+        drop(conn);
+        db.close().await;
+        databases.cleanup().await;
+    }
+}

@@ -680,3 +680,128 @@ async fn a_slow_payment_gets_503_leaves_no_charge_and_trips_the_breaker_until_it
     assert_eq!(status, 201);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn menu_changes_reach_pricing_a_paused_store_refuses_and_mypage_pages() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer2").await;
+    let owner = app.login("owner1").await;
+    let store = store_id(&app, &customer, "owner1").await;
+    app.placed_order(&customer, &store).await;
+
+    // The owner raises a price: the order service prices from its replica once it has the change.
+    let menu = json!({"foods": [
+        {"foodId": "tuna-kimbap", "name": "참치김밥", "price": 5000},
+        {"foodId": "tteokbokki", "name": "떡볶이", "price": 5000, "soldOut": false},
+    ]});
+    let response = app
+        .http
+        .put(app.url(&format!("/stores/{store}/menu")))
+        .bearer_auth(&owner)
+        .json(&menu)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let other_owner = app.login("owner2").await;
+    let response = app
+        .http
+        .put(app.url(&format!("/stores/{store}/menu")))
+        .bearer_auth(&other_owner)
+        .json(&menu)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let amount = eventually(30, "the new price to reach the replica", || async {
+        let (status, body) = app.order(&customer, &store, "tok_visa").await;
+        assert_eq!(status, 201, "{body}");
+        (body["amount"] == 15_000).then_some(body["amount"].clone())
+    })
+    .await;
+    assert_eq!(amount, 15_000);
+
+    // Paused: refused before any charge; open again: taken.
+    let (status, _) = app
+        .post(&owner, &format!("/stores/{store}/pause"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, problem) = eventually(30, "the pause to reach the replica", || async {
+        let (status, body) = app.order(&customer, &store, "tok_visa").await;
+        (status == 409).then_some((status, body))
+    })
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("store-closed"))
+    );
+    let (status, _) = app
+        .post(&owner, &format!("/stores/{store}/open"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    eventually(30, "the store to open again", || async {
+        let (status, _) = app.order(&customer, &store, "tok_visa").await;
+        (status == 201).then_some(())
+    })
+    .await;
+
+    // Mypage lists the customer's orders newest first, in pages.
+    let total = eventually(30, "mypage to show every order", || async {
+        let (_, all) = app.get(&customer, "/mypage/orders?limit=100").await;
+        let orders = all["orders"].as_array().unwrap().clone();
+        (orders.len() >= 3).then_some(orders)
+    })
+    .await;
+    let placed: Vec<i64> = total
+        .iter()
+        .map(|o| o["placedAt"].as_i64().unwrap())
+        .collect();
+    assert!(placed.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    let (_, first) = app.get(&customer, "/mypage/orders?limit=2").await;
+    assert_eq!(first["orders"].as_array().unwrap().len(), 2);
+    let before = first["nextBefore"].as_i64().expect("a next page");
+    let (_, second) = app
+        .get(
+            &customer,
+            &format!("/mypage/orders?limit=100&before={before}"),
+        )
+        .await;
+    assert_eq!(second["orders"].as_array().unwrap().len(), total.len() - 2);
+    let (status, _) = app.get(&owner, "/mypage/orders").await;
+    assert_eq!(status, 403, "mypage is for customers");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_charge_repeated_with_its_idempotency_key_is_not_charged_twice() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer3").await;
+    let charge =
+        json!({"orderId": "order-42", "amount": 9000, "method": "card", "cardToken": "tok_visa"});
+    let send = |body: Value| {
+        app.http
+            .post(app.url("/payments"))
+            .bearer_auth(&customer)
+            .header("idempotency-key", "order-42")
+            .json(&body)
+            .send()
+    };
+    let first: Value = send(charge.clone()).await.unwrap().json().await.unwrap();
+    let second = send(charge.clone()).await.unwrap();
+    assert_eq!(second.status(), 201);
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(first["paymentId"], second["paymentId"]);
+    let mut different = charge.clone();
+    different["amount"] = json!(1);
+    let response = send(different).await.unwrap();
+    assert_eq!(response.status(), 409);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "idempotency-conflict");
+    let mut mismatched = charge;
+    mismatched["orderId"] = json!("order-43");
+    let response = send(mismatched).await.unwrap();
+    assert_eq!(response.status(), 422, "the key must be the order id");
+    let (_, payments) = app.get(&customer, "/payments").await;
+    assert_eq!(payments.as_array().unwrap().len(), 1);
+    app.stop().await;
+}

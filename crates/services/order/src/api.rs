@@ -170,11 +170,14 @@ async fn place_order(
         payment.payment_id,
         now_ms(),
     );
-    let mut tx = state.db.begin().await?;
-    db::insert_order(&mut tx, &order).await?;
-    outbox::enqueue(&mut tx, [placed]).await?;
-    tx.commit().await?;
-    state.outbox.wake();
+    if let Err(error) = store_placed_order(&state, &order, placed).await {
+        // Charged but not stored: give the money back rather than keep it for nothing.
+        if let Err(void_error) = void_charge(&state, &order.order_id, &order.customer_id).await {
+            tracing::error!(order_id = %order.order_id, error = %void_error,
+                "charged order could not be stored nor its charge voided");
+        }
+        return Err(error);
+    }
     tracing::info!(order_id = %order.order_id, amount = order.amount, "order placed");
     Ok((
         StatusCode::CREATED,
@@ -184,6 +187,19 @@ async fn place_order(
             amount: order.amount,
         }),
     ))
+}
+
+async fn store_placed_order(
+    state: &AppState,
+    order: &Order,
+    placed: contracts::OrderPlaced,
+) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    db::insert_order(&mut tx, order).await?;
+    outbox::enqueue(&mut tx, [placed]).await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(())
 }
 
 /// The compensation of the synchronous charge, written durably: the payment service voids it.
