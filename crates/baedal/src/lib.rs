@@ -18,10 +18,10 @@ pub fn migrations(name: ServiceName) -> &'static Migrator {
         ServiceName::Order => &order::MIGRATIONS,
         ServiceName::Payment => &payment::MIGRATIONS,
         ServiceName::Store => &store::MIGRATIONS,
-        ServiceName::Delivery => delivery::MIGRATIONS,
-        ServiceName::Notification => notification::MIGRATIONS,
-        ServiceName::Customer => customer::MIGRATIONS,
-        ServiceName::Review => review::MIGRATIONS,
+        ServiceName::Delivery => &delivery::MIGRATIONS,
+        ServiceName::Notification => &notification::MIGRATIONS,
+        ServiceName::Customer => &customer::MIGRATIONS,
+        ServiceName::Review => &review::MIGRATIONS,
     }
 }
 

@@ -224,6 +224,72 @@ pub struct OrderCompleted {
     pub amount: i64,
 }
 
+/// A rider took a delivery: exactly one rider wins it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryPicked {
+    pub order_id: String,
+    pub delivery_id: String,
+    pub rider_id: String,
+}
+
+/// A delivery closed because its order was canceled.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryCanceled {
+    pub order_id: String,
+    pub delivery_id: String,
+}
+
+/// A customer reviewed a completed order: the customer service issues a coupon for it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewWritten {
+    pub review_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    pub store_id: String,
+    pub rating: i64,
+}
+
+/// A review was removed: its coupon is taken back (the compensation of `ReviewWritten`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewDeleted {
+    pub review_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CouponIssued {
+    pub coupon_id: String,
+    pub customer_id: String,
+    pub review_id: String,
+    pub order_id: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CouponRevoked {
+    pub coupon_id: String,
+    pub customer_id: String,
+    pub review_id: String,
+    pub order_id: String,
+}
+
+/// A completed order lifted the customer to a new grade.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GradeRaised {
+    pub customer_id: String,
+    /// The order whose completion raised it.
+    pub order_id: String,
+    pub grade: String,
+    pub completed_orders: i64,
+}
+
 macro_rules! catalogue {
     ($($name:ident),* $(,)?) => {
         /// Every domain event on the topic. Serialized with its name in `eventType`, next to the
@@ -270,6 +336,13 @@ catalogue!(
     PaymentRefunded,
     DeliveryCompleted,
     OrderCompleted,
+    DeliveryPicked,
+    DeliveryCanceled,
+    ReviewWritten,
+    ReviewDeleted,
+    CouponIssued,
+    CouponRevoked,
+    GradeRaised,
 );
 
 impl Event {
@@ -292,6 +365,13 @@ impl Event {
             Event::PaymentRefunded(e) => &e.order_id,
             Event::DeliveryCompleted(e) => &e.order_id,
             Event::OrderCompleted(e) => &e.order_id,
+            Event::DeliveryPicked(e) => &e.order_id,
+            Event::DeliveryCanceled(e) => &e.order_id,
+            Event::ReviewWritten(e) => &e.order_id,
+            Event::ReviewDeleted(e) => &e.order_id,
+            Event::CouponIssued(e) => &e.order_id,
+            Event::CouponRevoked(e) => &e.order_id,
+            Event::GradeRaised(e) => &e.order_id,
         }
     }
 }
@@ -460,6 +540,52 @@ mod tests {
                 customer_id: "c".into(),
                 store_id: "s".into(),
                 amount: 1,
+            }
+            .into(),
+            DeliveryPicked {
+                order_id: "o".into(),
+                delivery_id: "d".into(),
+                rider_id: "r".into(),
+            }
+            .into(),
+            DeliveryCanceled {
+                order_id: "o".into(),
+                delivery_id: "d".into(),
+            }
+            .into(),
+            ReviewWritten {
+                review_id: "v".into(),
+                order_id: "o".into(),
+                customer_id: "c".into(),
+                store_id: "s".into(),
+                rating: 5,
+            }
+            .into(),
+            ReviewDeleted {
+                review_id: "v".into(),
+                order_id: "o".into(),
+                customer_id: "c".into(),
+            }
+            .into(),
+            CouponIssued {
+                coupon_id: "k".into(),
+                customer_id: "c".into(),
+                review_id: "v".into(),
+                order_id: "o".into(),
+            }
+            .into(),
+            CouponRevoked {
+                coupon_id: "k".into(),
+                customer_id: "c".into(),
+                review_id: "v".into(),
+                order_id: "o".into(),
+            }
+            .into(),
+            GradeRaised {
+                customer_id: "c".into(),
+                order_id: "o".into(),
+                grade: "귀한분".into(),
+                completed_orders: 1,
             }
             .into(),
         ]

@@ -108,6 +108,122 @@ pub struct Settings {
     pub services: BTreeMap<ServiceName, ServiceSettings>,
     pub gateway: GatewaySettings,
     pub saga: SagaSettings,
+    pub customer: CustomerSettings,
+    pub notification: NotificationSettings,
+    pub review: ReviewSettings,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Grade {
+    pub name: String,
+    /// Completed orders needed to reach this grade.
+    pub min_completed: i64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct CustomerSettings {
+    /// Baemin-style grades, lowest first; the first must start at 0.
+    pub grades: Vec<Grade>,
+}
+
+impl Default for CustomerSettings {
+    fn default() -> Self {
+        let grades = [
+            ("고마운분", 0),
+            ("귀한분", 1),
+            ("더귀한분", 5),
+            ("천생연분", 10),
+        ]
+        .into_iter()
+        .map(|(name, min_completed)| Grade {
+            name: name.into(),
+            min_completed,
+        })
+        .collect();
+        Self { grades }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// Writes each message to the log (development).
+    Log,
+    /// POSTs each message as JSON to `webhook_url`.
+    Webhook,
+    /// An AlimTalk-style HTTP API: `kakao.base_url`, a sender key, one template per event.
+    Kakao,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct KakaoSettings {
+    pub base_url: String,
+    pub sender_key: Secret,
+    /// Template code per event type; events without one use `default_template`.
+    pub templates: BTreeMap<String, String>,
+    pub default_template: String,
+}
+
+impl Default for KakaoSettings {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            sender_key: Secret::new(""),
+            templates: BTreeMap::new(),
+            default_template: "BAEDAL_STATUS".into(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationSettings {
+    pub channel: ChannelKind,
+    pub webhook_url: String,
+    pub kakao: KakaoSettings,
+    /// Timeout of one send.
+    pub send_timeout_ms: u64,
+    /// Attempts per message before it is marked failed.
+    pub max_attempts: u32,
+    pub backoff_ms: u64,
+    /// Messages sent at once; a slow channel holds at most this many.
+    pub concurrency: usize,
+    /// Unsent messages kept waiting; beyond this the oldest are dropped (shed) and counted.
+    pub max_backlog: i64,
+    pub poll_interval_ms: u64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            channel: ChannelKind::Log,
+            webhook_url: String::new(),
+            kakao: KakaoSettings::default(),
+            send_timeout_ms: 2_000,
+            max_attempts: 3,
+            backoff_ms: 200,
+            concurrency: 8,
+            max_backlog: 1_000,
+            poll_interval_ms: 200,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewSettings {
+    pub max_text_chars: usize,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        Self {
+            max_text_chars: 500,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -277,6 +393,9 @@ impl Default for Settings {
             services,
             gateway: GatewaySettings::default(),
             saga: SagaSettings::default(),
+            customer: CustomerSettings::default(),
+            notification: NotificationSettings::default(),
+            review: ReviewSettings::default(),
         }
     }
 }
@@ -517,6 +636,52 @@ impl Settings {
             return Err(ConfigError::key(
                 "saga",
                 "acceptance_deadline_secs and deadline_sweep_ms must be positive",
+            ));
+        }
+        let grades = &self.customer.grades;
+        if grades.first().map(|g| g.min_completed) != Some(0)
+            || grades
+                .windows(2)
+                .any(|w| w[0].min_completed >= w[1].min_completed)
+        {
+            return Err(ConfigError::key(
+                "customer.grades",
+                "must start at min_completed = 0 and rise strictly",
+            ));
+        }
+        let notification = &self.notification;
+        match notification.channel {
+            ChannelKind::Webhook if !notification.webhook_url.starts_with("http") => {
+                return Err(ConfigError::key(
+                    "notification.webhook_url",
+                    "must be an http(s) URL when the channel is webhook",
+                ));
+            }
+            ChannelKind::Kakao
+                if !notification.kakao.base_url.starts_with("http")
+                    || notification.kakao.sender_key.expose().is_empty() =>
+            {
+                return Err(ConfigError::key(
+                    "notification.kakao",
+                    "base_url and sender_key are required when the channel is kakao",
+                ));
+            }
+            _ => {}
+        }
+        if notification.concurrency == 0
+            || notification.max_attempts == 0
+            || notification.max_backlog < 1
+            || notification.send_timeout_ms == 0
+        {
+            return Err(ConfigError::key(
+                "notification",
+                "concurrency, max_attempts, max_backlog and send_timeout_ms must be positive",
+            ));
+        }
+        if self.review.max_text_chars == 0 {
+            return Err(ConfigError::key(
+                "review.max_text_chars",
+                "must be positive",
             ));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {

@@ -50,6 +50,8 @@ impl ServiceContext {
         migrations: &Migrator,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
+        // Idempotent; here so every way of starting a service has its metrics.
+        crate::telemetry::init_metrics();
         let url = settings.database_url(name);
         let db = Db::connect(&url, settings.database.max_connections, migrations)
             .await

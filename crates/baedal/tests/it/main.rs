@@ -6,4 +6,5 @@ mod client;
 mod harness;
 mod reliability;
 mod saga;
+mod scenario;
 mod thin_slice;

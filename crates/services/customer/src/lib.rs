@@ -1,20 +1,28 @@
-//! The customer service: customers' grades and coupons.
-//!
-//! Its domain arrives with the delivery, notification, coupon and review work (issue 4); until
-//! then it runs on the common runtime (its own database, the event log, health, readiness and
-//! metrics) so deployments and the gateway's route table already have it in place.
+//! The customer service: grades that rise with completed orders, and coupons earned by reviews
+//! (taken back when the review is deleted).
 
-use axum::Router;
+pub mod api;
+pub mod db;
+pub mod domain;
+pub mod policies;
+
 use platform::{RunningService, ServiceContext};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
-pub static MIGRATIONS: &Migrator = &platform::db::NO_MIGRATIONS;
+pub use api::{AppState, router};
 
-pub fn router() -> Router {
-    Router::new()
-}
+pub static MIGRATIONS: Migrator = sqlx::migrate!();
 
-pub fn run(ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
-    ctx.serve(listener, router())
+pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
+    let grades = ctx.settings.customer.grades.clone();
+    ctx.consume(policies::CustomerPolicies {
+        grades: grades.clone(),
+    });
+    let state = AppState {
+        db: ctx.db.clone(),
+        auth: ctx.auth.clone(),
+        grades: std::sync::Arc::new(grades),
+    };
+    ctx.serve(listener, router(state))
 }

@@ -1,20 +1,26 @@
-//! The delivery service: deliveries from store to customer, the riders who pick them, and deliveries per rider.
-//!
-//! Its domain arrives with the delivery, notification, coupon and review work (issue 4); until
-//! then it runs on the common runtime (its own database, the event log, health, readiness and
-//! metrics) so deployments and the gateway's route table already have it in place.
+//! The delivery service: opens a delivery when food is cooked, lets riders near the store find
+//! it, gives it to exactly one rider, and counts deliveries per rider.
 
-use axum::Router;
+pub mod api;
+pub mod db;
+pub mod domain;
+pub mod policies;
+pub mod views;
+
 use platform::{RunningService, ServiceContext};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
-pub static MIGRATIONS: &Migrator = &platform::db::NO_MIGRATIONS;
+pub use api::{AppState, router};
 
-pub fn router() -> Router {
-    Router::new()
-}
+pub static MIGRATIONS: Migrator = sqlx::migrate!();
 
-pub fn run(ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
-    ctx.serve(listener, router())
+pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
+    ctx.consume(policies::DeliveryPolicies);
+    let state = AppState {
+        db: ctx.db.clone(),
+        auth: ctx.auth.clone(),
+        outbox: ctx.outbox.clone(),
+    };
+    ctx.serve(listener, router(state))
 }

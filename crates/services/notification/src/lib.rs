@@ -1,20 +1,31 @@
-//! The notification service: the customer's KakaoTalk-style message for every status change.
-//!
-//! Its domain arrives with the delivery, notification, coupon and review work (issue 4); until
-//! then it runs on the common runtime (its own database, the event log, health, readiness and
-//! metrics) so deployments and the gateway's route table already have it in place.
+//! The notification service: every customer-visible status change becomes one KakaoTalk-style
+//! message, sent through the configured channel (log, webhook, kakao) off the order flow.
 
-use axum::Router;
+pub mod api;
+pub mod channel;
+pub mod db;
+pub mod domain;
+pub mod policies;
+
 use platform::{RunningService, ServiceContext};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
-pub static MIGRATIONS: &Migrator = &platform::db::NO_MIGRATIONS;
+pub use api::{AppState, router};
 
-pub fn router() -> Router {
-    Router::new()
-}
+pub static MIGRATIONS: Migrator = sqlx::migrate!();
 
-pub fn run(ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
-    ctx.serve(listener, router())
+pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
+    ctx.consume(policies::NotificationPolicy);
+    let dispatcher = policies::Dispatcher {
+        db: ctx.db.clone(),
+        channel: channel::Channel::from_settings(&ctx.settings.notification)?,
+        settings: ctx.settings.notification.clone(),
+    };
+    ctx.spawn(move |shutdown| dispatcher.run(shutdown));
+    let state = AppState {
+        db: ctx.db.clone(),
+        auth: ctx.auth.clone(),
+    };
+    ctx.serve(listener, router(state))
 }

@@ -329,6 +329,7 @@ impl Order {
             }
             Event::CookStarted(_) => progress(self, &[OrderStatus::Accepted], OrderStatus::Cooking),
             Event::CookFinished(_) => progress(self, &[OrderStatus::Cooking], OrderStatus::Cooked),
+            Event::DeliveryPicked(_) => progress(self, &[OrderStatus::Cooked], OrderStatus::Picked),
             Event::DeliveryCompleted(_) => {
                 progress(
                     self,

@@ -34,6 +34,7 @@ impl EventHandler for OrderPolicies {
                 | "CancelRefused"
                 | "OrderCanceled"
                 | "PaymentRefunded"
+                | "DeliveryPicked"
                 | "DeliveryCompleted"
                 | "OrderCompleted"
         )
@@ -48,6 +49,7 @@ impl EventHandler for OrderPolicies {
             | Event::CookFinished(_)
             | Event::StoreOrderCanceled(_)
             | Event::CancelRefused(_)
+            | Event::DeliveryPicked(_)
             | Event::DeliveryCompleted(_) => follow(tx, &incoming.event).await?,
             _ => {}
         }
@@ -115,6 +117,7 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
             Some(format!("cancel refused: {}", refused.reason)),
         ),
         Event::OrderCanceled(_) => (StepKind::Status, Canceled.as_str(), None),
+        Event::DeliveryPicked(_) => (StepKind::Status, Picked.as_str(), None),
         Event::DeliveryCompleted(_) => (StepKind::Status, Delivered.as_str(), None),
         Event::OrderCompleted(_) => (StepKind::Status, Completed.as_str(), None),
         Event::PaymentRefunded(refund) => (

@@ -1,20 +1,25 @@
-//! The review service: reviews of completed orders.
-//!
-//! Its domain arrives with the delivery, notification, coupon and review work (issue 4); until
-//! then it runs on the common runtime (its own database, the event log, health, readiness and
-//! metrics) so deployments and the gateway's route table already have it in place.
+//! The review service: customers review their completed orders (checked synchronously with the
+//! order service), which earns them a coupon; deleting a review takes the coupon back.
 
-use axum::Router;
-use platform::{RunningService, ServiceContext};
+pub mod api;
+pub mod db;
+pub mod domain;
+
+use platform::{RunningService, ServiceContext, ServiceName};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
-pub static MIGRATIONS: &Migrator = &platform::db::NO_MIGRATIONS;
+pub use api::{AppState, router};
 
-pub fn router() -> Router {
-    Router::new()
-}
+pub static MIGRATIONS: Migrator = sqlx::migrate!();
 
 pub fn run(ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
-    ctx.serve(listener, router())
+    let state = AppState {
+        db: ctx.db.clone(),
+        auth: ctx.auth.clone(),
+        outbox: ctx.outbox.clone(),
+        orders: ctx.client(ServiceName::Order)?,
+        max_text_chars: ctx.settings.review.max_text_chars,
+    };
+    ctx.serve(listener, router(state))
 }

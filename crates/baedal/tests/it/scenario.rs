@@ -1,0 +1,536 @@
+//! The whole scenario through the gateway with the demo accounts, from login to review: delivery
+//! by the nearest rider, notifications for every step, the customer's grade and coupons.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, eventually};
+
+const FAIL: u8 = 1;
+const HANG: u8 = 2;
+
+/// A webhook channel that records what it receives, and can be made to fail or hang.
+#[derive(Clone, Default)]
+struct Inbox {
+    mode: Arc<AtomicU8>,
+    received: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Inbox {
+    async fn start() -> (Self, String) {
+        let inbox = Inbox::default();
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(inbox.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (inbox, url)
+    }
+
+    fn for_order(&self, order_id: &str) -> Vec<Value> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m["orderId"] == order_id)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn receive(State(inbox): State<Inbox>, Json(message): Json<Value>) -> StatusCode {
+    inbox.received.lock().unwrap().push(message);
+    match inbox.mode.load(Ordering::SeqCst) {
+        FAIL => StatusCode::INTERNAL_SERVER_ERROR,
+        HANG => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            StatusCode::OK
+        }
+        _ => StatusCode::OK,
+    }
+}
+
+fn webhook(settings: &mut platform::Settings, url: &str) {
+    settings.notification.channel = platform::config::ChannelKind::Webhook;
+    settings.notification.webhook_url = url.to_owned();
+    settings.notification.poll_interval_ms = 50;
+}
+
+async fn store_id(app: &TestApp, token: &str, owner: &str) -> String {
+    app.store_of(token, owner).await["storeId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Places an order at owner1's store and cooks it; returns the order id.
+async fn cooked_order(app: &TestApp, customer: &str, owner: &str, store: &str) -> String {
+    let order = app.placed_order(customer, store).await;
+    eventually(30, "the store to receive the order", || async {
+        let (status, _) = app
+            .owner(owner, store, &order, "accept", json!({"cookMinutes": 12}))
+            .await;
+        (status == 200).then_some(())
+    })
+    .await;
+    for action in ["cook-start", "cook-finish"] {
+        let (status, body) = app.owner(owner, store, &order, action, json!({})).await;
+        assert_eq!(status, 200, "{action}: {body}");
+    }
+    order
+}
+
+async fn profile(app: &TestApp, customer: &str) -> Value {
+    let (status, me) = app.get(customer, "/customers/me").await;
+    assert_eq!(status, 200, "{me}");
+    me
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_whole_scenario_from_login_to_review() {
+    let (inbox, hook) = Inbox::start().await;
+    let app = TestApp::spawn_with(|settings| webhook(settings, &hook)).await;
+    let customer = app.login("customer1").await;
+    let owner = app.login("owner1").await;
+    let (near_rider, far_rider) = (app.login("rider1").await, app.login("rider2").await);
+    let store = store_id(&app, &customer, "owner1").await;
+    let before = profile(&app, &customer).await;
+    assert_eq!(before["grade"], "고마운분");
+    assert_eq!(before["completedOrders"], 0);
+
+    let order = cooked_order(&app, &customer, &owner, &store).await;
+
+    // Riders near the store see it; a rider across town does not.
+    let near = "/deliveries/available?lat=37.5&lng=127.03&radiusKm=3";
+    let far = "/deliveries/available?lat=37.5665&lng=126.978&radiusKm=3";
+    let delivery = eventually(30, "the delivery to open", || async {
+        let (status, list) = app.get(&near_rider, near).await;
+        assert_eq!(status, 200, "{list}");
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["orderId"] == order.as_str())
+            .cloned()
+    })
+    .await;
+    assert!(delivery["distanceKm"].as_f64().unwrap() < 1.0);
+    assert_eq!(delivery["status"], "Waiting");
+    let (status, list) = app.get(&far_rider, far).await;
+    assert_eq!(status, 200);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["orderId"] != order.as_str())
+    );
+    let (status, problem) = app
+        .get(
+            &near_rider,
+            "/deliveries/available?lat=37.5&lng=127.03&radiusKm=50",
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid-search"))
+    );
+    let (status, _) = app.get(&customer, near).await;
+    assert_eq!(status, 403, "customers are not riders");
+
+    // Two riders race for it: exactly one wins.
+    let delivery_id = delivery["deliveryId"].as_str().unwrap().to_owned();
+    let pick = format!("/deliveries/{delivery_id}/pick");
+    let (first, second) = tokio::join!(
+        app.post(&near_rider, &pick, json!({})),
+        app.post(&far_rider, &pick, json!({}))
+    );
+    let statuses = [first.0, second.0];
+    assert!(
+        statuses.contains(&200) && statuses.contains(&409),
+        "{statuses:?}"
+    );
+    let loser_problem = if first.0 == 409 { &first.1 } else { &second.1 };
+    assert_eq!(loser_problem["code"], "already-picked");
+    let (winner, loser, winner_name) = if first.0 == 200 {
+        (&near_rider, &far_rider, "rider1")
+    } else {
+        (&far_rider, &near_rider, "rider2")
+    };
+    app.order_is(&customer, &order, "Picked").await;
+    let (status, list) = app.get(&near_rider, near).await;
+    assert_eq!(status, 200);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["orderId"] != order.as_str())
+    );
+
+    let complete = format!("/deliveries/{delivery_id}/complete");
+    let (status, _) = app.post(loser, &complete, json!({})).await;
+    assert_eq!(status, 403, "only the rider who picked it completes it");
+    let (status, done) = app.post(winner, &complete, json!({})).await;
+    assert_eq!((status, done["status"].as_str()), (200, Some("Delivered")));
+    let (status, _) = app.post(winner, &complete, json!({})).await;
+    assert_eq!(status, 409);
+
+    // The rider's count rose by one; riders see only their own.
+    let winner_id = baedal::demo::subject_id(winner_name);
+    let (status, stats) = app.get(winner, &format!("/riders/{winner_id}/stats")).await;
+    assert_eq!((status, stats["delivered"].as_i64()), (200, Some(1)));
+    let (status, _) = app.get(loser, &format!("/riders/{winner_id}/stats")).await;
+    assert_eq!(status, 403);
+
+    // The customer confirms receipt: completed.
+    app.order_is(&customer, &order, "Delivered").await;
+    let (status, _) = app
+        .post(
+            &customer,
+            &format!("/orders/{order}/confirm-receipt"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    app.mypage_shows(&customer, &order, "Completed").await;
+
+    // One message per status change, each sent through the channel.
+    let expected = [
+        "OrderPlaced",
+        "OrderAccepted",
+        "CookStarted",
+        "CookFinished",
+        "DeliveryPicked",
+        "DeliveryCompleted",
+        "OrderCompleted",
+    ];
+    let messages = eventually(30, "every notification to be sent", || async {
+        let (_, list) = app
+            .get(&customer, &format!("/notifications?orderId={order}"))
+            .await;
+        let list = list.as_array().unwrap().clone();
+        (list.len() == expected.len() && list.iter().all(|n| n["status"] == "Sent")).then_some(list)
+    })
+    .await;
+    let mut types: Vec<_> = messages
+        .iter()
+        .map(|n| n["eventType"].as_str().unwrap())
+        .collect();
+    types.reverse();
+    assert_eq!(types, expected);
+    assert!(
+        messages
+            .iter()
+            .all(|n| n["message"].as_str().unwrap().contains("김밥천국"))
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|n| n["message"].as_str().unwrap().contains("약 12분"))
+    );
+    assert_eq!(inbox.for_order(&order).len(), expected.len());
+    let other = app.login("customer2").await;
+    let (_, theirs) = app
+        .get(&other, &format!("/notifications?orderId={order}"))
+        .await;
+    assert_eq!(
+        theirs.as_array().unwrap().len(),
+        0,
+        "only the customer's own"
+    );
+
+    // The customer's grade and completed orders rose.
+    let me = eventually(30, "the grade to rise", || async {
+        let me = profile(&app, &customer).await;
+        (me["completedOrders"] == 1).then_some(me)
+    })
+    .await;
+    assert_eq!(me["grade"], "귀한분");
+    assert_eq!(me["couponCount"], 0);
+
+    // Review → coupon; delete → coupon back; a second review → 409.
+    let review_body = json!({"orderId": order, "rating": 5, "text": "맛있어요"});
+    let (status, problem) = app
+        .post(
+            &customer,
+            "/reviews",
+            json!({"orderId": order, "rating": 6}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("invalid-review"))
+    );
+    let (status, _) = app.post(&other, "/reviews", review_body.clone()).await;
+    assert_eq!(status, 404, "not their order");
+    let (status, _) = app.post(&owner, "/reviews", review_body.clone()).await;
+    assert_eq!(status, 403);
+    let (status, review) = app.post(&customer, "/reviews", review_body.clone()).await;
+    assert_eq!(status, 201, "{review}");
+    let review_id = review["reviewId"].as_str().unwrap().to_owned();
+    eventually(30, "the coupon", || async {
+        (profile(&app, &customer).await["couponCount"] == 1).then_some(())
+    })
+    .await;
+    let (status, reviews) = app.get(&other, &format!("/stores/{store}/reviews")).await;
+    assert_eq!(status, 200);
+    assert_eq!(reviews.as_array().unwrap().len(), 1);
+    assert_eq!(reviews[0]["rating"], 5);
+    let (status, problem) = app.post(&customer, "/reviews", review_body.clone()).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("already-reviewed"))
+    );
+
+    let delete = |token: String| {
+        let url = app.url(&format!("/reviews/{review_id}"));
+        let http = app.http.clone();
+        async move {
+            http.delete(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        delete(other.clone()).await,
+        404,
+        "only its author deletes it"
+    );
+    assert_eq!(delete(customer.clone()).await, 204);
+    assert_eq!(delete(customer.clone()).await, 404);
+    let me = eventually(30, "the coupon to be taken back", || async {
+        let me = profile(&app, &customer).await;
+        (me["couponCount"] == 0).then_some(me)
+    })
+    .await;
+    assert_eq!(me["coupons"][0]["status"], "Revoked");
+    let (_, reviews) = app.get(&other, &format!("/stores/{store}/reviews")).await;
+    assert_eq!(reviews.as_array().unwrap().len(), 0);
+    let (status, problem) = app.post(&customer, "/reviews", review_body).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("already-reviewed")),
+        "one review per order, ever"
+    );
+
+    // An order that is not completed cannot be reviewed.
+    let pending = app.placed_order(&customer, &store).await;
+    let (status, problem) = app
+        .post(
+            &customer,
+            "/reviews",
+            json!({"orderId": pending, "rating": 4}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("order-not-completed"))
+    );
+
+    // Wrong roles.
+    let (status, _) = app.get(&near_rider, "/customers/me").await;
+    assert_eq!(status, 403);
+    let (status, _) = app.get(&owner, "/notifications").await;
+    assert_eq!(status, 403);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_review_while_the_order_service_is_down_is_503_and_stores_nothing() {
+    let mut app = TestApp::spawn().await;
+    let customer = app.login("customer2").await;
+    let store = store_id(&app, &customer, "owner1").await;
+    let order = app.placed_order(&customer, &store).await;
+    app.platform
+        .as_mut()
+        .unwrap()
+        .kill(platform::ServiceName::Order)
+        .await;
+    let (status, problem) = app
+        .post(
+            &customer,
+            "/reviews",
+            json!({"orderId": order, "rating": 5}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("order-lookup-unavailable"))
+    );
+    let (_, reviews) = app
+        .get(&customer, &format!("/stores/{store}/reviews"))
+        .await;
+    assert_eq!(reviews.as_array().unwrap().len(), 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(profile(&app, &customer).await["couponCount"], 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_or_hanging_channel_never_slows_orders_and_is_retried_then_given_up() {
+    let (inbox, hook) = Inbox::start().await;
+    let app = TestApp::spawn_with(|settings| {
+        webhook(settings, &hook);
+        settings.notification.send_timeout_ms = 300;
+        settings.notification.max_attempts = 2;
+        settings.notification.backoff_ms = 50;
+    })
+    .await;
+    let customer = app.login("customer3").await;
+    let owner = app.login("owner1").await;
+    let store = store_id(&app, &customer, "owner1").await;
+
+    // Failing: each message is tried max_attempts times, then marked failed.
+    inbox.mode.store(FAIL, Ordering::SeqCst);
+    let order = app.placed_order(&customer, &store).await;
+    let failed = eventually(30, "the message to fail", || async {
+        let (_, list) = app
+            .get(&customer, &format!("/notifications?orderId={order}"))
+            .await;
+        list.as_array()
+            .unwrap()
+            .first()
+            .filter(|n| n["status"] == "Failed")
+            .cloned()
+    })
+    .await;
+    assert_eq!(failed["attempts"], 2);
+    assert!(failed["lastError"].as_str().unwrap().contains("500"));
+    assert_eq!(inbox.for_order(&order).len(), 2);
+
+    // Hanging: the order flow keeps its pace; messages time out and fail.
+    inbox.mode.store(HANG, Ordering::SeqCst);
+    let started = Instant::now();
+    let order = app.placed_order(&customer, &store).await;
+    eventually(30, "the store to receive it", || async {
+        let (status, _) = app
+            .owner(&owner, &store, &order, "accept", json!({"cookMinutes": 5}))
+            .await;
+        (status == 200).then_some(())
+    })
+    .await;
+    app.owner(&owner, &store, &order, "cook-start", json!({}))
+        .await;
+    app.order_is(&customer, &order, "Cooking").await;
+    let flow = started.elapsed();
+    let messages = eventually(30, "the hung messages to fail", || async {
+        let (_, list) = app
+            .get(&customer, &format!("/notifications?orderId={order}"))
+            .await;
+        let list = list.as_array().unwrap().clone();
+        (list.len() == 3 && list.iter().all(|n| n["status"] == "Failed")).then_some(list)
+    })
+    .await;
+    assert!(
+        messages
+            .iter()
+            .all(|n| n["lastError"].as_str().unwrap().contains("timed out"))
+    );
+    eprintln!("order flow with a hanging channel took {flow:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_overload_messages_are_shed_and_counted_and_a_redelivery_never_sends_twice() {
+    let (inbox, hook) = Inbox::start().await;
+    inbox.mode.store(HANG, Ordering::SeqCst);
+    let app = TestApp::spawn_with(|settings| {
+        webhook(settings, &hook);
+        settings.notification.send_timeout_ms = 3_000;
+        settings.notification.max_attempts = 1;
+        settings.notification.concurrency = 1;
+        settings.notification.max_backlog = 1;
+    })
+    .await;
+    let customer = app.login("customer1").await;
+    let store = store_id(&app, &customer, "owner1").await;
+    for _ in 0..4 {
+        app.placed_order(&customer, &store).await;
+    }
+    let dropped = eventually(30, "messages to be shed", || async {
+        let (_, list) = app.get(&customer, "/notifications").await;
+        let list = list.as_array().unwrap().clone();
+        let dropped = list.iter().filter(|n| n["status"] == "Dropped").count();
+        (list.len() == 4 && dropped >= 2).then_some(dropped)
+    })
+    .await;
+    let notification = app
+        .platform
+        .as_ref()
+        .unwrap()
+        .service(platform::ServiceName::Notification)
+        .unwrap()
+        .addr;
+    let metrics = reqwest::get(format!("http://{notification}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("notifications_dropped_total"),
+        "shedding is counted"
+    );
+    eprintln!("{dropped} of 4 messages shed");
+
+    // The same event delivered twice is told once.
+    let settings = &app.platform.as_ref().unwrap().settings;
+    let bus = platform::bus::EventBus::new(&settings.kafka).unwrap();
+    let (_, orders) = app.get(&customer, "/mypage/orders?limit=1").await;
+    let order_id = orders["orders"][0]["orderId"].as_str().unwrap().to_owned();
+    let event: contracts::Event = contracts::CookStarted {
+        order_id: order_id.clone(),
+        store_id: store.clone(),
+    }
+    .into();
+    let body = contracts::EventBody {
+        timestamp: platform::db::now_ms(),
+        event,
+    };
+    let record = platform::bus::Outgoing {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: "CookStarted".into(),
+        key: order_id.clone(),
+        payload: serde_json::to_string(&body).unwrap(),
+        source: "test".into(),
+        traceparent: None,
+    };
+    bus.publish(&settings.kafka.topic, &record).await.unwrap();
+    bus.publish(&settings.kafka.topic, &record).await.unwrap();
+    let cooking = eventually(30, "the message", || async {
+        let (_, list) = app
+            .get(&customer, &format!("/notifications?orderId={order_id}"))
+            .await;
+        let cooking: Vec<_> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["eventType"] == "CookStarted")
+            .cloned()
+            .collect();
+        (!cooking.is_empty()).then_some(cooking)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, list) = app
+        .get(&customer, &format!("/notifications?orderId={order_id}"))
+        .await;
+    let again = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["eventType"] == "CookStarted")
+        .count();
+    assert_eq!((cooking.len(), again), (1, 1));
+    app.stop().await;
+}

@@ -1,0 +1,60 @@
+//! The customer's own profile.
+
+use axum::{
+    Router,
+    extract::{FromRef, State},
+    routing::get,
+};
+use platform::{ApiResult, AuthKeys, Db, Identity, Role, config::Grade, http::Json};
+use serde::Serialize;
+
+use crate::{
+    db::{self, CouponView},
+    domain::grade_for,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: AuthKeys,
+    pub grades: std::sync::Arc<Vec<Grade>>,
+}
+
+impl FromRef<AppState> for AuthKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/customers/me", get(me))
+        .with_state(state)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Profile {
+    customer_id: String,
+    name: String,
+    grade: String,
+    completed_orders: i64,
+    /// Coupons that can still be used.
+    coupon_count: usize,
+    coupons: Vec<CouponView>,
+}
+
+async fn me(State(state): State<AppState>, caller: Identity) -> ApiResult<Json<Profile>> {
+    caller.require(Role::Customer)?;
+    let mut conn = state.db.pool().acquire().await?;
+    let customer = db::customer(&mut conn, &caller.subject_id, grade_for(&state.grades, 0)).await?;
+    let coupons = db::coupons(&mut conn, &caller.subject_id).await?;
+    Ok(Json(Profile {
+        customer_id: customer.customer_id,
+        name: caller.name.clone(),
+        grade: customer.grade,
+        completed_orders: customer.completed_orders,
+        coupon_count: coupons.iter().filter(|c| c.status == "Active").count(),
+        coupons,
+    }))
+}

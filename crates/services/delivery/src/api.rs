@@ -1,0 +1,221 @@
+//! HTTP commands and queries of the delivery service (the rider app's side).
+
+use axum::{
+    Router,
+    extract::{FromRef, State},
+    routing::{get, post},
+};
+use contracts::{DeliveryCompleted, DeliveryPicked};
+use platform::{
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    db::now_ms,
+    http::{Json, Path, Query},
+    outbox::{self, OutboxSignal},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    db,
+    domain::{Delivery, DeliveryError, DeliveryStatus, Search, distance_km},
+    views::{self, RiderStats},
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: AuthKeys,
+    pub outbox: OutboxSignal,
+}
+
+impl FromRef<AppState> for AuthKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/deliveries/available", get(available))
+        .route("/deliveries/{delivery_id}", get(get_delivery))
+        .route("/deliveries/{delivery_id}/pick", post(pick))
+        .route("/deliveries/{delivery_id}/complete", post(complete))
+        .route("/riders/{rider_id}/stats", get(stats))
+        .with_state(state)
+}
+
+impl From<DeliveryError> for ApiError {
+    fn from(error: DeliveryError) -> Self {
+        match error {
+            DeliveryError::Invalid(detail) => ApiError::bad_request("invalid-search", detail),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeliveryView {
+    delivery_id: String,
+    order_id: String,
+    store_id: String,
+    store_name: String,
+    pickup: contracts::GeoPoint,
+    dropoff: contracts::DeliveryAddress,
+    status: &'static str,
+    rider_id: Option<String>,
+    /// From the rider's position to the store, in km (in searches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distance_km: Option<f64>,
+}
+
+fn view(delivery: Delivery, distance_km: Option<f64>) -> DeliveryView {
+    DeliveryView {
+        delivery_id: delivery.delivery_id,
+        order_id: delivery.order_id,
+        store_id: delivery.store_id,
+        store_name: delivery.store_name,
+        pickup: delivery.pickup,
+        dropoff: delivery.dropoff,
+        status: delivery.status.as_str(),
+        rider_id: delivery.rider_id,
+        distance_km,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NearQuery {
+    lat: f64,
+    lng: f64,
+    radius_km: Option<f64>,
+}
+
+/// Scenario step 7: cooked orders waiting within the radius, nearest first.
+async fn available(
+    State(state): State<AppState>,
+    caller: Identity,
+    Query(query): Query<NearQuery>,
+) -> ApiResult<Json<Vec<DeliveryView>>> {
+    caller.require(Role::Rider)?;
+    let search = Search::parse(query.lat, query.lng, query.radius_km)?;
+    let mut conn = state.db.pool().acquire().await?;
+    let candidates = db::waiting_in(&mut conn, search.bounding_box(), 500).await?;
+    let mut near: Vec<(f64, Delivery)> = candidates
+        .into_iter()
+        .map(|d| (distance_km(search.center, d.pickup), d))
+        .filter(|(distance, _)| *distance <= search.radius_km)
+        .collect();
+    near.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(Json(
+        near.into_iter()
+            .map(|(distance, d)| view(d, Some((distance * 1000.0).round() / 1000.0)))
+            .collect(),
+    ))
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("delivery-not-found", "there is no such delivery")
+}
+
+async fn get_delivery(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(delivery_id): Path<String>,
+) -> ApiResult<Json<DeliveryView>> {
+    caller.require_any(&[Role::Rider, Role::Admin])?;
+    let mut conn = state.db.pool().acquire().await?;
+    let delivery = db::find(&mut conn, &delivery_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(view(delivery, None)))
+}
+
+/// Scenario step 8: exactly one rider wins a delivery; the others get 409.
+async fn pick(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(delivery_id): Path<String>,
+) -> ApiResult<Json<DeliveryView>> {
+    caller.require(Role::Rider)?;
+    let mut tx = state.db.begin().await?;
+    if !db::pick(&mut tx, &delivery_id, &caller.subject_id, now_ms()).await? {
+        let delivery = db::find(&mut tx, &delivery_id)
+            .await?
+            .ok_or_else(not_found)?;
+        return Err(match delivery.status {
+            DeliveryStatus::Picked | DeliveryStatus::Delivered => {
+                ApiError::conflict("already-picked", "another rider already took this delivery")
+            }
+            _ => ApiError::conflict("not-available", "this delivery is no longer available"),
+        });
+    }
+    let delivery = db::find(&mut tx, &delivery_id)
+        .await?
+        .ok_or_else(not_found)?;
+    outbox::enqueue(
+        &mut tx,
+        [DeliveryPicked {
+            order_id: delivery.order_id.clone(),
+            delivery_id: delivery.delivery_id.clone(),
+            rider_id: caller.subject_id.clone(),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(Json(view(delivery, None)))
+}
+
+/// Only the rider who picked the delivery completes it; the rider's count rises with it.
+async fn complete(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(delivery_id): Path<String>,
+) -> ApiResult<Json<DeliveryView>> {
+    caller.require(Role::Rider)?;
+    let now = now_ms();
+    let mut tx = state.db.begin().await?;
+    if !db::complete(&mut tx, &delivery_id, &caller.subject_id, now).await? {
+        let delivery = db::find(&mut tx, &delivery_id)
+            .await?
+            .ok_or_else(not_found)?;
+        return Err(
+            if delivery.rider_id.as_deref() != Some(caller.subject_id.as_str()) {
+                ApiError::forbidden("only the rider who picked this delivery completes it")
+            } else {
+                ApiError::conflict(
+                    "invalid-transition",
+                    format!("the delivery is {}", delivery.status.as_str()),
+                )
+            },
+        );
+    }
+    let delivery = db::find(&mut tx, &delivery_id)
+        .await?
+        .ok_or_else(not_found)?;
+    views::count_delivery(&mut tx, &caller.subject_id, now).await?;
+    outbox::enqueue(
+        &mut tx,
+        [DeliveryCompleted {
+            order_id: delivery.order_id.clone(),
+            delivery_id: delivery.delivery_id.clone(),
+            rider_id: caller.subject_id.clone(),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(Json(view(delivery, None)))
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(rider_id): Path<String>,
+) -> ApiResult<Json<RiderStats>> {
+    caller.require_any(&[Role::Rider, Role::Admin])?;
+    if caller.role == Role::Rider && caller.subject_id != rider_id {
+        return Err(ApiError::forbidden("riders see only their own stats"));
+    }
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(Json(views::rider_stats(&mut conn, &rider_id).await?))
+}

@@ -1,0 +1,180 @@
+//! Deliveries and where riders are. Pure: distances, the search box, and the delivery's states.
+
+use contracts::{DeliveryAddress, GeoPoint};
+
+const EARTH_RADIUS_KM: f64 = 6371.0088;
+pub const MAX_RADIUS_KM: f64 = 20.0;
+pub const DEFAULT_RADIUS_KM: f64 = 3.0;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Great-circle distance in km (haversine).
+pub fn distance_km(a: GeoPoint, b: GeoPoint) -> f64 {
+    let (lat1, lat2) = (a.lat.to_radians(), b.lat.to_radians());
+    let dlat = (b.lat - a.lat).to_radians();
+    let dlng = (b.lng - a.lng).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlng / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+}
+
+/// A rider's search: a point and a radius (0 < r ≤ 20 km).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Search {
+    pub center: GeoPoint,
+    pub radius_km: f64,
+}
+
+/// A lat/lng box that contains the search circle, for the index to narrow by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoundingBox {
+    pub min_lat: f64,
+    pub max_lat: f64,
+    pub min_lng: f64,
+    pub max_lng: f64,
+}
+
+impl Search {
+    pub fn parse(lat: f64, lng: f64, radius_km: Option<f64>) -> Result<Self, DeliveryError> {
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
+            return Err(DeliveryError::Invalid(
+                "lat must be within ±90 and lng within ±180".into(),
+            ));
+        }
+        let radius_km = radius_km.unwrap_or(DEFAULT_RADIUS_KM);
+        if !(radius_km > 0.0 && radius_km <= MAX_RADIUS_KM) {
+            return Err(DeliveryError::Invalid(format!(
+                "radiusKm must be above 0 and at most {MAX_RADIUS_KM}"
+            )));
+        }
+        Ok(Self {
+            center: GeoPoint { lat, lng },
+            radius_km,
+        })
+    }
+
+    /// Degrees of latitude are ~111 km everywhere; degrees of longitude shrink with cos(lat), so
+    /// the box widens towards the poles (and spans all longitudes near them).
+    pub fn bounding_box(&self) -> BoundingBox {
+        let dlat = (self.radius_km / EARTH_RADIUS_KM).to_degrees();
+        let min_lat = (self.center.lat - dlat).max(-90.0);
+        let max_lat = (self.center.lat + dlat).min(90.0);
+        let widest = min_lat.abs().max(max_lat.abs()).to_radians().cos();
+        let dlng = if widest < 1e-6 {
+            180.0
+        } else {
+            (dlat / widest).min(180.0)
+        };
+        BoundingBox {
+            min_lat,
+            max_lat,
+            min_lng: (self.center.lng - dlng).max(-180.0),
+            max_lng: (self.center.lng + dlng).min(180.0),
+        }
+    }
+
+    pub fn contains(&self, point: GeoPoint) -> bool {
+        distance_km(self.center, point) <= self.radius_km
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Cooked, waiting for a rider.
+    Waiting,
+    /// A rider took it and is on the way.
+    Picked,
+    Delivered,
+    Canceled,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Waiting => "Waiting",
+            DeliveryStatus::Picked => "Picked",
+            DeliveryStatus::Delivered => "Delivered",
+            DeliveryStatus::Canceled => "Canceled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            DeliveryStatus::Waiting,
+            DeliveryStatus::Picked,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Canceled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub delivery_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    pub store_id: String,
+    pub store_name: String,
+    pub pickup: GeoPoint,
+    pub dropoff: DeliveryAddress,
+    pub status: DeliveryStatus,
+    pub rider_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SEOUL_CITY_HALL: GeoPoint = GeoPoint {
+        lat: 37.5665,
+        lng: 126.9780,
+    };
+    const GANGNAM: GeoPoint = GeoPoint {
+        lat: 37.4979,
+        lng: 127.0276,
+    };
+
+    #[test]
+    fn distances_match_the_map() {
+        let d = distance_km(SEOUL_CITY_HALL, GANGNAM);
+        assert!((8.0..9.5).contains(&d), "{d}");
+        assert!(distance_km(GANGNAM, GANGNAM) < 1e-9);
+    }
+
+    #[test]
+    fn searches_are_validated() {
+        assert!(Search::parse(37.5, 127.0, None).is_ok());
+        assert!(Search::parse(37.5, 127.0, Some(0.0)).is_err());
+        assert!(Search::parse(37.5, 127.0, Some(21.0)).is_err());
+        assert!(Search::parse(37.5, 127.0, Some(f64::NAN)).is_err());
+        assert!(Search::parse(91.0, 127.0, None).is_err());
+    }
+
+    proptest! {
+        /// Every point inside the circle is inside the box, so the box never hides a delivery.
+        #[test]
+        fn the_box_contains_the_circle(
+            lat in -85.0f64..85.0, lng in -179.0f64..179.0, radius in 0.1f64..20.0,
+            bearing in 0.0f64..360.0, fraction in 0.0f64..1.0,
+        ) {
+            let search = Search::parse(lat, lng, Some(radius)).unwrap();
+            // A point at `fraction` of the radius in direction `bearing`.
+            let d = radius * fraction / EARTH_RADIUS_KM;
+            let (lat1, lng1, b) = (lat.to_radians(), lng.to_radians(), bearing.to_radians());
+            let lat2 = (lat1.sin() * d.cos() + lat1.cos() * d.sin() * b.cos()).asin();
+            let lng2 = lng1 + (b.sin() * d.sin() * lat1.cos()).atan2(d.cos() - lat1.sin() * lat2.sin());
+            let point = GeoPoint { lat: lat2.to_degrees(), lng: lng2.to_degrees() };
+            prop_assume!(point.lng > -180.0 && point.lng < 180.0);
+            let bbox = search.bounding_box();
+            prop_assert!(point.lat >= bbox.min_lat - 1e-9 && point.lat <= bbox.max_lat + 1e-9);
+            prop_assert!(point.lng >= bbox.min_lng - 1e-9 && point.lng <= bbox.max_lng + 1e-9);
+            prop_assert!(search.contains(point) || fraction > 0.999);
+        }
+    }
+}

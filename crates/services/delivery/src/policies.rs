@@ -1,0 +1,56 @@
+//! Whenever cooking finishes, a delivery opens for riders near the store (scenario step 7);
+//! whenever an order is canceled, its delivery closes.
+
+use contracts::{DeliveryCanceled, Event};
+use platform::{
+    Tx,
+    bus::{EventHandler, Incoming},
+    outbox,
+};
+use uuid::Uuid;
+
+use crate::{
+    db,
+    domain::{Delivery, DeliveryStatus},
+};
+
+pub struct DeliveryPolicies;
+
+impl EventHandler for DeliveryPolicies {
+    fn handles(&self, event_type: &str) -> bool {
+        matches!(event_type, "CookFinished" | "OrderCanceled")
+    }
+
+    async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
+        match &incoming.event {
+            Event::CookFinished(cooked) => {
+                let delivery = Delivery {
+                    delivery_id: Uuid::now_v7().to_string(),
+                    order_id: cooked.order_id.clone(),
+                    customer_id: cooked.customer_id.clone(),
+                    store_id: cooked.store_id.clone(),
+                    store_name: cooked.store_name.clone(),
+                    pickup: cooked.store_location,
+                    dropoff: cooked.delivery_address.clone(),
+                    status: DeliveryStatus::Waiting,
+                    rider_id: None,
+                };
+                db::open(tx, &delivery, incoming.timestamp).await?;
+            }
+            Event::OrderCanceled(canceled) => {
+                if let Some(delivery_id) = db::cancel(tx, &canceled.order_id).await? {
+                    outbox::enqueue(
+                        tx,
+                        [DeliveryCanceled {
+                            order_id: canceled.order_id.clone(),
+                            delivery_id,
+                        }],
+                    )
+                    .await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! The customer's messages.
+
+use axum::{
+    Router,
+    extract::{FromRef, State},
+    routing::get,
+};
+use platform::{
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    http::{Json, Query},
+};
+use serde::Deserialize;
+
+use crate::db::{self, Notification};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: AuthKeys,
+}
+
+impl FromRef<AppState> for AuthKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/notifications", get(list))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListQuery {
+    order_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The caller's messages, newest first, with whether each was sent.
+async fn list(
+    State(state): State<AppState>,
+    caller: Identity,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<Notification>>> {
+    caller.require(Role::Customer)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid-limit",
+            "limit must be 1 to 500",
+        ));
+    }
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(Json(
+        db::for_customer(
+            &mut conn,
+            &caller.subject_id,
+            query.order_id.as_deref(),
+            limit,
+        )
+        .await?,
+    ))
+}

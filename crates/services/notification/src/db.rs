@@ -1,0 +1,206 @@
+//! The notification service's queries.
+
+use platform::db::{Conn, now_ms};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::domain::Delivery;
+
+pub async fn remember_contact(
+    conn: &mut Conn,
+    order_id: &str,
+    customer_id: &str,
+    store_name: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO order_contacts (order_id, customer_id, store_name) VALUES ($1, $2, $3) \
+         ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(customer_id)
+    .bind(store_name)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// (customer id, store name) of an order.
+pub async fn contact(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<(String, String)>> {
+    let row = sqlx::query("SELECT customer_id, store_name FROM order_contacts WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| Ok((r.try_get("customer_id")?, r.try_get("store_name")?)))
+        .transpose()
+}
+
+pub struct NewNotification<'a> {
+    pub notification_id: &'a str,
+    pub event_id: &'a str,
+    pub order_id: &'a str,
+    pub customer_id: &'a str,
+    pub event_type: &'a str,
+    pub message: &'a str,
+}
+
+/// Queues a message; the same event twice is one message.
+pub async fn queue(conn: &mut Conn, n: NewNotification<'_>) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO notifications (notification_id, event_id, order_id, customer_id, event_type, \
+         message, status, attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(n.notification_id)
+    .bind(n.event_id)
+    .bind(n.order_id)
+    .bind(n.customer_id)
+    .bind(n.event_type)
+    .bind(n.message)
+    .bind(Delivery::Pending.as_str())
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub notification_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    pub event_type: String,
+    pub message: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+const COLUMNS: &str = "notification_id, order_id, customer_id, event_type, message, status, \
+    attempts, last_error, created_at, sent_at";
+
+fn notification(row: sqlx::any::AnyRow) -> anyhow::Result<Notification> {
+    Ok(Notification {
+        notification_id: row.try_get("notification_id")?,
+        order_id: row.try_get("order_id")?,
+        customer_id: row.try_get("customer_id")?,
+        event_type: row.try_get("event_type")?,
+        message: row.try_get("message")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        sent_at: row.try_get("sent_at")?,
+    })
+}
+
+pub async fn for_customer(
+    conn: &mut Conn,
+    customer_id: &str,
+    order_id: Option<&str>,
+    limit: i64,
+) -> anyhow::Result<Vec<Notification>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM notifications WHERE customer_id = $1 AND ($2 = '' OR order_id = $2) \
+         ORDER BY created_at DESC, notification_id DESC LIMIT $3"
+    ))
+    .bind(customer_id)
+    .bind(order_id.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(notification)
+    .collect()
+}
+
+/// Sheds the oldest waiting messages beyond `max_backlog`; returns how many were dropped.
+pub async fn shed(conn: &mut Conn, max_backlog: i64) -> anyhow::Result<u64> {
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE status = $1")
+        .bind(Delivery::Pending.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    if waiting <= max_backlog {
+        return Ok(0);
+    }
+    let dropped = sqlx::query(
+        "UPDATE notifications SET status = $1 WHERE notification_id IN \
+         (SELECT notification_id FROM notifications WHERE status = $2 \
+          ORDER BY created_at, notification_id LIMIT $3)",
+    )
+    .bind(Delivery::Dropped.as_str())
+    .bind(Delivery::Pending.as_str())
+    .bind(waiting - max_backlog)
+    .execute(&mut *conn)
+    .await?;
+    Ok(dropped.rows_affected())
+}
+
+/// Takes up to `limit` waiting messages for sending (a conditional update, so two replicas never
+/// send the same message).
+pub async fn claim(conn: &mut Conn, limit: i64) -> anyhow::Result<Vec<Notification>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT notification_id FROM notifications WHERE status = $1 \
+         ORDER BY created_at, notification_id LIMIT $2",
+    )
+    .bind(Delivery::Pending.as_str())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut claimed = Vec::new();
+    for id in ids {
+        let updated = sqlx::query(
+            "UPDATE notifications SET status = $1 WHERE notification_id = $2 AND status = $3",
+        )
+        .bind(Delivery::Sending.as_str())
+        .bind(&id)
+        .bind(Delivery::Pending.as_str())
+        .execute(&mut *conn)
+        .await?;
+        if updated.rows_affected() == 1 {
+            let row = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM notifications WHERE notification_id = $1"
+            ))
+            .bind(&id)
+            .fetch_one(&mut *conn)
+            .await?;
+            claimed.push(notification(row)?);
+        }
+    }
+    Ok(claimed)
+}
+
+pub async fn finish(
+    conn: &mut Conn,
+    id: &str,
+    outcome: Delivery,
+    attempts: u32,
+    error: Option<&str>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE notifications SET status = $1, attempts = $2, last_error = $3, sent_at = $4 \
+         WHERE notification_id = $5",
+    )
+    .bind(outcome.as_str())
+    .bind(i64::from(attempts))
+    .bind(error)
+    .bind((outcome == Delivery::Sent).then(now_ms))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Messages a crash left mid-send are not sent again (at most once): they are marked failed.
+pub async fn abandon_interrupted(conn: &mut Conn) -> anyhow::Result<u64> {
+    let updated =
+        sqlx::query("UPDATE notifications SET status = $1, last_error = $2 WHERE status = $3")
+            .bind(Delivery::Failed.as_str())
+            .bind("interrupted while sending")
+            .bind(Delivery::Sending.as_str())
+            .execute(&mut *conn)
+            .await?;
+    Ok(updated.rows_affected())
+}

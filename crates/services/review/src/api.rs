@@ -1,0 +1,233 @@
+//! HTTP commands and queries of the review service.
+
+use axum::{
+    Router,
+    extract::{FromRef, State},
+    http::{Method, StatusCode},
+    routing::{delete, get, post},
+};
+use contracts::{ReviewDeleted, ReviewWritten};
+use platform::{
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    client::{CallError, ResilientClient},
+    http::{Json, Path, Query},
+    outbox::{self, OutboxSignal},
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    db::{self, NewReview, ReviewView},
+    domain::{Rating, ReviewError, Text},
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: AuthKeys,
+    pub outbox: OutboxSignal,
+    pub orders: ResilientClient,
+    pub max_text_chars: usize,
+}
+
+impl FromRef<AppState> for AuthKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/reviews", post(write_review))
+        .route("/reviews/{review_id}", delete(delete_review))
+        .route("/stores/{store_id}/reviews", get(store_reviews))
+        .with_state(state)
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(error: ReviewError) -> Self {
+        match error {
+            ReviewError::Invalid(detail) => ApiError::unprocessable("invalid-review", detail),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WriteBody {
+    order_id: String,
+    rating: i64,
+    #[serde(default)]
+    text: String,
+}
+
+/// What the review service needs to know of an order, as the order service answers it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderLookup {
+    order_id: String,
+    customer_id: String,
+    store_id: String,
+    status: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Written {
+    review_id: String,
+    order_id: String,
+    store_id: String,
+    rating: i64,
+}
+
+/// A review of a completed order of one's own, once. The order is looked up synchronously in the
+/// order service (timeout, breaker); when it cannot answer, nothing is stored and the customer is
+/// asked to retry later.
+async fn write_review(
+    State(state): State<AppState>,
+    caller: Identity,
+    Json(body): Json<WriteBody>,
+) -> ApiResult<(StatusCode, Json<Written>)> {
+    caller.require(Role::Customer)?;
+    let rating = Rating::parse(body.rating)?;
+    let text = Text::parse(&body.text, state.max_text_chars)?;
+    if body.order_id.trim().is_empty() || body.order_id.contains('/') {
+        return Err(ApiError::unprocessable(
+            "invalid-review",
+            "orderId is required",
+        ));
+    }
+    let order: OrderLookup = state
+        .orders
+        .json(
+            Method::GET,
+            &format!("/orders/{}", body.order_id),
+            None::<&()>,
+            Some(&caller.token),
+            None,
+        )
+        .await
+        .map_err(|error| match error {
+            CallError::Rejected { status, .. } if status == StatusCode::NOT_FOUND => {
+                ApiError::not_found("order-not-found", "there is no such order of yours")
+            }
+            CallError::Rejected { status, .. } => {
+                ApiError::internal(anyhow::anyhow!("order lookup answered {status}"))
+            }
+            CallError::Unavailable { reason, .. } => {
+                tracing::warn!(%reason, "order lookup unavailable; review not stored");
+                ApiError::unavailable(
+                    "order-lookup-unavailable",
+                    "orders cannot be checked right now; nothing was stored, please try again later",
+                )
+            }
+            error @ CallError::Contract { .. } => ApiError::internal(error),
+        })?;
+    if order.customer_id != caller.subject_id {
+        return Err(ApiError::not_found(
+            "order-not-found",
+            "there is no such order of yours",
+        ));
+    }
+    if order.status != "Completed" {
+        return Err(ApiError::conflict(
+            "order-not-completed",
+            format!(
+                "only completed orders can be reviewed; this one is {}",
+                order.status
+            ),
+        ));
+    }
+    let review_id = Uuid::now_v7().to_string();
+    let mut tx = state.db.begin().await?;
+    let inserted = db::insert(
+        &mut tx,
+        NewReview {
+            review_id: &review_id,
+            order_id: &order.order_id,
+            customer_id: &caller.subject_id,
+            store_id: &order.store_id,
+            rating: rating.value(),
+            body: &text.into_inner(),
+        },
+    )
+    .await?;
+    if !inserted {
+        return Err(ApiError::conflict(
+            "already-reviewed",
+            "this order already has a review",
+        ));
+    }
+    outbox::enqueue(
+        &mut tx,
+        [ReviewWritten {
+            review_id: review_id.clone(),
+            order_id: order.order_id.clone(),
+            customer_id: caller.subject_id.clone(),
+            store_id: order.store_id.clone(),
+            rating: rating.value(),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok((
+        StatusCode::CREATED,
+        Json(Written {
+            review_id,
+            order_id: order.order_id,
+            store_id: order.store_id,
+            rating: rating.value(),
+        }),
+    ))
+}
+
+/// The author removes a review; its coupon is taken back.
+async fn delete_review(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(review_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Role::Customer)?;
+    let mut tx = state.db.begin().await?;
+    let order_id = db::delete(&mut tx, &review_id, &caller.subject_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("review-not-found", "there is no such review of yours")
+        })?;
+    outbox::enqueue(
+        &mut tx,
+        [ReviewDeleted {
+            review_id,
+            order_id,
+            customer_id: caller.subject_id.clone(),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<i64>,
+}
+
+async fn store_reviews(
+    State(state): State<AppState>,
+    _caller: Identity,
+    Path(store_id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<ReviewView>>> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid-limit",
+            "limit must be 1 to 200",
+        ));
+    }
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(Json(db::store_reviews(&mut conn, &store_id, limit).await?))
+}
