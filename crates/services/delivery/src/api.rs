@@ -20,17 +20,12 @@ use crate::{
     views::{self, RiderStats},
 };
 
-#[derive(Clone)]
+/// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
     pub outbox: OutboxSignal,
-}
-
-impl FromRef<AppState> for AuthKeys {
-    fn from_ref(state: &AppState) -> Self {
-        state.auth.clone()
-    }
 }
 
 pub fn router(state: AppState) -> Router {

@@ -13,16 +13,11 @@ use serde::Deserialize;
 
 use crate::db::{self, Notification};
 
-#[derive(Clone)]
+/// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
-}
-
-impl FromRef<AppState> for AuthKeys {
-    fn from_ref(state: &AppState) -> Self {
-        state.auth.clone()
-    }
 }
 
 pub fn router(state: AppState) -> Router {

@@ -23,18 +23,13 @@ use crate::{
     views::{self, MypageOrder},
 };
 
-#[derive(Clone)]
+/// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
     pub outbox: OutboxSignal,
     pub payment: ResilientClient,
-}
-
-impl FromRef<AppState> for AuthKeys {
-    fn from_ref(state: &AppState) -> Self {
-        state.auth.clone()
-    }
 }
 
 pub fn router(state: AppState) -> Router {

@@ -21,19 +21,14 @@ use crate::{
     domain::{Rating, ReviewError, Text},
 };
 
-#[derive(Clone)]
+/// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
     pub outbox: OutboxSignal,
     pub orders: ResilientClient,
     pub max_text_chars: usize,
-}
-
-impl FromRef<AppState> for AuthKeys {
-    fn from_ref(state: &AppState) -> Self {
-        state.auth.clone()
-    }
 }
 
 pub fn router(state: AppState) -> Router {
