@@ -534,3 +534,65 @@ async fn under_overload_messages_are_shed_and_counted_and_a_redelivery_never_sen
     assert_eq!((cooking.len(), again), (1, 1));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_canceled_order_closes_its_delivery() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer1").await;
+    let owner = app.login("owner1").await;
+    let rider = app.login("rider3").await;
+    let store = store_id(&app, &customer, "owner1").await;
+    let order = cooked_order(&app, &customer, &owner, &store).await;
+    let near = "/deliveries/available?lat=37.4979&lng=127.0276&radiusKm=1";
+    let delivery = eventually(30, "the delivery to open", || async {
+        let (_, list) = app.get(&rider, near).await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["orderId"] == order.as_str())
+            .cloned()
+    })
+    .await;
+
+    // The order service never cancels a cooked order today; an operator's cancel would look so.
+    app.publish(
+        contracts::OrderCanceled {
+            order_id: order.clone(),
+            customer_id: baedal::demo::subject_id("customer1"),
+            store_id: store.clone(),
+            amount: 14_000,
+        }
+        .into(),
+    )
+    .await;
+    eventually(30, "the delivery to close", || async {
+        let (_, list) = app.get(&rider, near).await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["orderId"] != order.as_str())
+            .then_some(())
+    })
+    .await;
+    let delivery_id = delivery["deliveryId"].as_str().unwrap();
+    let (status, problem) = app
+        .post(
+            &rider,
+            &format!("/deliveries/{delivery_id}/pick"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("not-available"))
+    );
+    let records = app.topic(200, 5).await;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.header("type") == Some("DeliveryCanceled") && r.key == order)
+            .count(),
+        1
+    );
+    app.stop().await;
+}

@@ -95,3 +95,88 @@ impl Channel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::{Json, Router, extract::State, routing::post};
+    use platform::config::{ChannelKind, KakaoSettings, NotificationSettings, Secret};
+    use serde_json::Value;
+
+    use super::*;
+
+    async fn server(status: u16) -> (Arc<Mutex<Vec<(String, Value)>>>, String) {
+        let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let record = |path: &'static str| {
+            move |State(seen): State<Arc<Mutex<Vec<(String, Value)>>>>, Json(body): Json<Value>| async move {
+                seen.lock().unwrap().push((path.to_owned(), body));
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        };
+        let app = Router::new()
+            .route("/v2/alimtalk/send", post(record("/v2/alimtalk/send")))
+            .route("/hook", post(record("/hook")))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (seen, url)
+    }
+
+    fn notification(event_type: &str) -> Notification {
+        Notification {
+            notification_id: "n-1".into(),
+            order_id: "o-1".into(),
+            customer_id: "c-1".into(),
+            event_type: event_type.into(),
+            message: "[김밥천국] 음식 조리를 시작했습니다.".into(),
+            status: "Sending".into(),
+            attempts: 0,
+            last_error: None,
+            created_at: 0,
+            sent_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn kakao_sends_the_event_template_with_the_sender_key() {
+        let (seen, url) = server(200).await;
+        let settings = NotificationSettings {
+            channel: ChannelKind::Kakao,
+            kakao: KakaoSettings {
+                base_url: format!("{url}/"),
+                sender_key: Secret::new("sender-1"),
+                templates: [("CookStarted".to_owned(), "T_COOKING".to_owned())].into(),
+                default_template: "T_DEFAULT".into(),
+            },
+            ..NotificationSettings::default()
+        };
+        let channel = Channel::from_settings(&settings).unwrap();
+        channel.send(&notification("CookStarted")).await.unwrap();
+        channel.send(&notification("OrderPlaced")).await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[0].0, "/v2/alimtalk/send");
+        assert_eq!(seen[0].1["senderKey"], "sender-1");
+        assert_eq!(seen[0].1["templateCode"], "T_COOKING");
+        assert_eq!(seen[0].1["recipientId"], "c-1");
+        assert_eq!(seen[0].1["message"], "[김밥천국] 음식 조리를 시작했습니다.");
+        assert_eq!(seen[1].1["templateCode"], "T_DEFAULT");
+    }
+
+    #[tokio::test]
+    async fn a_refusing_channel_is_an_error_with_its_status() {
+        let (_, url) = server(503).await;
+        let settings = NotificationSettings {
+            channel: ChannelKind::Webhook,
+            webhook_url: format!("{url}/hook"),
+            ..NotificationSettings::default()
+        };
+        let error = Channel::from_settings(&settings)
+            .unwrap()
+            .send(&notification("CookStarted"))
+            .await
+            .unwrap_err();
+        assert!(error.contains("503"), "{error}");
+    }
+}
