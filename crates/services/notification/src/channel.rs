@@ -106,10 +106,13 @@ mod tests {
 
     use super::*;
 
-    async fn server(status: u16) -> (Arc<Mutex<Vec<(String, Value)>>>, String) {
-        let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    /// (path, body) of every request the stand-in channel received.
+    type Seen = Arc<Mutex<Vec<(String, Value)>>>;
+
+    async fn server(status: u16) -> (Seen, String) {
+        let seen: Seen = Arc::default();
         let record = |path: &'static str| {
-            move |State(seen): State<Arc<Mutex<Vec<(String, Value)>>>>, Json(body): Json<Value>| async move {
+            move |State(seen): State<Seen>, Json(body): Json<Value>| async move {
                 seen.lock().unwrap().push((path.to_owned(), body));
                 axum::http::StatusCode::from_u16(status).unwrap()
             }
