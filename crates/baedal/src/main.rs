@@ -41,6 +41,20 @@ enum Command {
     },
     /// Create databases and run migrations for the chosen services (all when none given).
     Migrate { services: Vec<String> },
+    /// Place orders through the gateway and print throughput and latencies. Starts a platform of
+    /// its own (fresh data, embedded broker) unless `--gateway` points at a running one.
+    Bench {
+        #[arg(long, default_value_t = 500)]
+        orders: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Orders followed one by one through the event log to the store and mypage.
+        #[arg(long, default_value_t = 20)]
+        follow: usize,
+        /// A running gateway with demo data, e.g. http://127.0.0.1:8088.
+        #[arg(long)]
+        gateway: Option<String>,
+    },
     /// Inspect or replay the dead-letter topic.
     Dlq {
         #[command(subcommand)]
@@ -69,6 +83,10 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    if matches!(cli.command, Command::Bench { .. }) {
+        // Figures, not logs.
+        settings.log.filter = "warn".into();
+    }
     platform::telemetry::init_logging(&settings.log);
     platform::telemetry::init_metrics();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -101,6 +119,19 @@ fn main() -> anyhow::Result<()> {
                 baedal::migrate(&settings, &services).await
             }
             Command::Dlq { action } => dlq(&settings, action).await,
+            Command::Bench {
+                orders,
+                concurrency,
+                follow,
+                gateway,
+            } => {
+                let options = baedal::bench::BenchOptions {
+                    orders,
+                    concurrency: concurrency.max(1),
+                    follow,
+                };
+                bench(settings, gateway, options).await
+            }
         }
     })
 }
@@ -163,6 +194,53 @@ fn banner(platform: &Platform, gateway_url: &str, demo_data: bool) {
     }
     println!("  Ctrl-C stops everything gracefully.");
     println!();
+}
+
+async fn bench(
+    mut settings: Settings,
+    gateway: Option<String>,
+    options: baedal::bench::BenchOptions,
+) -> anyhow::Result<()> {
+    let started = match gateway {
+        Some(gateway) => return run_bench(&gateway, &options).await,
+        None => {
+            // A platform of its own: fresh SQLite files, a broker on a free port, ports 0.
+            let dir = std::env::temp_dir().join(format!("baedal-bench-{}", uuid::Uuid::now_v7()));
+            settings.data_dir = dir.clone();
+            settings.database.url = "sqlite://{data_dir}/{service}.db".into();
+            #[cfg(feature = "embedded-broker")]
+            {
+                settings.kafka.embedded = true;
+                settings.kafka.brokers = format!("127.0.0.1:{}", platform::broker::free_port()?);
+            }
+            for service in settings.services.values_mut() {
+                service.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            }
+            settings.gateway.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let platform = Platform::start(settings, &Plan::everything(), shutdown).await?;
+            let gateway = platform.gateway_url().context("gateway not started")?;
+            let gateway_db = &platform.gateway.as_ref().context("gateway not started")?.db;
+            demo::seed_accounts(gateway_db).await?;
+            demo::seed_stores(&gateway).await?;
+            (platform, gateway, dir)
+        }
+    };
+    let (platform, gateway, dir) = started;
+    let result = run_bench(&gateway, &options).await;
+    platform.stop().await?;
+    let _ = std::fs::remove_dir_all(dir);
+    result
+}
+
+async fn run_bench(gateway: &str, options: &baedal::bench::BenchOptions) -> anyhow::Result<()> {
+    println!(
+        "bench: {} orders, {} at a time, through {gateway}",
+        options.orders, options.concurrency
+    );
+    let mut report = baedal::bench::run(gateway, options).await?;
+    report.print();
+    Ok(())
 }
 
 async fn dlq(settings: &Settings, action: DlqAction) -> anyhow::Result<()> {

@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/stores/{store_id}/open", post(open_store))
         .route("/stores/{store_id}/pause", post(pause_store))
         .route("/stores/{store_id}/orders", get(list_orders))
+        .route("/stores/{store_id}/orders/{order_id}", get(get_order))
         .route("/stores/{store_id}/orders/{order_id}/accept", post(accept))
         .route("/stores/{store_id}/orders/{order_id}/reject", post(reject))
         .route(
@@ -449,4 +450,26 @@ async fn food_counts(
     let mut conn = state.db.pool().acquire().await?;
     owned_store(&mut conn, &caller, &store_id).await?;
     Ok(Json(views::food_counts(&mut conn, &store_id).await?))
+}
+
+async fn get_order(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path((store_id, order_id)): Path<(String, String)>,
+) -> ApiResult<Json<StoreOrderView>> {
+    let mut conn = state.db.pool().acquire().await?;
+    owned_store(&mut conn, &caller, &store_id).await?;
+    let order = db::find_store_order(&mut conn, &order_id)
+        .await?
+        .filter(|o| o.store_id == store_id)
+        .ok_or(CommandError::NotFound)?;
+    Ok(Json(StoreOrderView {
+        order_id: order.order_id,
+        customer_id: order.customer_id,
+        status: order.status.as_str().to_owned(),
+        amount: order.amount,
+        items: order.items,
+        delivery_address: order.delivery_address,
+        placed_at: order.placed_at,
+    }))
 }

@@ -1,0 +1,238 @@
+//! `baedal bench`: places orders through the gateway as customers do and prints figures —
+//! throughput, latency percentiles of `POST /orders` (which includes the synchronous payment
+//! call), and how long an order takes to reach the store and the customer's mypage through the
+//! event log. Against a running platform (`--gateway`) or one it starts for itself.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub orders: usize,
+    pub concurrency: usize,
+    /// How many further orders are followed, one at a time, until the store and mypage show them.
+    pub follow: usize,
+}
+
+pub struct Report {
+    pub orders: usize,
+    pub failures: usize,
+    pub elapsed: Duration,
+    pub place: Vec<Duration>,
+    pub to_store: Vec<Duration>,
+    pub to_mypage: Vec<Duration>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn line(name: &str, samples: &mut [Duration]) -> String {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "{name:<22} n={:<5} p50={:>8.1} ms  p95={:>8.1} ms  p99={:>8.1} ms  max={:>8.1} ms",
+        samples.len(),
+        ms(percentile(samples, 50.0)),
+        ms(percentile(samples, 95.0)),
+        ms(percentile(samples, 99.0)),
+        ms(samples.last().copied().unwrap_or_default()),
+    )
+}
+
+impl Report {
+    pub fn print(&mut self) {
+        println!(
+            "orders: {} placed, {} failed in {:.2} s — {:.1} orders/s",
+            self.orders - self.failures,
+            self.failures,
+            self.elapsed.as_secs_f64(),
+            (self.orders - self.failures) as f64 / self.elapsed.as_secs_f64().max(1e-9),
+        );
+        println!("{}", line("POST /orders (paid)", &mut self.place));
+        println!("{}", line("placed → store sees it", &mut self.to_store));
+        println!("{}", line("placed → mypage shows", &mut self.to_mypage));
+    }
+}
+
+async fn login(http: &reqwest::Client, gateway: &str, username: &str) -> anyhow::Result<String> {
+    let body: Value = http
+        .post(format!("{gateway}/auth/login"))
+        .json(&json!({"username": username, "password": crate::demo::PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    body["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no token in the login answer")
+}
+
+/// Runs the benchmark against the gateway at `gateway`, which must have the demo data.
+pub async fn run(gateway: &str, options: &BenchOptions) -> anyhow::Result<Report> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(options.concurrency)
+        .build()?;
+    let customers = [
+        login(&http, gateway, "customer1").await?,
+        login(&http, gateway, "customer2").await?,
+        login(&http, gateway, "customer3").await?,
+    ];
+    let owner = login(&http, gateway, "owner1").await?;
+    let stores: Vec<Value> = http
+        .get(format!("{gateway}/stores"))
+        .bearer_auth(&customers[0])
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let owner_id = crate::demo::subject_id("owner1");
+    let store_id = stores
+        .iter()
+        .find(|s| s["ownerId"] == owner_id.as_str())
+        .and_then(|s| s["storeId"].as_str())
+        .context("the demo store of owner1 is missing; run with demo data")?
+        .to_owned();
+    let body = json!({
+        "storeId": store_id,
+        "items": [{"foodId": "tuna-kimbap", "quantity": 1}, {"foodId": "tteokbokki", "quantity": 1}],
+        "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
+        "payment": {"method": "card", "cardToken": "tok_bench"},
+    });
+
+    // Warm up: the first order also waits for the order service's menu replica.
+    let warm_deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = http
+            .post(format!("{gateway}/orders"))
+            .bearer_auth(&customers[0])
+            .json(&body)
+            .send()
+            .await?;
+        if response.status().as_u16() == 201 {
+            break;
+        }
+        if Instant::now() > warm_deadline {
+            bail!(
+                "orders are not being taken: {}",
+                response.text().await.unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let started = Instant::now();
+    let per_worker = options.orders.div_ceil(options.concurrency);
+    let mut workers = JoinSet::new();
+    for worker in 0..options.concurrency {
+        let http = http.clone();
+        let token = customers[worker % customers.len()].clone();
+        let url = format!("{gateway}/orders");
+        let body = body.clone();
+        let count = per_worker.min(options.orders.saturating_sub(worker * per_worker));
+        workers.spawn(async move {
+            let mut placed = Vec::with_capacity(count);
+            let mut failures = 0;
+            for _ in 0..count {
+                let sent = Instant::now();
+                match http.post(&url).bearer_auth(&token).json(&body).send().await {
+                    Ok(response) if response.status().as_u16() == 201 => {
+                        placed.push(sent.elapsed());
+                        let _ = response.bytes().await;
+                    }
+                    _ => failures += 1,
+                }
+            }
+            (placed, failures)
+        });
+    }
+    let mut placed = Vec::new();
+    let mut failures = 0;
+    while let Some(result) = workers.join_next().await {
+        let (mut p, f) = result?;
+        placed.append(&mut p);
+        failures += f;
+    }
+    let elapsed = started.elapsed();
+
+    // Then, one at a time, follow orders through the event log until the store and the
+    // customer's mypage show them.
+    let mut to_store = Vec::new();
+    let mut to_mypage = Vec::new();
+    for _ in 0..options.follow {
+        let response = http
+            .post(format!("{gateway}/orders"))
+            .bearer_auth(&customers[0])
+            .json(&body)
+            .send()
+            .await?;
+        let placed_at = Instant::now();
+        let order: Value = response.error_for_status()?.json().await?;
+        let order_id = order["orderId"].as_str().unwrap_or_default();
+        let store_url = format!("{gateway}/stores/{store_id}/orders/{order_id}");
+        let mypage_url = format!("{gateway}/mypage/orders/{order_id}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut store_seen, mut mypage_seen) = (None, None);
+        while (store_seen.is_none() || mypage_seen.is_none()) && Instant::now() < deadline {
+            if mypage_seen.is_none()
+                && http
+                    .get(&mypage_url)
+                    .bearer_auth(&customers[0])
+                    .send()
+                    .await?
+                    .status()
+                    .as_u16()
+                    == 200
+            {
+                mypage_seen = Some(placed_at.elapsed());
+            }
+            if store_seen.is_none()
+                && http
+                    .get(&store_url)
+                    .bearer_auth(&owner)
+                    .send()
+                    .await?
+                    .status()
+                    .as_u16()
+                    == 200
+            {
+                store_seen = Some(placed_at.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        to_store.extend(store_seen);
+        to_mypage.extend(mypage_seen);
+    }
+    Ok(Report {
+        orders: options.orders,
+        failures,
+        elapsed,
+        place: placed,
+        to_store,
+        to_mypage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let samples: Vec<_> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&samples, 50.0), Duration::from_millis(51));
+        assert_eq!(percentile(&samples, 99.0), Duration::from_millis(99));
+        assert_eq!(percentile(&[], 99.0), Duration::ZERO);
+    }
+}
