@@ -69,3 +69,19 @@ fn migrate_prepares_every_database() {
         );
     }
 }
+
+#[test]
+fn the_kubernetes_configuration_is_valid() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/kubernetes/base/baedal.toml");
+    let settings = platform::Settings::load(Some(std::path::Path::new(file)))
+        .unwrap_or_else(|error| panic!("{file}: {error}"));
+    assert_eq!(
+        settings.database_url(platform::ServiceName::Order),
+        "postgres://baedal@postgres:5432/baedal_order"
+    );
+    assert_eq!(
+        settings.service(platform::ServiceName::Payment).url,
+        "http://payment:8082"
+    );
+    assert_eq!(settings.gateway.bind.port(), 8088);
+}
