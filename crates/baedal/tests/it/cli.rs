@@ -72,7 +72,10 @@ fn migrate_prepares_every_database() {
 
 #[test]
 fn the_kubernetes_configuration_is_valid() {
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/kubernetes/base/baedal.toml");
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/kubernetes/base/baedal.toml"
+    );
     let settings = platform::Settings::load(Some(std::path::Path::new(file)))
         .unwrap_or_else(|error| panic!("{file}: {error}"));
     assert_eq!(
