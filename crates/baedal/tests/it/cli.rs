@@ -88,3 +88,87 @@ fn the_kubernetes_configuration_is_valid() {
     );
     assert_eq!(settings.gateway.bind.port(), 8088);
 }
+
+/// `up` as a user runs it (ports moved aside so it can run next to anything): it comes up with
+/// its demo data, answers through the gateway, and stops cleanly on SIGTERM.
+#[test]
+fn up_serves_the_demo_and_stops_gracefully_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let free = || platform::broker::free_port().unwrap();
+    let mut command = baedal();
+    command
+        .args(["up", "--data-dir"])
+        .arg(dir.path())
+        .env("BAEDAL_KAFKA__BROKERS", format!("127.0.0.1:{}", free()))
+        .env("BAEDAL_GATEWAY__BIND", format!("127.0.0.1:{}", free()))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped());
+    for service in platform::ServiceName::ALL {
+        let port = free();
+        let key = service.as_str().to_uppercase();
+        command
+            .env(
+                format!("BAEDAL_SERVICES__{key}__BIND"),
+                format!("127.0.0.1:{port}"),
+            )
+            .env(
+                format!("BAEDAL_SERVICES__{key}__URL"),
+                format!("http://127.0.0.1:{port}"),
+            );
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let gateway = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_once("baedal is up — gateway ").map(|(_, rest)| {
+                rest.split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+        })
+        .expect("the banner names the gateway");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stores: serde_json::Value = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let login: serde_json::Value = http
+            .post(format!("{gateway}/auth/login"))
+            .json(&serde_json::json!({"username": "customer1", "password": "demo1234"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        http.get(format!("{gateway}/stores"))
+            .bearer_auth(login["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(stores.as_array().unwrap().len(), 2, "the demo stores");
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "up did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success(), "a graceful stop exits 0: {status}");
+}

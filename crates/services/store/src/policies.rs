@@ -111,16 +111,18 @@ async fn reject_overdue(db: &Db, deadline: Duration) -> anyhow::Result<usize> {
     let mut rejected = 0;
     for order_id in overdue {
         let mut tx = db.begin().await?;
+        let mut rejecting = false;
         let result = change_order(&mut tx, None, &order_id, |order| {
             if order.status != StoreOrderStatus::Placed {
                 return Ok(None); // the owner answered meanwhile
             }
+            rejecting = true;
             let reason = Reason::parse("the store did not answer in time")?;
             order.reject(reason, true).map(|e| Some(e.into()))
         })
         .await;
         match result {
-            Ok(order) if order.status == StoreOrderStatus::Rejected => {
+            Ok(_) if rejecting => {
                 tx.commit().await?;
                 rejected += 1;
             }
