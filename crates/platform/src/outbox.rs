@@ -64,8 +64,8 @@ pub async fn enqueue(
     Ok(ids)
 }
 
-/// Publishes a service's outbox. One per process; several replicas may run it side by side (a row
-/// published twice is a duplicate the consumers' inbox drops).
+/// Publishes a service's outbox. One per process; when replicas share a PostgreSQL outbox, one of
+/// them at a time publishes (see `Leadership`).
 pub struct Relay {
     pub db: Db,
     pub bus: EventBus,
@@ -79,7 +79,15 @@ impl Relay {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         let mut failures = 0u32;
         let mut last_cleanup = std::time::Instant::now();
+        let mut leadership = Leadership::new(&self.source);
         loop {
+            if !leadership.hold(&self.db).await {
+                // Another replica publishes; stand by to take over if it goes away.
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(poll.max(Duration::from_secs(1))) => continue,
+                }
+            }
             let result = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 result = self.publish_pending() => result,
@@ -111,6 +119,9 @@ impl Relay {
                 _ = self.signal.0.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
+        }
+        if !leadership.hold(&self.db).await {
+            return;
         }
         // Graceful stop: one last pass so what was committed leaves with us, bounded in time.
         match tokio::time::timeout(Duration::from_secs(5), self.publish_pending()).await {
@@ -189,6 +200,64 @@ impl Relay {
             .execute(self.db.pool())
             .await
             .map(drop)
+    }
+}
+
+/// Which replica's relay publishes. Replicas of a service share one PostgreSQL outbox; a session
+/// advisory lock makes one relay at a time the publisher, so each row goes out once and one
+/// order's events keep their order. The lock lives and dies with its own connection (detached from
+/// the pool): when the publisher's process or session goes away, another replica takes over.
+/// A SQLite database has one process, which always leads.
+struct Leadership {
+    key: i64,
+    session: Option<sqlx::AnyConnection>,
+}
+
+impl Leadership {
+    fn new(source: &str) -> Self {
+        // FNV-1a: a stable key per service, the same in every replica and release.
+        let hash = format!("baedal-outbox:{source}")
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        Self {
+            key: hash as i64,
+            session: None,
+        }
+    }
+
+    async fn hold(&mut self, db: &Db) -> bool {
+        if db.backend() == crate::db::Backend::Sqlite {
+            return true;
+        }
+        if let Some(session) = &mut self.session {
+            if sqlx::query("SELECT 1").execute(&mut *session).await.is_ok() {
+                return true;
+            }
+            tracing::warn!("outbox leadership session lost");
+            self.session = None;
+        }
+        let Ok(connection) = db.pool().acquire().await else {
+            return false;
+        };
+        let mut session = connection.detach();
+        match sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+            .bind(self.key)
+            .fetch_one(&mut session)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!("this replica publishes the outbox");
+                self.session = Some(session);
+                true
+            }
+            Ok(false) => false,
+            Err(error) => {
+                tracing::warn!(%error, "taking outbox leadership failed");
+                false
+            }
+        }
     }
 }
 

@@ -562,3 +562,56 @@ async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
         databases.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_sharing_an_outbox_publish_each_event_once_in_order() {
+    let databases = Databases::new(Backend::Postgres);
+    let url = databases.url("replicas");
+    let replica_a = Db::connect(&url, 5, &NO_MIGRATIONS).await.unwrap();
+    let replica_b = Db::connect(&url, 5, &NO_MIGRATIONS).await.unwrap();
+    let kafka = kafka_settings(&broker_addr().to_string());
+    EventBus::new(&kafka)
+        .unwrap()
+        .ensure_topics()
+        .await
+        .unwrap();
+    let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
+    let task_a = tokio::spawn(relay(&replica_a, &kafka).run(stop_a.clone()));
+    let task_b = tokio::spawn(relay(&replica_b, &kafka).run(stop_b.clone()));
+
+    // Both replicas take orders; their relays race for the same rows.
+    for round in 0..10 {
+        enqueue(&replica_a, &["o-1", "o-2"]).await;
+        enqueue(&replica_b, &["o-1", "o-3"]).await;
+        if round % 3 == 0 {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+    read_topic(&kafka.brokers, &kafka.topic, 40, 15).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let records = read_topic(&kafka.brokers, &kafka.topic, 41, 3).await;
+    assert_eq!(records.len(), 40, "every event once");
+    for key in ["o-1", "o-2", "o-3"] {
+        let ids: Vec<_> = records
+            .iter()
+            .filter(|r| r.key == key)
+            .map(|r| r.header("event-id").unwrap().to_owned())
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{key} in order");
+    }
+
+    // The publishing replica goes away; the other takes over.
+    stop_a.cancel();
+    task_a.await.unwrap();
+    enqueue(&replica_b, &["o-4", "o-4"]).await;
+    enqueue(&replica_a, &["o-4"]).await;
+    read_topic(&kafka.brokers, &kafka.topic, 43, 15).await;
+    let records = read_topic(&kafka.brokers, &kafka.topic, 44, 3).await;
+    assert_eq!(records.iter().filter(|r| r.key == "o-4").count(), 3);
+    assert_eq!(records.len(), 43);
+    stop_b.cancel();
+    task_b.await.unwrap();
+    replica_a.close().await;
+    replica_b.close().await;
+    databases.cleanup().await;
+}
