@@ -3,6 +3,7 @@
 //! a service is down or slow.
 
 pub mod accounts;
+pub mod limits;
 pub mod proxy;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -86,7 +87,13 @@ pub async fn app(settings: &Settings, db: Db) -> anyhow::Result<Router> {
         }))
         .merge(proxy::routes(proxy));
     let cors = cors(&settings.gateway.cors_origins)?;
-    Ok(finish(router, "gateway", settings.http.body_limit_bytes).layer(cors))
+    let limits = Arc::new(limits::Limits::new(&settings.gateway.rate_limit));
+    // Limits sit inside CORS, so a refused browser request still gets CORS headers to read the 429.
+    let limited = router.layer(axum::middleware::from_fn_with_state(
+        limits,
+        limits::enforce,
+    ));
+    Ok(finish(limited, "gateway", settings.http.body_limit_bytes).layer(cors))
 }
 
 fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {

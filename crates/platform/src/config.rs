@@ -355,6 +355,29 @@ pub struct GatewaySettings {
     pub cors_origins: Vec<String>,
     /// First match wins; `*` matches one path segment.
     pub routes: Vec<Route>,
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Requests per client address (the peer of the gateway's connection). Zero turns a limit off.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub per_second: u32,
+    pub burst: u32,
+    /// Logins are limited apart and tighter: they are where passwords get guessed.
+    pub logins_per_minute: u32,
+    pub login_burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_second: 200,
+            burst: 400,
+            logins_per_minute: 60,
+            login_burst: 20,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -511,6 +534,7 @@ impl Default for GatewaySettings {
             timeout_ms: 10_000,
             cors_origins: vec!["*".into()],
             routes,
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }
