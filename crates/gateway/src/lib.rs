@@ -81,6 +81,7 @@ pub async fn app(settings: &Settings, db: Db) -> anyhow::Result<Router> {
     let accounts = accounts::Accounts::new(db.clone(), AuthKeys::new(&settings.auth)).await?;
     let proxy = proxy::Proxy::new(settings)?;
     let router = accounts::routes(accounts)
+        .route("/app", axum::routing::get(web_app))
         .merge(operational_routes(Readiness {
             db: Some(db),
             bus: None,
@@ -94,6 +95,11 @@ pub async fn app(settings: &Settings, db: Db) -> anyhow::Result<Router> {
         limits::enforce,
     ));
     Ok(finish(limited, "gateway", settings.http.body_limit_bytes).layer(cors))
+}
+
+/// The web app: one page for customers, owners and riders, talking to the same public API.
+async fn web_app() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("app.html"))
 }
 
 fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {

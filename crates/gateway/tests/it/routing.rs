@@ -218,3 +218,19 @@ async fn a_listed_origin_is_allowed_and_others_are_not() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn the_web_app_is_served_at_app() {
+    let gateway = crate::support::spawn_gateway(|_| {}).await;
+    let response = gateway.get("/app").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = response.text().await.unwrap();
+    assert!(page.contains("/auth/login") && page.contains("/mypage/orders"));
+    gateway.stop().await;
+}
