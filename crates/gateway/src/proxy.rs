@@ -140,8 +140,23 @@ fn matches(prefix: &[Segment], path: &str) -> bool {
     })
 }
 
+/// True for a path with `.` or `..` segments, plain or percent-encoded: the URL library would
+/// resolve them after routing, letting `/orders/%2e%2e/metrics` reach a service's internals.
+fn has_dot_segments(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
 async fn forward(State(proxy): State<Proxy>, request: Request) -> ApiResult<Response> {
     let path = request.uri().path();
+    if has_dot_segments(path) {
+        return Err(ApiError::bad_request(
+            "invalid-path",
+            "paths may not contain `.` or `..` segments",
+        ));
+    }
     let Some(target) = proxy.target(path) else {
         return Err(ApiError::not_found(
             "no-route",
@@ -295,6 +310,22 @@ mod tests {
         assert!(!hits("/stores", "/storesx"));
         assert!(!hits("/stores", "/"));
         assert!(!hits("/stores/x", "/stores"));
+    }
+
+    #[test]
+    fn dot_segments_are_caught_however_they_are_written() {
+        for path in [
+            "/orders/../metrics",
+            "/orders/%2e%2e/metrics",
+            "/orders/%2E./x",
+            "/a/./b",
+            "/a/..",
+        ] {
+            assert!(has_dot_segments(path), "{path}");
+        }
+        for path in ["/orders/1", "/stores/a.b/menu", "/orders/..x", "/"] {
+            assert!(!has_dot_segments(path), "{path}");
+        }
     }
 
     #[test]

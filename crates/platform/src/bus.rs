@@ -54,6 +54,9 @@ impl EventBus {
             .set("bootstrap.servers", &settings.brokers)
             // One request in flight per partition keeps the outbox's order even across retries.
             .set("max.in.flight.requests.per.connection", "1")
+            // The Java client's key hash, so a JVM or Python service on the topic puts one
+            // order's events in the same partition as we do.
+            .set("partitioner", "murmur2_random")
             .set("linger.ms", "2")
             .set(
                 "message.timeout.ms",
@@ -273,15 +276,7 @@ pub fn decode(message: &BorrowedMessage<'_>, handles: impl Fn(&str) -> bool) -> 
             body.event.event_type()
         ));
     }
-    let event_id = event_id.unwrap_or_else(|| {
-        let position = format!(
-            "{}/{}/{}",
-            message.topic(),
-            message.partition(),
-            message.offset()
-        );
-        Uuid::new_v5(&Uuid::NAMESPACE_OID, position.as_bytes()).to_string()
-    });
+    let event_id = event_id.unwrap_or_else(|| position_id(message));
     Decoded::Event(Box::new(Incoming {
         event_id,
         event_type,
@@ -299,6 +294,27 @@ pub fn decode(message: &BorrowedMessage<'_>, handles: impl Fn(&str) -> bool) -> 
         partition: message.partition(),
         offset: message.offset(),
     }))
+}
+
+/// A stable id for a record that came without `event-id`: from where it sits in the log.
+fn position_id(message: &BorrowedMessage<'_>) -> String {
+    let position = format!(
+        "{}/{}/{}",
+        message.topic(),
+        message.partition(),
+        message.offset()
+    );
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, position.as_bytes()).to_string()
+}
+
+/// Errors that say the database cannot be reached right now, not that the event is bad.
+fn is_transient(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+        )
+    })
 }
 
 fn unquote(value: &str) -> String {
@@ -377,7 +393,8 @@ impl<H: EventHandler> ConsumerRunner<H> {
             Decoded::Event(incoming) => incoming,
         };
         let mut backoff = Duration::from_millis(self.settings.backoff_ms);
-        for attempt in 1..=self.settings.max_attempts {
+        let mut attempt = 0;
+        loop {
             let started = std::time::Instant::now();
             let result = incoming.trace.clone().scope(self.apply(&incoming)).await;
             match result {
@@ -392,7 +409,17 @@ impl<H: EventHandler> ConsumerRunner<H> {
                         event_id = %incoming.event_id, outcome, "event handled");
                     return Outcome::Done;
                 }
-                Err(error) if attempt == self.settings.max_attempts => {
+                // The database is away (pool timeout, lost connection): the event is fine, so it
+                // waits for the database instead of being dead-lettered.
+                Err(error) if is_transient(&error) => {
+                    tracing::warn!(consumer = %self.name, event_type = %incoming.event_type,
+                        error = %format!("{error:#}"), "storage unavailable; waiting to retry");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Outcome::Stopped,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+                Err(error) if attempt + 1 >= self.settings.max_attempts => {
                     tracing::error!(consumer = %self.name, event_type = %incoming.event_type,
                         event_id = %incoming.event_id, attempt, error = ?error,
                         "event failed for good; dead-lettering");
@@ -401,6 +428,7 @@ impl<H: EventHandler> ConsumerRunner<H> {
                         .await;
                 }
                 Err(error) => {
+                    attempt += 1;
                     tracing::warn!(consumer = %self.name, event_type = %incoming.event_type,
                         event_id = %incoming.event_id, attempt, error = ?error,
                         "event failed; retrying");
@@ -412,7 +440,6 @@ impl<H: EventHandler> ConsumerRunner<H> {
                 }
             }
         }
-        Outcome::Done
     }
 
     /// One attempt: inbox row, handler, commit. `Ok(false)` when the event was handled before.
@@ -437,13 +464,22 @@ impl<H: EventHandler> ConsumerRunner<H> {
         shutdown: &CancellationToken,
     ) -> Outcome {
         let mut headers = OwnedHeaders::new();
+        let mut has_event_id = false;
         if let Some(original) = message.headers() {
             for header in original.iter() {
+                has_event_id |= header.key == headers::EVENT_ID;
                 headers = headers.insert(Header {
                     key: header.key,
                     value: header.value,
                 });
             }
+        }
+        if !has_event_id {
+            // Keep the id the record had here, so a replay is recognised by those who handled it.
+            headers = headers.insert(Header {
+                key: headers::EVENT_ID,
+                value: Some(&position_id(message)),
+            });
         }
         headers = headers
             .insert(Header {

@@ -114,6 +114,9 @@ pub fn finish(router: Router, service: &'static str, body_limit: usize) -> Route
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(move |req, next| {
+            reject_nul(body_limit, req, next)
+        }))
+        .layer(middleware::from_fn(move |req, next| {
             record_metrics(service, req, next)
         }))
         .layer(middleware::from_fn(trace_context))
@@ -132,6 +135,34 @@ pub fn finish(router: Router, service: &'static str, body_limit: usize) -> Route
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// PostgreSQL cannot store NUL in text, so a `\u0000` in a body or `%00` in a URL would turn a
+/// client's mistake into a 500 there (and store garbage in SQLite). Refused up front, once.
+async fn reject_nul(body_limit: usize, request: Request, next: Next) -> Response {
+    let uri = request.uri().to_string();
+    if uri.contains("%00") {
+        return ApiError::bad_request("invalid-path", "URLs may not contain NUL characters")
+            .into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, body_limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                format!("request bodies are limited to {body_limit} bytes"),
+            )
+            .into_response();
+        }
+    };
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return ApiError::unprocessable("invalid-body", "text may not contain NUL characters")
+            .into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 async fn trace_context(request: Request, next: Next) -> Response {
@@ -253,6 +284,19 @@ mod tests {
             assert_eq!(actual.as_u16(), status);
             assert_eq!(code(response).await, expected);
         }
+    }
+
+    #[tokio::test]
+    async fn nul_characters_are_refused_before_they_reach_storage() {
+        let (status, response) = call(post_json(
+            r#"{"quantity":1,"x":"a\u0000b"}"#,
+            "application/json",
+        ))
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(code(response).await, "invalid-body");
+        let (status, _) = call(Request::get("/orders%00").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
     }
 
     #[tokio::test]

@@ -210,7 +210,9 @@ impl Relay {
 /// A SQLite database has one process, which always leads.
 struct Leadership {
     key: i64,
+    /// A connection of our own; the lock belongs to its session, standby or leading.
     session: Option<sqlx::AnyConnection>,
+    leading: bool,
 }
 
 impl Leadership {
@@ -224,6 +226,7 @@ impl Leadership {
         Self {
             key: hash as i64,
             session: None,
+            leading: false,
         }
     }
 
@@ -231,30 +234,41 @@ impl Leadership {
         if db.backend() == crate::db::Backend::Sqlite {
             return true;
         }
-        if let Some(session) = &mut self.session {
-            if sqlx::query("SELECT 1").execute(&mut *session).await.is_ok() {
-                return true;
-            }
-            tracing::warn!("outbox leadership session lost");
-            self.session = None;
+        if self.session.is_none() {
+            let Ok(connection) = db.pool().acquire().await else {
+                return false;
+            };
+            self.session = Some(connection.detach());
+            self.leading = false;
         }
-        let Ok(connection) = db.pool().acquire().await else {
+        let Some(session) = self.session.as_mut() else {
             return false;
         };
-        let mut session = connection.detach();
-        match sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-            .bind(self.key)
-            .fetch_one(&mut session)
-            .await
-        {
+        let held = if self.leading {
+            // Still our session, so still our lock.
+            sqlx::query("SELECT 1")
+                .execute(&mut *session)
+                .await
+                .map(|_| true)
+        } else {
+            sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                .bind(self.key)
+                .fetch_one(&mut *session)
+                .await
+        };
+        match held {
             Ok(true) => {
-                tracing::info!("this replica publishes the outbox");
-                self.session = Some(session);
+                if !self.leading {
+                    tracing::info!("this replica publishes the outbox");
+                }
+                self.leading = true;
                 true
             }
             Ok(false) => false,
             Err(error) => {
-                tracing::warn!(%error, "taking outbox leadership failed");
+                tracing::warn!(%error, "outbox leadership session lost");
+                self.session = None;
+                self.leading = false;
                 false
             }
         }

@@ -40,6 +40,8 @@ pub struct RunningService {
     pub db: Db,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
+    relay: tokio::task::JoinHandle<()>,
+    relay_stop: CancellationToken,
 }
 
 impl ServiceContext {
@@ -121,11 +123,10 @@ impl ServiceContext {
             settings: self.settings.outbox.clone(),
             signal: self.outbox.clone(),
         };
-        let shutdown = self.shutdown.clone();
-        tasks.spawn(async move {
-            relay.run(shutdown).await;
-            Ok(())
-        });
+        // The relay stops last: after the server has drained and the consumers have finished,
+        // so its final pass publishes what those last requests and events committed.
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(relay.run(relay_stop.clone()));
         let app = finish(
             router.merge(operational_routes(Readiness {
                 db: Some(self.db.clone()),
@@ -143,6 +144,8 @@ impl ServiceContext {
             db: self.db,
             shutdown: self.shutdown,
             tasks,
+            relay,
+            relay_stop,
         })
     }
 }
@@ -162,6 +165,12 @@ impl RunningService {
                 Err(error) => result = Err(error.into()),
             }
         }
+        self.relay_stop.cancel();
+        if let Err(error) = self.relay.await
+            && !error.is_cancelled()
+        {
+            result = Err(error.into());
+        }
         tokio::time::timeout(Duration::from_secs(5), self.db.close())
             .await
             .ok();
@@ -174,7 +183,9 @@ impl RunningService {
         self.shutdown.cancel();
         tokio::task::yield_now().await;
         self.tasks.abort_all();
+        self.relay.abort();
         while self.tasks.join_next().await.is_some() {}
+        let _ = self.relay.await;
         self.db.close().await;
     }
 }

@@ -56,15 +56,49 @@ pub async fn count_completed(
     Ok(inserted.rows_affected() == 1)
 }
 
-pub async fn save_customer(conn: &mut Conn, customer: &Customer) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE customers SET completed_orders = $1, grade = $2, updated_at = $3 \
-         WHERE customer_id = $4",
+/// Adds one completed order in the database itself (replicas count concurrently) and returns the
+/// new count.
+pub async fn add_completed(conn: &mut Conn, customer_id: &str) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "UPDATE customers SET completed_orders = completed_orders + 1, updated_at = $1 \
+         WHERE customer_id = $2 RETURNING completed_orders",
     )
-    .bind(customer.completed_orders)
-    .bind(&customer.grade)
     .bind(now_ms())
-    .bind(&customer.customer_id)
+    .bind(customer_id)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Sets the grade unless it already is that grade; true when it changed.
+pub async fn set_grade(conn: &mut Conn, customer_id: &str, grade: &str) -> anyhow::Result<bool> {
+    let updated =
+        sqlx::query("UPDATE customers SET grade = $1 WHERE customer_id = $2 AND grade <> $1")
+            .bind(grade)
+            .bind(customer_id)
+            .execute(&mut *conn)
+            .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Marks a review's coupon as revoked before it was issued (the deletion overtook the review),
+/// so the late `ReviewWritten` finds it and issues nothing.
+pub async fn forestall_coupon(
+    conn: &mut Conn,
+    coupon_id: &str,
+    customer_id: &str,
+    review_id: &str,
+    order_id: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO coupons (coupon_id, customer_id, review_id, order_id, status, issued_at, \
+         revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (review_id) DO NOTHING",
+    )
+    .bind(coupon_id)
+    .bind(customer_id)
+    .bind(review_id)
+    .bind(order_id)
+    .bind(CouponStatus::Revoked.as_str())
+    .bind(now_ms())
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -30,23 +30,21 @@ impl EventHandler for CustomerPolicies {
         let first_grade = grade_for(&self.grades, 0);
         match &incoming.event {
             Event::OrderCompleted(completed) => {
-                let mut customer = db::customer(tx, &completed.customer_id, first_grade).await?;
-                if !db::count_completed(tx, &completed.order_id, &completed.customer_id).await? {
+                let customer_id = &completed.customer_id;
+                db::customer(tx, customer_id, first_grade).await?;
+                if !db::count_completed(tx, &completed.order_id, customer_id).await? {
                     return Ok(());
                 }
-                customer.completed_orders += 1;
-                let grade = grade_for(&self.grades, customer.completed_orders).to_owned();
-                let raised = grade != customer.grade;
-                customer.grade = grade;
-                db::save_customer(tx, &customer).await?;
-                if raised {
+                let completed_orders = db::add_completed(tx, customer_id).await?;
+                let grade = grade_for(&self.grades, completed_orders);
+                if db::set_grade(tx, customer_id, grade).await? {
                     outbox::enqueue(
                         tx,
                         [GradeRaised {
-                            customer_id: customer.customer_id.clone(),
+                            customer_id: customer_id.clone(),
                             order_id: completed.order_id.clone(),
-                            grade: customer.grade.clone(),
-                            completed_orders: customer.completed_orders,
+                            grade: grade.to_owned(),
+                            completed_orders,
                         }],
                     )
                     .await?;
@@ -77,6 +75,14 @@ impl EventHandler for CustomerPolicies {
                 }
             }
             Event::ReviewDeleted(review) => {
+                db::forestall_coupon(
+                    tx,
+                    &Uuid::now_v7().to_string(),
+                    &review.customer_id,
+                    &review.review_id,
+                    &review.order_id,
+                )
+                .await?;
                 if let Some(coupon_id) = db::revoke_coupon(tx, &review.review_id).await? {
                     outbox::enqueue(
                         tx,

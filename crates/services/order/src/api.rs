@@ -148,7 +148,8 @@ async fn place_order(
     {
         Ok(payment) => payment,
         Err(error) => {
-            if matches!(error, CallError::Unavailable { .. }) {
+            // Only a definite refusal means no charge exists; after anything else it may.
+            if !matches!(error, CallError::Rejected { .. }) {
                 // We give up on this charge, but it may still land: have it voided (or refused
                 // when it arrives late) so nobody is charged for an order that does not exist.
                 void_charge(&state, &order_id, &caller.subject_id).await?;

@@ -214,6 +214,21 @@ impl OrderStatus {
         Self::ALL.iter().position(|s| *s == self).unwrap_or(0)
     }
 
+    /// How far along the way from kitchen to door; statuses off that way (cancel, reject,
+    /// complete) have none.
+    pub fn stage(self) -> Option<usize> {
+        [
+            OrderStatus::Placed,
+            OrderStatus::Accepted,
+            OrderStatus::Cooking,
+            OrderStatus::Cooked,
+            OrderStatus::Picked,
+            OrderStatus::Delivered,
+        ]
+        .iter()
+        .position(|s| *s == self)
+    }
+
     /// No event moves an order out of these.
     pub fn is_final(self) -> bool {
         matches!(
@@ -315,28 +330,27 @@ impl Order {
         if self.status.is_final() {
             return Vec::new();
         }
-        let progress = |order: &mut Order, from: &[OrderStatus], to: OrderStatus| {
+        // Progress only moves forward, and skips ahead over a step whose event was lost or
+        // dead-lettered (a late CookStarted after CookFinished changes nothing).
+        let progress = |order: &mut Order, to: OrderStatus| {
             if order.status == OrderStatus::CancelRequested {
-                order.resume_status = Some(to);
-            } else if from.contains(&order.status) {
+                let resume = order.resume_status.unwrap_or(OrderStatus::Placed);
+                if to.stage() > resume.stage() {
+                    order.resume_status = Some(to);
+                }
+            } else if to.stage() > order.status.stage() {
                 order.status = to;
             }
         };
         match event {
             Event::OrderAccepted(accepted) => {
                 self.ready_at = Some(accepted.ready_at);
-                progress(self, &[OrderStatus::Placed], OrderStatus::Accepted);
+                progress(self, OrderStatus::Accepted);
             }
-            Event::CookStarted(_) => progress(self, &[OrderStatus::Accepted], OrderStatus::Cooking),
-            Event::CookFinished(_) => progress(self, &[OrderStatus::Cooking], OrderStatus::Cooked),
-            Event::DeliveryPicked(_) => progress(self, &[OrderStatus::Cooked], OrderStatus::Picked),
-            Event::DeliveryCompleted(_) => {
-                progress(
-                    self,
-                    &[OrderStatus::Cooked, OrderStatus::Picked],
-                    OrderStatus::Delivered,
-                );
-            }
+            Event::CookStarted(_) => progress(self, OrderStatus::Cooking),
+            Event::CookFinished(_) => progress(self, OrderStatus::Cooked),
+            Event::DeliveryPicked(_) => progress(self, OrderStatus::Picked),
+            Event::DeliveryCompleted(_) => progress(self, OrderStatus::Delivered),
             Event::OrderRejected(_) => {
                 self.status = OrderStatus::Rejected;
                 self.resume_status = None;
@@ -591,6 +605,23 @@ mod tests {
             order.confirm_receipt().unwrap().is_none(),
             "confirming twice is harmless"
         );
+    }
+
+    #[test]
+    fn a_lost_step_is_skipped_and_a_late_one_changes_nothing() {
+        let mut order = placed_order();
+        order.apply(&store_event(0));
+        // CookStarted was dead-lettered; CookFinished still moves the order on.
+        order.apply(&store_event(2));
+        assert_eq!(order.status, OrderStatus::Cooked);
+        order.apply(&store_event(1));
+        assert_eq!(
+            order.status,
+            OrderStatus::Cooked,
+            "a replayed CookStarted does not go back"
+        );
+        order.apply(&store_event(6));
+        assert_eq!(order.status, OrderStatus::Delivered);
     }
 
     #[test]
