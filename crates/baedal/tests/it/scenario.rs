@@ -174,6 +174,14 @@ async fn the_whole_scenario_from_login_to_review() {
             .all(|d| d["orderId"] != order.as_str())
     );
 
+    let (status, _) = app.get(loser, &format!("/deliveries/{delivery_id}")).await;
+    assert_eq!(
+        status, 404,
+        "another rider's delivery (and its customer) stays private"
+    );
+    let (status, _) = app.get(winner, &format!("/deliveries/{delivery_id}")).await;
+    assert_eq!(status, 200);
+
     let complete = format!("/deliveries/{delivery_id}/complete");
     let (status, _) = app.post(loser, &complete, json!({})).await;
     assert_eq!(status, 403, "only the rider who picked it completes it");
@@ -594,5 +602,43 @@ async fn a_canceled_order_closes_its_delivery() {
             .count(),
         1
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deletion_that_overtakes_its_review_leaves_no_coupon() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer2").await;
+    let customer_id = baedal::demo::subject_id("customer2");
+    // Replayed out of order (the review was dead-lettered and replayed after its deletion).
+    app.publish(
+        contracts::ReviewDeleted {
+            review_id: "r-late".into(),
+            order_id: "o-late".into(),
+            customer_id: customer_id.clone(),
+        }
+        .into(),
+    )
+    .await;
+    app.publish(
+        contracts::ReviewWritten {
+            review_id: "r-late".into(),
+            order_id: "o-late".into(),
+            customer_id: customer_id.clone(),
+            store_id: "s".into(),
+            rating: 5,
+        }
+        .into(),
+    )
+    .await;
+    eventually(30, "both events to be handled", || async {
+        let me = profile(&app, &customer).await;
+        (me["coupons"].as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let me = profile(&app, &customer).await;
+    assert_eq!(me["couponCount"], 0);
+    assert_eq!(me["coupons"][0]["status"], "Revoked");
     app.stop().await;
 }

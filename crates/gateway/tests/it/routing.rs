@@ -234,3 +234,25 @@ async fn the_web_app_is_served_at_app() {
     assert!(page.contains("/auth/login") && page.contains("/mypage/orders"));
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn dot_segments_cannot_reach_a_services_internals() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gateway = crate::support::spawn_gateway(|_| {}).await;
+    let addr = gateway.url.trim_start_matches("http://").to_owned();
+    // Raw requests: an HTTP client library would resolve the dots before sending.
+    for path in [
+        "/orders/%2e%2e/metrics",
+        "/orders/../readyz",
+        "/stores/%2E%2e/metrics",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 400"), "{path}: {response}");
+        assert!(response.contains("invalid-path"), "{path}: {response}");
+    }
+    gateway.stop().await;
+}

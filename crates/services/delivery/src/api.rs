@@ -120,6 +120,12 @@ async fn get_delivery(
     let mut conn = state.db.pool().acquire().await?;
     let delivery = db::find(&mut conn, &delivery_id)
         .await?
+        // A rider sees deliveries still up for grabs and their own, not other riders' customers.
+        .filter(|d| {
+            caller.role == Role::Admin
+                || d.status == DeliveryStatus::Waiting
+                || d.rider_id.as_deref() == Some(caller.subject_id.as_str())
+        })
         .ok_or_else(not_found)?;
     Ok(Json(view(delivery, None)))
 }
