@@ -104,6 +104,8 @@ pub async fn replay(
             "message.timeout.ms",
             settings.message_timeout_ms.to_string(),
         )
+        // The same key hash as the relay's, so a replayed event lands in its order's partition.
+        .set("partitioner", "murmur2_random")
         .create()
         .context("creating producer")?;
     let messages = drain(&consumer, idle).await?;
