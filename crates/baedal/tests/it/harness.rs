@@ -401,6 +401,14 @@ impl TestApp {
         .await
     }
 
+    /// The id of `owner`'s demo store.
+    pub async fn store_id(&self, token: &str, owner: &str) -> String {
+        self.store_of(token, owner).await["storeId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Places a paid order and returns its id.
     pub async fn placed_order(&self, customer: &str, store_id: &str) -> String {
         let (status, body) = self.order(customer, store_id, "tok_visa").await;

@@ -8,13 +8,6 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestApp, eventually};
 
-async fn store_id(app: &TestApp, token: &str, owner: &str) -> String {
-    app.store_of(token, owner).await["storeId"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn payment_of(app: &TestApp, customer: &str, order_id: &str) -> Value {
     let (status, payment) = app.get(customer, &format!("/payments/{order_id}")).await;
     assert_eq!(status, 200, "{payment}");
@@ -38,7 +31,7 @@ async fn an_order_is_accepted_cooked_delivered_and_completed() {
     let app = TestApp::spawn().await;
     let customer = app.login("customer1").await;
     let owner = app.login("owner1").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     let order = app.placed_order(&customer, &store).await;
     app.mypage_shows(&customer, &order, "Placed").await;
 
@@ -219,7 +212,7 @@ async fn a_rejected_order_is_refunded_once_and_uncounted() {
     let app = TestApp::spawn().await;
     let customer = app.login("customer1").await;
     let owner = app.login("owner1").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     let order = app.placed_order(&customer, &store).await;
     eventually(30, "the store to count the order", || async {
         let counts = food_counts(&app, &owner, &store).await;
@@ -295,7 +288,7 @@ async fn a_canceled_order_is_refunded_and_a_late_cancel_is_refused() {
     let app = TestApp::spawn().await;
     let customer = app.login("customer1").await;
     let owner = app.login("owner1").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
 
     // Cancel while the store has not answered: granted, refunded.
     let order = app.placed_order(&customer, &store).await;
@@ -376,7 +369,7 @@ async fn a_cancel_and_a_cook_start_never_both_win() {
     let app = TestApp::spawn().await;
     let customer = app.login("customer3").await;
     let owner = app.login("owner1").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     let (mut cooked, mut canceled) = (0, 0);
     // The cancel travels order → event log → store while the cook-start goes straight to the
     // store; sweeping the cook-start's delay across that trip makes them meet at the store.
@@ -443,7 +436,7 @@ async fn an_unanswered_order_is_rejected_at_its_deadline_and_refunded() {
     })
     .await;
     let customer = app.login("customer1").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     let order = app.placed_order(&customer, &store).await;
     let mypage = eventually(30, "the deadline", || async {
         let (_, body) = app.get(&customer, &format!("/mypage/orders/{order}")).await;
@@ -470,7 +463,7 @@ async fn orders_are_taken_while_the_store_is_down_and_reach_it_when_it_is_back()
     let mut app = TestApp::spawn().await;
     let customer = app.login("customer2").await;
     let owner = app.login("owner1").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     app.placed_order(&customer, &store).await; // the replica knows the store
 
     app.platform
@@ -621,7 +614,7 @@ async fn a_slow_payment_gets_503_leaves_no_charge_and_trips_the_breaker_until_it
     })
     .await;
     let customer = app.login("customer1").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     app.placed_order(&customer, &store).await;
 
     link.mode.store(link::SLOW, Ordering::SeqCst);
@@ -686,7 +679,7 @@ async fn menu_changes_reach_pricing_a_paused_store_refuses_and_mypage_pages() {
     let app = TestApp::spawn().await;
     let customer = app.login("customer2").await;
     let owner = app.login("owner1").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     app.placed_order(&customer, &store).await;
 
     // The owner raises a price: the order service prices from its replica once it has the change.

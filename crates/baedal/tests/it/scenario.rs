@@ -65,13 +65,6 @@ fn webhook(settings: &mut platform::Settings, url: &str) {
     settings.notification.poll_interval_ms = 50;
 }
 
-async fn store_id(app: &TestApp, token: &str, owner: &str) -> String {
-    app.store_of(token, owner).await["storeId"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Places an order at owner1's store and cooks it; returns the order id.
 async fn cooked_order(app: &TestApp, customer: &str, owner: &str, store: &str) -> String {
     let order = app.placed_order(customer, store).await;
@@ -102,7 +95,7 @@ async fn the_whole_scenario_from_login_to_review() {
     let customer = app.login("customer1").await;
     let owner = app.login("owner1").await;
     let (near_rider, far_rider) = (app.login("rider1").await, app.login("rider2").await);
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     let before = profile(&app, &customer).await;
     assert_eq!(before["grade"], "고마운분");
     assert_eq!(before["completedOrders"], 0);
@@ -357,7 +350,7 @@ async fn the_whole_scenario_from_login_to_review() {
 async fn a_review_while_the_order_service_is_down_is_503_and_stores_nothing() {
     let mut app = TestApp::spawn().await;
     let customer = app.login("customer2").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     let order = app.placed_order(&customer, &store).await;
     app.platform
         .as_mut()
@@ -396,7 +389,7 @@ async fn a_failing_or_hanging_channel_never_slows_orders_and_is_retried_then_giv
     .await;
     let customer = app.login("customer3").await;
     let owner = app.login("owner1").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
 
     // Failing: each message is tried max_attempts times, then marked failed.
     inbox.mode.store(FAIL, Ordering::SeqCst);
@@ -461,7 +454,7 @@ async fn under_overload_messages_are_shed_and_counted_and_a_redelivery_never_sen
     })
     .await;
     let customer = app.login("customer1").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     for _ in 0..4 {
         app.placed_order(&customer, &store).await;
     }
@@ -549,7 +542,7 @@ async fn a_canceled_order_closes_its_delivery() {
     let customer = app.login("customer1").await;
     let owner = app.login("owner1").await;
     let rider = app.login("rider3").await;
-    let store = store_id(&app, &customer, "owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
     let order = cooked_order(&app, &customer, &owner, &store).await;
     let near = "/deliveries/available?lat=37.4979&lng=127.0276&radiusKm=1";
     let delivery = eventually(30, "the delivery to open", || async {
