@@ -181,11 +181,6 @@ impl EventBus {
             .set("allow.auto.create.topics", "false");
         config
     }
-
-    /// Flushes the producer's queue; part of a graceful shutdown.
-    pub fn flush(&self, timeout: Duration) {
-        let _ = self.producer.flush(timeout);
-    }
 }
 
 /// An event taken off the topic and decoded.
@@ -518,5 +513,29 @@ impl<H: EventHandler> ConsumerRunner<H> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_waited_out_and_a_bad_event_is_not() {
+        let pool_timeout = anyhow::Error::from(sqlx::Error::PoolTimedOut).context("handling");
+        assert!(is_transient(&pool_timeout));
+        let io = anyhow::Error::from(sqlx::Error::Io(std::io::Error::other("reset")));
+        assert!(is_transient(&io));
+        let decode = anyhow::Error::from(sqlx::Error::RowNotFound);
+        assert!(!is_transient(&decode));
+        assert!(!is_transient(&anyhow::anyhow!(
+            "order o-1 changed concurrently"
+        )));
+    }
+
+    #[test]
+    fn header_values_are_taken_plain_or_json_quoted() {
+        assert_eq!(unquote("OrderPlaced"), "OrderPlaced");
+        assert_eq!(unquote("\"OrderPlaced\""), "OrderPlaced");
     }
 }

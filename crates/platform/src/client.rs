@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
 use tower::{Service, ServiceExt};
 use tower_resilience::circuitbreaker::{
@@ -36,7 +36,6 @@ pub enum CallError {
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
-    pub headers: HeaderMap,
     pub body: Bytes,
 }
 
@@ -77,7 +76,6 @@ impl ResilientClient {
                             .await
                             .map_err(|e| Failure::Transport(e.to_string()))?;
                         let status = response.status();
-                        let headers = response.headers().clone();
                         let body = response
                             .bytes()
                             .await
@@ -85,11 +83,7 @@ impl ResilientClient {
                         if status.is_server_error() {
                             return Err(Failure::Server(status));
                         }
-                        Ok(Reply {
-                            status,
-                            headers,
-                            body,
-                        })
+                        Ok(Reply { status, body })
                     };
                     tokio::time::timeout(timeout, exchange)
                         .await
@@ -123,10 +117,6 @@ impl ResilientClient {
             timeout,
             breaker: layer.layer_fn(inner),
         })
-    }
-
-    pub fn peer(&self) -> &str {
-        &self.peer
     }
 
     pub fn state(&self) -> CircuitState {

@@ -83,14 +83,8 @@ impl ServiceContext {
 
     /// Feeds the event log to `handler` as the consumer group named after this service.
     pub fn consume<H: EventHandler>(&mut self, handler: H) {
-        self.consume_as(self.name.as_str(), handler);
-    }
-
-    /// Like [`consume`](Self::consume) under another group name, for a second, independent
-    /// subscription (a read model that must not wait behind a policy, say).
-    pub fn consume_as<H: EventHandler>(&mut self, group: &str, handler: H) {
         let runner = ConsumerRunner {
-            name: group.to_owned(),
+            name: self.name.as_str().to_owned(),
             bus: self.bus.clone(),
             db: self.db.clone(),
             handler: Arc::new(handler),

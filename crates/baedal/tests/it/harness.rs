@@ -443,6 +443,20 @@ impl TestApp {
         .await
     }
 
+    /// Waits until mypage shows the order in `status` with its refund, and returns the entry.
+    pub async fn mypage_refunded(&self, customer: &str, order_id: &str, status: &str) -> Value {
+        let path = format!("/mypage/orders/{order_id}");
+        eventually(
+            30,
+            &format!("mypage to show {status} and the refund"),
+            || async {
+                let (_, body) = self.get(customer, &path).await;
+                (body["status"] == status && body["refunded"] == true).then_some(body)
+            },
+        )
+        .await
+    }
+
     /// Waits until the order service's own record of the order has `status`.
     pub async fn order_is(&self, customer: &str, order_id: &str, status: &str) -> Value {
         let path = format!("/orders/{order_id}");

@@ -216,18 +216,42 @@ fn body(order_id: &str) -> String {
     .unwrap()
 }
 
-fn consumer(db: &Db, kafka: &KafkaSettings, handler: FollowUp) -> ConsumerRunner<FollowUp> {
-    ConsumerRunner {
+/// The `FollowUp` policy consuming as group `policy`, counting what it applies in `applied`.
+struct RunningPolicy {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningPolicy {
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn start_policy(
+    db: &Db,
+    kafka: &KafkaSettings,
+    applied: &Arc<AtomicUsize>,
+    fail_order: Option<&'static str>,
+) -> RunningPolicy {
+    let runner = ConsumerRunner {
         name: "policy".into(),
         bus: EventBus::new(kafka).unwrap(),
         db: db.clone(),
-        handler: Arc::new(handler),
+        handler: Arc::new(FollowUp {
+            applied: applied.clone(),
+            fail_order,
+        }),
         settings: ConsumerSettings {
             max_attempts: 2,
             backoff_ms: 20,
         },
         outbox: OutboxSignal::default(),
-    }
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(runner.run(stop.clone()));
+    RunningPolicy { stop, task }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -248,12 +272,7 @@ async fn a_redelivered_event_changes_nothing() {
         .unwrap();
 
     let applied = Arc::new(AtomicUsize::new(0));
-    let shutdown = CancellationToken::new();
-    let handler = FollowUp {
-        applied: applied.clone(),
-        fail_order: None,
-    };
-    let task = tokio::spawn(consumer(&db, &kafka, handler).run(shutdown.clone()));
+    let policy = start_policy(&db, &kafka, &applied, None);
     eventually(30, "both events to be handled", || async {
         (applied.load(Ordering::SeqCst) >= 2).then_some(())
     })
@@ -261,22 +280,15 @@ async fn a_redelivered_event_changes_nothing() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(applied.load(Ordering::SeqCst), 2, "each event applied once");
     assert_eq!(outbox::pending(&db).await.unwrap(), 2, "one follow-up each");
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    policy.stop().await;
 
     // A consumer restarted on the same group and database sees nothing new to do.
     bus.publish(&kafka.topic, &outgoing("evt-1", "o-1", body("o-1")))
         .await
         .unwrap();
-    let shutdown = CancellationToken::new();
-    let handler = FollowUp {
-        applied: applied.clone(),
-        fail_order: None,
-    };
-    let task = tokio::spawn(consumer(&db, &kafka, handler).run(shutdown.clone()));
+    let policy = start_policy(&db, &kafka, &applied, None);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    policy.stop().await;
     assert_eq!(applied.load(Ordering::SeqCst), 2);
     assert_eq!(outbox::pending(&db).await.unwrap(), 2);
     db.close().await;
@@ -302,12 +314,7 @@ async fn poison_events_are_dead_lettered_and_their_partition_moves_on() {
         .unwrap();
 
     let applied = Arc::new(AtomicUsize::new(0));
-    let shutdown = CancellationToken::new();
-    let handler = FollowUp {
-        applied: applied.clone(),
-        fail_order: Some("o-fails"),
-    };
-    let task = tokio::spawn(consumer(&db, &kafka, handler).run(shutdown.clone()));
+    let policy = start_policy(&db, &kafka, &applied, Some("o-fails"));
     eventually(30, "the good event behind the poison ones", || async {
         (applied.load(Ordering::SeqCst) == 1).then_some(())
     })
@@ -328,8 +335,7 @@ async fn poison_events_are_dead_lettered_and_their_partition_moves_on() {
     );
     // The failed handler's partial work was rolled back.
     assert_eq!(outbox::pending(&db).await.unwrap(), 1);
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    policy.stop().await;
     db.close().await;
 }
 
@@ -412,12 +418,7 @@ async fn dead_letters_are_listed_and_replayed_once_their_cause_is_fixed() {
 
     // A bug makes the policy fail on o-a: it is dead-lettered.
     let applied = Arc::new(AtomicUsize::new(0));
-    let shutdown = CancellationToken::new();
-    let buggy = FollowUp {
-        applied: applied.clone(),
-        fail_order: Some("o-a"),
-    };
-    let task = tokio::spawn(consumer(&db, &kafka, buggy).run(shutdown.clone()));
+    let policy = start_policy(&db, &kafka, &applied, Some("o-a"));
     let letters = eventually(30, "the dead letter", || async {
         let letters = platform::dlq::list(&kafka, Duration::from_millis(500))
             .await
@@ -425,8 +426,7 @@ async fn dead_letters_are_listed_and_replayed_once_their_cause_is_fixed() {
         (!letters.is_empty()).then_some(letters)
     })
     .await;
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    policy.stop().await;
     assert_eq!(letters.len(), 1);
     assert_eq!(
         letters[0].header("failed-consumer").as_deref(),
@@ -435,12 +435,7 @@ async fn dead_letters_are_listed_and_replayed_once_their_cause_is_fixed() {
     assert_eq!(applied.load(Ordering::SeqCst), 0);
 
     // The fix is deployed and the dead letter replayed: handled once, replayed once.
-    let shutdown = CancellationToken::new();
-    let fixed = FollowUp {
-        applied: applied.clone(),
-        fail_order: None,
-    };
-    let task = tokio::spawn(consumer(&db, &kafka, fixed).run(shutdown.clone()));
+    let policy = start_policy(&db, &kafka, &applied, None);
     let other = platform::dlq::replay(&kafka, Some("someone-else"), Duration::from_millis(500))
         .await
         .unwrap();
@@ -463,8 +458,7 @@ async fn dead_letters_are_listed_and_replayed_once_their_cause_is_fixed() {
         records.iter().all(|r| r.header("error").is_none()),
         "replayed records carry their original headers only"
     );
-    shutdown.cancel();
-    task.await.unwrap().unwrap();
+    policy.stop().await;
     assert_eq!(applied.load(Ordering::SeqCst), 1);
     db.close().await;
 }

@@ -247,11 +247,7 @@ async fn a_rejected_order_is_refunded_once_and_uncounted() {
         .await;
     assert_eq!(status, 409, "a rejected order stays rejected");
 
-    let mypage = eventually(30, "the refund to show", || async {
-        let (_, body) = app.get(&customer, &format!("/mypage/orders/{order}")).await;
-        (body["status"] == "Rejected" && body["refunded"] == true).then_some(body)
-    })
-    .await;
+    let mypage = app.mypage_refunded(&customer, &order, "Rejected").await;
     let rejection = mypage["timeline"]
         .as_array()
         .unwrap()
@@ -306,11 +302,7 @@ async fn a_canceled_order_is_refunded_and_a_late_cancel_is_refused() {
         (202, Some("CancelRequested"))
     );
     app.order_is(&customer, &order, "Canceled").await;
-    let mypage = eventually(30, "the refund", || async {
-        let (_, body) = app.get(&customer, &format!("/mypage/orders/{order}")).await;
-        (body["status"] == "Canceled" && body["refunded"] == true).then_some(body)
-    })
-    .await;
+    let mypage = app.mypage_refunded(&customer, &order, "Canceled").await;
     let steps: Vec<_> = mypage["timeline"]
         .as_array()
         .unwrap()
@@ -438,11 +430,7 @@ async fn an_unanswered_order_is_rejected_at_its_deadline_and_refunded() {
     let customer = app.login("customer1").await;
     let store = app.store_id(&customer, "owner1").await;
     let order = app.placed_order(&customer, &store).await;
-    let mypage = eventually(30, "the deadline", || async {
-        let (_, body) = app.get(&customer, &format!("/mypage/orders/{order}")).await;
-        (body["status"] == "Rejected" && body["refunded"] == true).then_some(body)
-    })
-    .await;
+    let mypage = app.mypage_refunded(&customer, &order, "Rejected").await;
     let rejection = mypage["timeline"]
         .as_array()
         .unwrap()

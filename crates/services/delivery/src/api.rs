@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     db,
-    domain::{Delivery, DeliveryError, DeliveryStatus, Search, distance_km},
+    domain::{Delivery, DeliveryError, DeliveryStatus, Refusal, Search, distance_km},
     views::{self, RiderStats},
 };
 
@@ -130,6 +130,39 @@ async fn get_delivery(
     Ok(Json(view(delivery, None)))
 }
 
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::AlreadyPicked => {
+                ApiError::conflict("already-picked", "another rider already took this delivery")
+            }
+            Refusal::NotAvailable => {
+                ApiError::conflict("not-available", "this delivery is no longer available")
+            }
+            Refusal::NotYours => {
+                ApiError::forbidden("only the rider who picked this delivery completes it")
+            }
+            Refusal::NotInTransit(status) => ApiError::conflict(
+                "invalid-transition",
+                format!("the delivery is {}", status.as_str()),
+            ),
+        }
+    }
+}
+
+/// The answer to a move whose conditional update matched nothing: 404, or why it was refused.
+async fn refused(
+    conn: &mut platform::db::Conn,
+    delivery_id: &str,
+    why: impl FnOnce(&Delivery) -> Refusal,
+) -> ApiError {
+    match db::find(conn, delivery_id).await {
+        Ok(Some(delivery)) => why(&delivery).into(),
+        Ok(None) => not_found(),
+        Err(error) => error.into(),
+    }
+}
+
 /// Scenario step 8: exactly one rider wins a delivery; the others get 409.
 async fn pick(
     State(state): State<AppState>,
@@ -138,20 +171,10 @@ async fn pick(
 ) -> ApiResult<Json<DeliveryView>> {
     caller.require(Role::Rider)?;
     let mut tx = state.db.begin().await?;
-    if !db::pick(&mut tx, &delivery_id, &caller.subject_id, now_ms()).await? {
-        let delivery = db::find(&mut tx, &delivery_id)
-            .await?
-            .ok_or_else(not_found)?;
-        return Err(match delivery.status {
-            DeliveryStatus::Picked | DeliveryStatus::Delivered => {
-                ApiError::conflict("already-picked", "another rider already took this delivery")
-            }
-            _ => ApiError::conflict("not-available", "this delivery is no longer available"),
-        });
-    }
-    let delivery = db::find(&mut tx, &delivery_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let Some(delivery) = db::pick(&mut tx, &delivery_id, &caller.subject_id, now_ms()).await?
+    else {
+        return Err(refused(&mut tx, &delivery_id, Delivery::pick_refusal).await);
+    };
     outbox::enqueue(
         &mut tx,
         [DeliveryPicked {
@@ -175,24 +198,12 @@ async fn complete(
     caller.require(Role::Rider)?;
     let now = now_ms();
     let mut tx = state.db.begin().await?;
-    if !db::complete(&mut tx, &delivery_id, &caller.subject_id, now).await? {
-        let delivery = db::find(&mut tx, &delivery_id)
-            .await?
-            .ok_or_else(not_found)?;
-        return Err(
-            if delivery.rider_id.as_deref() != Some(caller.subject_id.as_str()) {
-                ApiError::forbidden("only the rider who picked this delivery completes it")
-            } else {
-                ApiError::conflict(
-                    "invalid-transition",
-                    format!("the delivery is {}", delivery.status.as_str()),
-                )
-            },
-        );
-    }
-    let delivery = db::find(&mut tx, &delivery_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let Some(delivery) = db::complete(&mut tx, &delivery_id, &caller.subject_id, now).await? else {
+        return Err(refused(&mut tx, &delivery_id, |d| {
+            d.completion_refusal(&caller.subject_id)
+        })
+        .await);
+    };
     views::count_delivery(&mut tx, &caller.subject_id, now).await?;
     outbox::enqueue(
         &mut tx,

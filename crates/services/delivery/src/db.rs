@@ -93,46 +93,49 @@ pub async fn waiting_in(
     .collect()
 }
 
-/// Gives a waiting delivery to `rider_id`. False when it was not waiting (another rider won).
+/// Gives a waiting delivery to `rider_id`; `None` when it was not waiting (another rider won).
 pub async fn pick(
     conn: &mut Conn,
     delivery_id: &str,
     rider_id: &str,
     now: i64,
-) -> anyhow::Result<bool> {
-    let updated = sqlx::query(
+) -> anyhow::Result<Option<Delivery>> {
+    sqlx::query(&format!(
         "UPDATE deliveries SET status = $1, rider_id = $2, picked_at = $3 \
-         WHERE delivery_id = $4 AND status = $5",
-    )
+         WHERE delivery_id = $4 AND status = $5 RETURNING {COLUMNS}"
+    ))
     .bind(DeliveryStatus::Picked.as_str())
     .bind(rider_id)
     .bind(now)
     .bind(delivery_id)
     .bind(DeliveryStatus::Waiting.as_str())
-    .execute(&mut *conn)
-    .await?;
-    Ok(updated.rows_affected() == 1)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(delivery)
+    .transpose()
 }
 
-/// Marks a delivery delivered by the rider who picked it. False otherwise.
+/// Marks a delivery delivered by the rider who picked it; `None` when it was not theirs or not
+/// on the way.
 pub async fn complete(
     conn: &mut Conn,
     delivery_id: &str,
     rider_id: &str,
     now: i64,
-) -> anyhow::Result<bool> {
-    let updated = sqlx::query(
+) -> anyhow::Result<Option<Delivery>> {
+    sqlx::query(&format!(
         "UPDATE deliveries SET status = $1, delivered_at = $2 \
-         WHERE delivery_id = $3 AND status = $4 AND rider_id = $5",
-    )
+         WHERE delivery_id = $3 AND status = $4 AND rider_id = $5 RETURNING {COLUMNS}"
+    ))
     .bind(DeliveryStatus::Delivered.as_str())
     .bind(now)
     .bind(delivery_id)
     .bind(DeliveryStatus::Picked.as_str())
     .bind(rider_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(updated.rows_affected() == 1)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(delivery)
+    .transpose()
 }
 
 /// Closes the order's delivery if it is still open; returns its id when it was.

@@ -126,6 +126,38 @@ pub struct Delivery {
     pub rider_id: Option<String>,
 }
 
+/// Why a rider's move on a delivery changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Another rider won it.
+    AlreadyPicked,
+    /// Closed before anyone took it (its order was canceled).
+    NotAvailable,
+    /// Picked by another rider: not the caller's to complete.
+    NotYours,
+    /// The caller's, but not on the way (already delivered, say).
+    NotInTransit(DeliveryStatus),
+}
+
+impl Delivery {
+    /// Why a pick lost: the delivery as it is after the pick matched no waiting row.
+    pub fn pick_refusal(&self) -> Refusal {
+        match self.status {
+            DeliveryStatus::Picked | DeliveryStatus::Delivered => Refusal::AlreadyPicked,
+            _ => Refusal::NotAvailable,
+        }
+    }
+
+    /// Why `rider_id` could not complete it.
+    pub fn completion_refusal(&self, rider_id: &str) -> Refusal {
+        if self.rider_id.as_deref() == Some(rider_id) {
+            Refusal::NotInTransit(self.status)
+        } else {
+            Refusal::NotYours
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +177,35 @@ mod tests {
         let d = distance_km(SEOUL_CITY_HALL, GANGNAM);
         assert!((8.0..9.5).contains(&d), "{d}");
         assert!(distance_km(GANGNAM, GANGNAM) < 1e-9);
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let mut delivery = Delivery {
+            delivery_id: "d".into(),
+            order_id: "o".into(),
+            customer_id: "c".into(),
+            store_id: "s".into(),
+            store_name: "n".into(),
+            pickup: GANGNAM,
+            dropoff: DeliveryAddress {
+                text: "t".into(),
+                lat: 0.0,
+                lng: 0.0,
+            },
+            status: DeliveryStatus::Canceled,
+            rider_id: None,
+        };
+        assert_eq!(delivery.pick_refusal(), Refusal::NotAvailable);
+        delivery.status = DeliveryStatus::Picked;
+        delivery.rider_id = Some("r-1".into());
+        assert_eq!(delivery.pick_refusal(), Refusal::AlreadyPicked);
+        assert_eq!(delivery.completion_refusal("r-2"), Refusal::NotYours);
+        delivery.status = DeliveryStatus::Delivered;
+        assert_eq!(
+            delivery.completion_refusal("r-1"),
+            Refusal::NotInTransit(DeliveryStatus::Delivered)
+        );
     }
 
     #[test]

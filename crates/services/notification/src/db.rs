@@ -138,37 +138,26 @@ pub async fn shed(conn: &mut Conn, max_backlog: i64) -> anyhow::Result<u64> {
     Ok(dropped.rows_affected())
 }
 
-/// Takes up to `limit` waiting messages for sending (a conditional update, so two replicas never
-/// send the same message).
+/// Takes up to `limit` waiting messages for sending, oldest first, in one conditional update
+/// (a row another replica claimed meanwhile no longer matches `Pending`, so nobody sends twice).
 pub async fn claim(conn: &mut Conn, limit: i64) -> anyhow::Result<Vec<Notification>> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT notification_id FROM notifications WHERE status = $1 \
-         ORDER BY created_at, notification_id LIMIT $2",
-    )
+    let mut claimed: Vec<Notification> = sqlx::query(&format!(
+        "UPDATE notifications SET status = $1 WHERE status = $2 AND notification_id IN \
+         (SELECT notification_id FROM notifications WHERE status = $2 \
+          ORDER BY created_at, notification_id LIMIT $3) RETURNING {COLUMNS}"
+    ))
+    .bind(Delivery::Sending.as_str())
     .bind(Delivery::Pending.as_str())
     .bind(limit)
     .fetch_all(&mut *conn)
-    .await?;
-    let mut claimed = Vec::new();
-    for id in ids {
-        let updated = sqlx::query(
-            "UPDATE notifications SET status = $1 WHERE notification_id = $2 AND status = $3",
-        )
-        .bind(Delivery::Sending.as_str())
-        .bind(&id)
-        .bind(Delivery::Pending.as_str())
-        .execute(&mut *conn)
-        .await?;
-        if updated.rows_affected() == 1 {
-            let row = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM notifications WHERE notification_id = $1"
-            ))
-            .bind(&id)
-            .fetch_one(&mut *conn)
-            .await?;
-            claimed.push(notification(row)?);
-        }
-    }
+    .await?
+    .into_iter()
+    .map(notification)
+    .collect::<anyhow::Result<_>>()?;
+    // RETURNING gives no order; send the oldest first.
+    claimed.sort_by(|a, b| {
+        (a.created_at, &a.notification_id).cmp(&(b.created_at, &b.notification_id))
+    });
     Ok(claimed)
 }
 

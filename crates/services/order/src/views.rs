@@ -3,6 +3,8 @@
 //! the current status is the latest status step, so the view is the same whatever order events
 //! arrive in (late, replayed), and a redelivery changes nothing.
 
+use std::collections::HashMap;
+
 use contracts::OrderLine;
 use platform::db::Conn;
 use serde::Serialize;
@@ -111,12 +113,34 @@ pub async fn record_step(
 
 const ENTRY_COLUMNS: &str = "order_id, store_id, store_name, amount, items, placed_at, ready_at";
 
-async fn entry(conn: &mut Conn, row: sqlx::any::AnyRow) -> anyhow::Result<MypageOrder> {
+/// The steps of the given orders, in one query.
+async fn steps_of(
+    conn: &mut Conn,
+    order_ids: &[String],
+) -> anyhow::Result<HashMap<String, Vec<sqlx::any::AnyRow>>> {
+    let mut steps: HashMap<String, Vec<sqlx::any::AnyRow>> = HashMap::new();
+    if order_ids.is_empty() {
+        return Ok(steps);
+    }
+    let placeholders: Vec<String> = (1..=order_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT order_id, kind, status, at, note FROM mypage_steps WHERE order_id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for id in order_ids {
+        query = query.bind(id);
+    }
+    for row in query.fetch_all(&mut *conn).await? {
+        let order_id: String = row.try_get("order_id")?;
+        steps.entry(order_id).or_default().push(row);
+    }
+    Ok(steps)
+}
+
+/// One entry from its row and its steps: the current status is the latest status step.
+fn entry(row: sqlx::any::AnyRow, steps: Vec<sqlx::any::AnyRow>) -> anyhow::Result<MypageOrder> {
     let order_id: String = row.try_get("order_id")?;
-    let steps = sqlx::query("SELECT kind, status, at, note FROM mypage_steps WHERE order_id = $1")
-        .bind(&order_id)
-        .fetch_all(&mut *conn)
-        .await?;
     let mut timeline = Vec::with_capacity(steps.len());
     let mut current: Option<(i64, usize, String)> = None;
     let mut refunded = false;
@@ -181,7 +205,10 @@ pub async fn find(
     .fetch_optional(&mut *conn)
     .await?;
     match row {
-        Some(row) => entry(conn, row).await.map(Some),
+        Some(row) => {
+            let mut steps = steps_of(conn, &[order_id.to_owned()]).await?;
+            entry(row, steps.remove(order_id).unwrap_or_default()).map(Some)
+        }
         None => Ok(None),
     }
 }
@@ -202,9 +229,13 @@ pub async fn list(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let mut orders = Vec::with_capacity(rows.len());
-    for row in rows {
-        orders.push(entry(conn, row).await?);
-    }
-    Ok(orders)
+    let ids = rows
+        .iter()
+        .map(|row| row.try_get::<String, _>("order_id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut steps = steps_of(conn, &ids).await?;
+    rows.into_iter()
+        .zip(&ids)
+        .map(|(row, id)| entry(row, steps.remove(id).unwrap_or_default()))
+        .collect()
 }

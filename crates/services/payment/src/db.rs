@@ -6,27 +6,30 @@ use sqlx::Row;
 
 use crate::domain::{parse_status, status_str};
 
+const COLUMNS: &str = "payment_id, order_id, customer_id, amount, method, status, created_at";
+
+fn payment(row: sqlx::any::AnyRow) -> anyhow::Result<PaymentView> {
+    let status: String = row.try_get("status")?;
+    Ok(PaymentView {
+        payment_id: row.try_get("payment_id")?,
+        order_id: row.try_get("order_id")?,
+        customer_id: row.try_get("customer_id")?,
+        amount: row.try_get("amount")?,
+        method: row.try_get("method")?,
+        status: parse_status(&status)
+            .ok_or_else(|| anyhow::anyhow!("unknown payment status {status}"))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 pub async fn find_by_order(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<PaymentView>> {
-    let row = sqlx::query(
-        "SELECT payment_id, order_id, customer_id, amount, method, status, created_at \
-         FROM payments WHERE order_id = $1",
-    )
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
+    ))
     .bind(order_id)
     .fetch_optional(&mut *conn)
-    .await?;
-    row.map(|row| {
-        let status: String = row.try_get("status")?;
-        Ok(PaymentView {
-            payment_id: row.try_get("payment_id")?,
-            order_id: row.try_get("order_id")?,
-            customer_id: row.try_get("customer_id")?,
-            amount: row.try_get("amount")?,
-            method: row.try_get("method")?,
-            status: parse_status(&status)
-                .ok_or_else(|| anyhow::anyhow!("unknown payment status {status}"))?,
-            created_at: row.try_get("created_at")?,
-        })
-    })
+    .await?
+    .map(payment)
     .transpose()
 }
 
@@ -114,19 +117,15 @@ pub async fn recent(
     customer_id: Option<&str>,
     limit: i64,
 ) -> anyhow::Result<Vec<PaymentView>> {
-    let order_ids: Vec<String> = sqlx::query_scalar(
-        "SELECT order_id FROM payments WHERE ($1 = '' OR customer_id = $1) \
-         ORDER BY created_at DESC, payment_id DESC LIMIT $2",
-    )
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE ($1 = '' OR customer_id = $1) \
+         ORDER BY created_at DESC, payment_id DESC LIMIT $2"
+    ))
     .bind(customer_id.unwrap_or(""))
     .bind(limit)
     .fetch_all(&mut *conn)
-    .await?;
-    let mut payments = Vec::with_capacity(order_ids.len());
-    for order_id in order_ids {
-        if let Some(payment) = find_by_order(conn, &order_id).await? {
-            payments.push(payment);
-        }
-    }
-    Ok(payments)
+    .await?
+    .into_iter()
+    .map(payment)
+    .collect()
 }
