@@ -71,7 +71,7 @@ pub async fn run(
         }
     };
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(serve(listener, app, shutdown));
+    let server = tokio::spawn(platform::http::serve(listener, app, shutdown));
     tracing::info!(%addr, "gateway listening");
     Ok(RunningGateway { addr, db, server })
 }
@@ -136,19 +136,4 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
         // Scripts need these to report a request id or honour a 503's retry hint.
         .expose_headers([REQUEST_ID, header::RETRY_AFTER, header::LOCATION])
         .max_age(Duration::from_secs(600)))
-}
-
-/// Like `platform::http::serve`, but with the peer address in each request's extensions, which
-/// the proxy needs for `x-forwarded-for`.
-async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
 }

@@ -200,15 +200,19 @@ async fn record_metrics(service: &'static str, request: Request, next: Next) -> 
     response
 }
 
-/// Serves until `shutdown`, then stops accepting and lets requests in flight finish.
+/// Serves until `shutdown`, then stops accepting and lets requests in flight finish. Each request
+/// carries its peer's address (`ConnectInfo`), for the gateway's `x-forwarded-for` and limits.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }
 
 #[cfg(test)]

@@ -609,3 +609,55 @@ async fn replicas_sharing_an_outbox_publish_each_event_once_in_order() {
     replica_b.close().await;
     databases.cleanup().await;
 }
+
+async fn slow_commit(axum::extract::State(db): axum::extract::State<Db>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut tx = db.begin().await.unwrap();
+    outbox::enqueue(&mut tx, [placed("o-late")]).await.unwrap();
+    tx.commit().await.unwrap();
+    "done"
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graceful_stop_publishes_what_requests_in_flight_committed() {
+    use axum::{Router, routing::post};
+    let databases = Databases::new(Backend::Sqlite);
+    let mut settings = crate::harness::settings(&databases);
+    settings.outbox.poll_interval_ms = 60_000; // only the wake-up or the final pass publishes
+    let kafka = settings.kafka.clone();
+    EventBus::new(&kafka)
+        .unwrap()
+        .ensure_topics()
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let ctx = platform::ServiceContext::connect(
+        platform::ServiceName::Order,
+        Arc::new(settings),
+        &NO_MIGRATIONS,
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    // A request that commits its event only after the stop was asked for, and does not wake
+    // the relay: the relay's final pass must come after it.
+    let db = ctx.db.clone();
+    let router = Router::new()
+        .route("/slow", post(slow_commit))
+        .with_state(db);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = ctx.serve(listener, router).unwrap();
+    let url = format!("http://{}/slow", running.addr);
+    let request = tokio::spawn(async move { reqwest::Client::new().post(url).send().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shutdown.cancel();
+    running.stopped().await.unwrap();
+    assert_eq!(
+        request.await.unwrap().unwrap().status(),
+        200,
+        "the request was drained"
+    );
+    let records = read_topic(&kafka.brokers, &kafka.topic, 1, 10).await;
+    assert_eq!(records.len(), 1, "published by the final pass");
+    assert_eq!(records[0].key, "o-late");
+}
