@@ -65,6 +65,40 @@ pub const STORES: [DemoStore; 2] = [
     },
 ];
 
+/// Seeds a running platform: accounts, stores with their menus, and waits until the order
+/// service's menu replica has every demo menu, so an order placed right after can be priced.
+pub async fn seed(platform: &crate::Platform) -> anyhow::Result<()> {
+    let gateway = platform
+        .gateway
+        .as_ref()
+        .context("demo data needs the gateway")?;
+    let gateway_url = platform
+        .gateway_url()
+        .context("demo data needs the gateway")?;
+    seed_accounts(&gateway.db).await?;
+    let stores = seed_stores(&gateway_url).await?;
+    if let Some(order) = platform.service(platform::ServiceName::Order) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        for (store_id, foods) in &stores {
+            loop {
+                let mut conn = order.db.pool().acquire().await?;
+                let menu = order::db::find_menu(&mut conn, store_id).await?;
+                drop(conn);
+                if menu.is_some_and(|menu| menu.foods.len() == *foods) {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    bail!(
+                        "the order service did not receive the demo menu of store {store_id} within 60 s"
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn seed_accounts(gateway_db: &Db) -> anyhow::Result<()> {
     for (username, role) in ACCOUNTS {
         gateway::upsert_account(gateway_db, username, PASSWORD, role, &subject_id(username))
@@ -74,8 +108,9 @@ pub async fn seed_accounts(gateway_db: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the demo stores through the gateway unless their owners already have one.
-pub async fn seed_stores(gateway_url: &str) -> anyhow::Result<()> {
+/// Creates the demo stores through the gateway unless their owners already have one. Returns
+/// each demo store's id with the number of foods on its menu.
+pub async fn seed_stores(gateway_url: &str) -> anyhow::Result<Vec<(String, usize)>> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
@@ -88,9 +123,14 @@ pub async fn seed_stores(gateway_url: &str) -> anyhow::Result<()> {
         .error_for_status()?
         .json()
         .await?;
+    let mut seeded = Vec::new();
     for demo in &STORES {
         let owner_id = subject_id(demo.owner);
-        if stores.iter().any(|s| s["ownerId"] == owner_id.as_str()) {
+        if let Some(store) = stores.iter().find(|s| s["ownerId"] == owner_id.as_str()) {
+            let store_id = store["storeId"]
+                .as_str()
+                .context("a store without storeId")?;
+            seeded.push((store_id.to_owned(), demo.foods.len()));
             continue;
         }
         let created: Value = http
@@ -128,8 +168,9 @@ pub async fn seed_stores(gateway_url: &str) -> anyhow::Result<()> {
                 response.text().await.unwrap_or_default()
             );
         }
+        seeded.push((store_id.to_owned(), demo.foods.len()));
     }
-    Ok(())
+    Ok(seeded)
 }
 
 async fn login(

@@ -3,11 +3,13 @@
 //! reach each other only over HTTP and the event log.
 
 pub mod bench;
+pub mod broker;
 pub mod demo;
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use broker::{BrokerPlan, BrokerProcess};
 use platform::{RunningService, ServiceContext, ServiceName, Settings, bus::EventBus};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -47,13 +49,18 @@ fn run(
 pub struct Plan {
     pub services: Vec<ServiceName>,
     pub gateway: bool,
+    /// Run this `baedal-broker` program on `kafka.brokers` (one `host:port`), keeping its log in
+    /// `<data_dir>/broker.db`; `None` uses the Kafka cluster `kafka.brokers` names.
+    pub embedded_broker: Option<PathBuf>,
 }
 
 impl Plan {
+    /// Every service and the gateway, against the configured Kafka.
     pub fn everything() -> Self {
         Self {
             services: ServiceName::ALL.to_vec(),
             gateway: true,
+            embedded_broker: None,
         }
     }
 }
@@ -63,9 +70,28 @@ pub struct Platform {
     pub settings: Arc<Settings>,
     pub services: Vec<RunningService>,
     pub gateway: Option<gateway::RunningGateway>,
-    #[cfg(feature = "embedded-broker")]
-    pub broker: Option<platform::broker::EmbeddedBroker>,
+    pub broker: Option<BrokerProcess>,
     shutdown: CancellationToken,
+}
+
+/// Binds `addr` for `what`, saying which port is taken when it is.
+pub async fn listen(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| bind_error(what, addr, error))
+}
+
+/// A bind failure that names the port when the port is taken.
+pub fn bind_error(what: &str, addr: SocketAddr, error: std::io::Error) -> anyhow::Error {
+    let message = if error.kind() == std::io::ErrorKind::AddrInUse {
+        format!(
+            "port {} is in use: {what} cannot listen on {addr}",
+            addr.port()
+        )
+    } else {
+        format!("{what} cannot listen on {addr}")
+    };
+    anyhow::Error::new(error).context(message)
 }
 
 fn listen_addr(settings: &Settings, name: ServiceName) -> anyhow::Result<std::net::SocketAddr> {
@@ -85,42 +111,17 @@ fn listen_addr(settings: &Settings, name: ServiceName) -> anyhow::Result<std::ne
 impl Platform {
     /// Starts the plan. Listeners bound to port 0 get a real port, and the settings handed to
     /// every service carry the real URLs, so tests can run many platforms side by side.
+    ///
+    /// Every port is bound first, so a port in use fails the start at once, naming it.
     pub async fn start(
         mut settings: Settings,
         plan: &Plan,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        #[cfg(feature = "embedded-broker")]
-        let broker = if settings.kafka.embedded {
-            let addr = settings
-                .kafka
-                .brokers
-                .parse()
-                .context("kafka.brokers must be one host:port for the embedded broker")?;
-            let storage = settings.data_dir.join("broker.db");
-            let broker = tokio::task::spawn_blocking(move || {
-                platform::broker::EmbeddedBroker::start(addr, &storage)
-            })
-            .await??;
-            Some(broker)
-        } else {
-            None
-        };
-        #[cfg(not(feature = "embedded-broker"))]
-        if settings.kafka.embedded {
-            anyhow::bail!(
-                "this build has no embedded broker; set kafka.brokers and kafka.embedded = false"
-            );
-        }
-
-        ensure_topics(&settings).await?;
-
         let mut listeners = Vec::new();
         for name in &plan.services {
             let bind = settings.service(*name).bind;
-            let listener = TcpListener::bind(bind)
-                .await
-                .with_context(|| format!("{name}: binding {bind}"))?;
+            let listener = listen(&format!("the {name} service"), bind).await?;
             if bind.port() == 0 {
                 let addr = listener.local_addr()?;
                 if let Some(service) = settings.services.get_mut(name) {
@@ -130,15 +131,29 @@ impl Platform {
             listeners.push((*name, listener));
         }
         let gateway_listener = if plan.gateway {
-            let bind = settings.gateway.bind;
-            Some(
-                TcpListener::bind(bind)
-                    .await
-                    .with_context(|| format!("gateway: binding {bind}"))?,
-            )
+            Some(listen("the gateway", settings.gateway.bind).await?)
         } else {
             None
         };
+
+        let broker = match &plan.embedded_broker {
+            Some(program) => {
+                let listen = settings.kafka.brokers.parse().with_context(|| {
+                    format!(
+                        "kafka.brokers is {:?}: the embedded broker needs one ip:port",
+                        settings.kafka.brokers
+                    )
+                })?;
+                let plan = BrokerPlan {
+                    program: program.clone(),
+                    listen,
+                    storage: settings.data_dir.join("broker.db"),
+                };
+                Some(BrokerProcess::start(plan).await?)
+            }
+            None => None,
+        };
+        ensure_topics(&settings).await?;
 
         let settings = Arc::new(settings);
         let mut services = Vec::new();
@@ -158,10 +173,37 @@ impl Platform {
             settings,
             services,
             gateway,
-            #[cfg(feature = "embedded-broker")]
             broker,
             shutdown,
         })
+    }
+
+    /// Waits until every service has started: each consumer has joined its group, so events
+    /// published from now on are seen. Fails when that takes longer than `timeout`.
+    pub async fn started(&self, timeout: Duration) -> anyhow::Result<()> {
+        let waiting = futures::future::join_all(self.services.iter().map(|s| s.started.wait()));
+        if tokio::time::timeout(timeout, waiting).await.is_err() {
+            let late: Vec<&str> = self
+                .services
+                .iter()
+                .filter(|s| !s.started.is_open())
+                .map(|s| s.name.as_str())
+                .collect();
+            anyhow::bail!(
+                "the consumers of {} did not join their groups within {} s; is the broker at {} healthy?",
+                late.join(", "),
+                timeout.as_secs(),
+                self.settings.kafka.brokers
+            );
+        }
+        Ok(())
+    }
+
+    /// Lets the gateway's `/readyz` say ready: the platform behind it may take traffic.
+    pub fn open(&self) {
+        if let Some(gateway) = &self.gateway {
+            gateway.started.open();
+        }
     }
 
     /// Where clients on this machine reach the gateway.
@@ -192,9 +234,7 @@ impl Platform {
             anyhow::bail!("{name} is running");
         }
         let addr = listen_addr(&self.settings, name)?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("{name}: binding {addr}"))?;
+        let listener = listen(&format!("the {name} service"), addr).await?;
         let ctx = ServiceContext::connect(
             name,
             self.settings.clone(),
@@ -227,9 +267,8 @@ impl Platform {
                 result = Err(error);
             }
         }
-        #[cfg(feature = "embedded-broker")]
         if let Some(broker) = self.broker {
-            tokio::task::spawn_blocking(move || broker.stop()).await?;
+            broker.stop().await;
         }
         result
     }

@@ -1,7 +1,7 @@
 //! The `baedal` command: run the whole platform on one machine, or a chosen set of services
 //! against external Kafka and PostgreSQL.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use baedal::{Plan, Platform, demo};
@@ -32,6 +32,8 @@ enum Command {
         /// Use this Kafka cluster instead of the embedded broker.
         #[arg(long)]
         kafka: Option<String>,
+        #[command(flatten)]
+        broker: BrokerArgs,
     },
     /// Chosen services (and `gateway`) against the configured Kafka and databases: one per pod.
     Serve {
@@ -54,12 +56,21 @@ enum Command {
         /// A running gateway with demo data, e.g. http://127.0.0.1:8088.
         #[arg(long)]
         gateway: Option<String>,
+        #[command(flatten)]
+        broker: BrokerArgs,
     },
     /// Inspect or replay the dead-letter topic.
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
     },
+}
+
+#[derive(clap::Args)]
+struct BrokerArgs {
+    /// The embedded broker's program (default: `baedal-broker` next to this binary).
+    #[arg(long, env = "BAEDAL_BROKER_BIN")]
+    broker_bin: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -74,13 +85,13 @@ enum DlqAction {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("baedal: {error}");
-            std::process::exit(2);
+            return ExitCode::from(2);
         }
     };
     if matches!(cli.command, Command::Bench { .. }) {
@@ -89,51 +100,94 @@ fn main() -> anyhow::Result<()> {
     }
     platform::telemetry::init_logging(&settings.log);
     platform::telemetry::init_metrics();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Up {
-                no_demo,
-                data_dir,
-                kafka,
-            } => {
-                if let Some(dir) = data_dir {
-                    settings.data_dir = dir;
-                }
-                match kafka {
-                    Some(brokers) => settings.kafka.brokers = brokers,
-                    None => settings.kafka.embedded = true,
-                }
-                up(settings, !no_demo).await
-            }
-            Command::Serve { services } => serve(settings, &services).await,
-            Command::Migrate { services } => {
-                let (services, _) = parse_services(&services)?;
-                let services = if services.is_empty() {
-                    ServiceName::ALL.to_vec()
-                } else {
-                    services
-                };
-                baedal::migrate(&settings, &services).await
-            }
-            Command::Dlq { action } => dlq(&settings, action).await,
-            Command::Bench {
-                orders,
-                concurrency,
-                follow,
-                gateway,
-            } => {
-                let options = baedal::bench::BenchOptions {
-                    orders,
-                    concurrency: concurrency.max(1),
-                    follow,
-                };
-                bench(settings, gateway, options).await
-            }
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            report(&anyhow::Error::from(error).context("starting the async runtime"));
+            return ExitCode::FAILURE;
         }
-    })
+    };
+    let result = runtime.block_on(run(cli.command, settings));
+    // Whatever is still running (a startup cut short by a signal) gets a moment, not forever.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints an error with every cause on a line of its own. A cause that has nothing to say for
+/// itself (some library errors display as "") is shown by its debug form instead.
+fn report(error: &anyhow::Error) {
+    let describe = |cause: &(dyn std::error::Error + 'static)| {
+        let text = cause.to_string();
+        if text.trim().is_empty() {
+            format!("{cause:?}")
+        } else {
+            text
+        }
+    };
+    let mut chain = error.chain();
+    if let Some(top) = chain.next() {
+        eprintln!("baedal: {}", describe(top));
+    }
+    for cause in chain {
+        eprintln!("  caused by: {}", describe(cause));
+    }
+}
+
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Up {
+            no_demo,
+            data_dir,
+            kafka,
+            broker,
+        } => {
+            if let Some(dir) = data_dir {
+                settings.data_dir = dir;
+            }
+            let embedded_broker = match kafka {
+                Some(brokers) => {
+                    settings.kafka.brokers = brokers;
+                    None
+                }
+                None => Some(baedal::broker::locate(broker.broker_bin)?),
+            };
+            up(settings, embedded_broker, !no_demo).await
+        }
+        Command::Serve { services } => serve(settings, &services).await,
+        Command::Migrate { services } => {
+            let (services, _) = parse_services(&services)?;
+            let services = if services.is_empty() {
+                ServiceName::ALL.to_vec()
+            } else {
+                services
+            };
+            baedal::migrate(&settings, &services).await
+        }
+        Command::Dlq { action } => dlq(&settings, action).await,
+        Command::Bench {
+            orders,
+            concurrency,
+            follow,
+            gateway,
+            broker,
+        } => {
+            let options = baedal::bench::BenchOptions {
+                orders,
+                concurrency: concurrency.max(1),
+                follow,
+            };
+            bench(settings, gateway, broker.broker_bin, options).await
+        }
+    }
 }
 
 fn parse_services(names: &[String]) -> anyhow::Result<(Vec<ServiceName>, bool)> {
@@ -149,17 +203,39 @@ fn parse_services(names: &[String]) -> anyhow::Result<(Vec<ServiceName>, bool)> 
     Ok((services, gateway))
 }
 
-async fn up(settings: Settings, demo_data: bool) -> anyhow::Result<()> {
+/// How long the consumers of a starting platform may take to join their groups.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn up(
+    settings: Settings,
+    embedded_broker: Option<PathBuf>,
+    demo_data: bool,
+) -> anyhow::Result<()> {
+    // Signals count from the first moment: a Ctrl-C while starting stops the start.
     let shutdown = platform::shutdown::on_signal();
-    let platform = Platform::start(settings, &Plan::everything(), shutdown)
-        .await
-        .context("starting baedal")?;
+    let plan = Plan {
+        embedded_broker,
+        ..Plan::everything()
+    };
+    let starting = async {
+        let platform = Platform::start(settings, &plan, shutdown.clone()).await?;
+        platform.started(JOIN_TIMEOUT).await?;
+        if demo_data {
+            demo::seed(&platform)
+                .await
+                .context("seeding the demo data")?;
+        }
+        platform.open();
+        anyhow::Ok(platform)
+    };
+    let platform = tokio::select! {
+        platform = starting => platform.context("starting baedal")?,
+        () = shutdown.cancelled() => {
+            eprintln!("baedal: stopped while starting");
+            return Ok(());
+        }
+    };
     let gateway_url = platform.gateway_url().context("gateway not started")?;
-    if demo_data {
-        let gateway = platform.gateway.as_ref().context("gateway not started")?;
-        demo::seed_accounts(&gateway.db).await?;
-        demo::seed_stores(&gateway_url).await?;
-    }
     banner(&platform, &gateway_url, demo_data);
     platform.stopped().await
 }
@@ -172,7 +248,7 @@ fn banner(platform: &Platform, gateway_url: &str, demo_data: bool) {
         "  kafka {} (topic {}{})",
         settings.kafka.brokers,
         settings.kafka.topic,
-        if settings.kafka.embedded {
+        if platform.broker.is_some() {
             ", embedded"
         } else {
             ""
@@ -199,6 +275,7 @@ fn banner(platform: &Platform, gateway_url: &str, demo_data: bool) {
 async fn bench(
     mut settings: Settings,
     gateway: Option<String>,
+    broker_bin: Option<PathBuf>,
     options: baedal::bench::BenchOptions,
 ) -> anyhow::Result<()> {
     let started = match gateway {
@@ -208,11 +285,7 @@ async fn bench(
             let dir = std::env::temp_dir().join(format!("baedal-bench-{}", uuid::Uuid::now_v7()));
             settings.data_dir = dir.clone();
             settings.database.url = "sqlite://{data_dir}/{service}.db".into();
-            #[cfg(feature = "embedded-broker")]
-            {
-                settings.kafka.embedded = true;
-                settings.kafka.brokers = format!("127.0.0.1:{}", platform::broker::free_port()?);
-            }
+            settings.kafka.brokers = format!("127.0.0.1:{}", baedal::broker::free_port()?);
             for service in settings.services.values_mut() {
                 service.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
             }
@@ -220,11 +293,15 @@ async fn bench(
             // Every simulated customer comes from one address; measure the platform, not the limit.
             settings.gateway.rate_limit.per_second = 0;
             let shutdown = tokio_util::sync::CancellationToken::new();
-            let platform = Platform::start(settings, &Plan::everything(), shutdown).await?;
+            let plan = Plan {
+                embedded_broker: Some(baedal::broker::locate(broker_bin)?),
+                ..Plan::everything()
+            };
+            let platform = Platform::start(settings, &plan, shutdown).await?;
+            platform.started(JOIN_TIMEOUT).await?;
+            demo::seed(&platform).await?;
+            platform.open();
             let gateway = platform.gateway_url().context("gateway not started")?;
-            let gateway_db = &platform.gateway.as_ref().context("gateway not started")?.db;
-            demo::seed_accounts(gateway_db).await?;
-            demo::seed_stores(&gateway).await?;
             (platform, gateway, dir)
         }
     };
@@ -301,6 +378,13 @@ async fn serve(settings: Settings, names: &[String]) -> anyhow::Result<()> {
     }
     let (services, gateway) = parse_services(names)?;
     let shutdown = platform::shutdown::on_signal();
-    let platform = Platform::start(settings, &Plan { services, gateway }, shutdown).await?;
+    let plan = Plan {
+        services,
+        gateway,
+        embedded_broker: None,
+    };
+    let platform = Platform::start(settings, &plan, shutdown).await?;
+    // A pod's gateway is ready when it is up; each service pod turns ready as its consumers join.
+    platform.open();
     platform.stopped().await
 }

@@ -17,6 +17,7 @@ use platform::{
     AuthKeys, Db, Settings,
     db::redact,
     http::{REQUEST_ID, Readiness, finish, operational_routes},
+    ready::Gate,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +32,9 @@ pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!();
 pub struct RunningGateway {
     pub addr: SocketAddr,
     pub db: Db,
+    /// Whoever started the gateway opens it when the platform behind it may take traffic;
+    /// `/readyz` answers 503 until then.
+    pub started: Gate,
     server: JoinHandle<std::io::Result<()>>,
 }
 
@@ -63,7 +67,8 @@ pub async fn run(
     let db = Db::connect(&url, settings.database.max_connections, &MIGRATIONS)
         .await
         .with_context(|| format!("gateway: opening {}", redact(&url)))?;
-    let app = match app(&settings, db.clone()).await {
+    let started = Gate::new();
+    let app = match app(&settings, db.clone(), started.clone()).await {
         Ok(app) => app,
         Err(error) => {
             db.close().await;
@@ -73,11 +78,16 @@ pub async fn run(
     let addr = listener.local_addr()?;
     let server = tokio::spawn(platform::http::serve(listener, app, shutdown));
     tracing::info!(%addr, "gateway listening");
-    Ok(RunningGateway { addr, db, server })
+    Ok(RunningGateway {
+        addr,
+        db,
+        started,
+        server,
+    })
 }
 
 /// The gateway's complete router, for serving or for calling in-process.
-pub async fn app(settings: &Settings, db: Db) -> anyhow::Result<Router> {
+pub async fn app(settings: &Settings, db: Db, started: Gate) -> anyhow::Result<Router> {
     let accounts = accounts::Accounts::new(db.clone(), AuthKeys::new(&settings.auth)).await?;
     let proxy = proxy::Proxy::new(settings)?;
     let router = accounts::routes(accounts)
@@ -85,6 +95,7 @@ pub async fn app(settings: &Settings, db: Db) -> anyhow::Result<Router> {
         .merge(operational_routes(Readiness {
             db: Some(db),
             bus: None,
+            started,
         }))
         .merge(proxy::routes(proxy));
     let cors = cors(&settings.gateway.cors_origins)?;

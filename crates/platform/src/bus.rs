@@ -13,8 +13,8 @@ use contracts::{Event, EventBody, headers};
 use rdkafka::{
     ClientConfig, Message,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
-    client::DefaultClientContext,
-    consumer::{CommitMode, Consumer, StreamConsumer},
+    client::{ClientContext, DefaultClientContext},
+    consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
     message::{BorrowedMessage, Header, Headers, OwnedHeaders},
     producer::{FutureProducer, FutureRecord, Producer},
     types::RDKafkaErrorCode,
@@ -27,6 +27,7 @@ use crate::{
     db::{Db, Tx},
     inbox,
     outbox::OutboxSignal,
+    ready::Gate,
     trace::TraceContext,
 };
 
@@ -325,6 +326,24 @@ pub struct ConsumerRunner<H> {
     pub handler: Arc<H>,
     pub settings: ConsumerSettings,
     pub outbox: OutboxSignal,
+    /// Opens when the group has given this consumer its partitions (possibly none).
+    pub joined: Gate,
+}
+
+/// Tells when the consumer has joined its group: that is when it starts to see events.
+pub struct GroupContext {
+    joined: Gate,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            tracing::debug!(partitions = partitions.count(), "joined the consumer group");
+            self.joined.open();
+        }
+    }
 }
 
 enum Outcome {
@@ -334,10 +353,12 @@ enum Outcome {
 
 impl<H: EventHandler> ConsumerRunner<H> {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer: StreamConsumer = self
+        let consumer: StreamConsumer<GroupContext> = self
             .bus
             .consumer_config(&self.name)
-            .create()
+            .create_with_context(GroupContext {
+                joined: self.joined.clone(),
+            })
             .context("creating Kafka consumer")?;
         consumer
             .subscribe(&[&self.bus.settings.topic])
@@ -365,9 +386,21 @@ impl<H: EventHandler> ConsumerRunner<H> {
                 Outcome::Stopped => break,
             }
         }
-        // Commit what was stored; the rest is redelivered to whoever takes the partition.
-        if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(consumer = %self.name, %error, "final offset commit");
+        // Commit what was stored; the rest is redelivered to whoever takes the partition. Both
+        // the commit and leaving the group block, and wait forever for a broker that is gone, so
+        // they get a thread of their own and a deadline.
+        let name = self.name.clone();
+        let leave = tokio::task::spawn_blocking(move || {
+            if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(consumer = %name, %error, "final offset commit");
+            }
+            drop(consumer);
+        });
+        if tokio::time::timeout(Duration::from_secs(5), leave)
+            .await
+            .is_err()
+        {
+            tracing::warn!(consumer = %self.name, "the broker did not take the final offsets within 5 s; they will be redelivered");
         }
         tracing::info!(consumer = %self.name, "stopped consuming");
         Ok(())

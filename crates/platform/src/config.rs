@@ -269,8 +269,6 @@ pub struct KafkaSettings {
     pub fetch_wait_max_ms: u32,
     /// How long a publish may wait for an unreachable broker before the relay retries it.
     pub message_timeout_ms: u32,
-    /// Run the in-process broker on `brokers`' port (`up` only; needs feature `embedded-broker`).
-    pub embedded: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -442,7 +440,6 @@ impl Default for KafkaSettings {
             group_prefix: String::new(),
             fetch_wait_max_ms: 10,
             message_timeout_ms: 10_000,
-            embedded: false,
         }
     }
 }
@@ -762,7 +759,8 @@ fn env_provider() -> Env {
     Env::prefixed("BAEDAL_")
         .filter(|key| {
             let key = key.as_str().to_ascii_lowercase();
-            !key.starts_with("test_") && key != "config"
+            // Command-line options that also read the environment.
+            !key.starts_with("test_") && key != "config" && key != "broker_bin"
         })
         .split("__")
 }

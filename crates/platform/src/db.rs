@@ -46,10 +46,6 @@ impl Db {
         } else {
             Backend::Postgres
         };
-        #[cfg(feature = "embedded-broker")]
-        if backend == Backend::Sqlite {
-            crate::broker::init_sqlite().await;
-        }
         let url = match backend {
             Backend::Sqlite => prepare_sqlite(url)?,
             Backend::Postgres => url.to_owned(),

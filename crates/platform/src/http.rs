@@ -21,7 +21,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{bus::EventBus, db::Db, problem::ApiError, trace::TraceContext};
+use crate::{bus::EventBus, db::Db, problem::ApiError, ready::Gate, trace::TraceContext};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -52,6 +52,9 @@ pub struct Query<T>(pub T);
 pub struct Readiness {
     pub db: Option<Db>,
     pub bus: Option<EventBus>,
+    /// Opens when the instance has started: its consumers joined their groups, and for `up` the
+    /// demo data is in.
+    pub started: Gate,
 }
 
 /// Health, readiness and metrics endpoints, merged into every service's router.
@@ -67,6 +70,9 @@ pub fn operational_routes(readiness: Readiness) -> Router {
 }
 
 async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
+    if !readiness.started.is_open() {
+        return ApiError::unavailable("starting", "still starting").into_response();
+    }
     let database = match &readiness.db {
         Some(db) => Some(db.ping().await.is_ok()),
         None => None,

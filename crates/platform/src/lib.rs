@@ -1,8 +1,6 @@
 //! What every baedal service stands on, each mechanism written once (DESIGN.md §4–§6).
 
 pub mod auth;
-#[cfg(feature = "embedded-broker")]
-pub mod broker;
 pub mod bus;
 pub mod client;
 pub mod config;
@@ -12,6 +10,7 @@ pub mod http;
 pub mod inbox;
 pub mod outbox;
 pub mod problem;
+pub mod ready;
 pub mod runtime;
 pub mod shutdown;
 pub mod telemetry;

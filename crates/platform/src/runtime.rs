@@ -19,6 +19,7 @@ use crate::{
     db::Db,
     http::{Readiness, finish, operational_routes, serve},
     outbox::{OutboxSignal, Relay},
+    ready::Gate,
 };
 
 /// Everything a running service shares between its handlers, policies and relay.
@@ -31,6 +32,7 @@ pub struct ServiceContext {
     pub outbox: OutboxSignal,
     pub shutdown: CancellationToken,
     consumers: JoinSet<anyhow::Result<()>>,
+    joined: Vec<Gate>,
 }
 
 /// A service serving requests and events.
@@ -38,6 +40,8 @@ pub struct RunningService {
     pub name: ServiceName,
     pub addr: SocketAddr,
     pub db: Db,
+    /// Open once every consumer of the service has joined its group (`/readyz` says so too).
+    pub started: Gate,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
     relay: tokio::task::JoinHandle<()>,
@@ -69,6 +73,7 @@ impl ServiceContext {
             // Its own token, so one service can be taken out of a running platform.
             shutdown: shutdown.child_token(),
             consumers: JoinSet::new(),
+            joined: Vec::new(),
         })
     }
 
@@ -83,7 +88,10 @@ impl ServiceContext {
 
     /// Feeds the event log to `handler` as the consumer group named after this service.
     pub fn consume<H: EventHandler>(&mut self, handler: H) {
+        let joined = Gate::new();
+        self.joined.push(joined.clone());
         let runner = ConsumerRunner {
+            joined,
             name: self.name.as_str().to_owned(),
             bus: self.bus.clone(),
             db: self.db.clone(),
@@ -121,10 +129,12 @@ impl ServiceContext {
         // so its final pass publishes what those last requests and events committed.
         let relay_stop = CancellationToken::new();
         let relay = tokio::spawn(relay.run(relay_stop.clone()));
+        let started = Gate::all(self.joined);
         let app = finish(
             router.merge(operational_routes(Readiness {
                 db: Some(self.db.clone()),
                 bus: Some(self.bus.clone()),
+                started: started.clone(),
             })),
             self.name.as_str(),
             self.settings.http.body_limit_bytes,
@@ -136,6 +146,7 @@ impl ServiceContext {
             name: self.name,
             addr,
             db: self.db,
+            started,
             shutdown: self.shutdown,
             tasks,
             relay,

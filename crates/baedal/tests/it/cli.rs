@@ -1,10 +1,12 @@
 //! The binary itself: bad configuration stops it at once with a message naming the key.
 
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
 fn baedal() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_baedal"));
-    command.env_remove("BAEDAL_CONFIG");
+    command
+        .env_remove("BAEDAL_CONFIG")
+        .env("BAEDAL_BROKER_BIN", crate::harness::BROKER_PROGRAM);
     command
 }
 
@@ -89,86 +91,354 @@ fn the_kubernetes_configuration_is_valid() {
     assert_eq!(settings.gateway.bind.port(), 8088);
 }
 
-/// `up` as a user runs it (ports moved aside so it can run next to anything): it comes up with
-/// its demo data, answers through the gateway, and stops cleanly on SIGTERM.
-#[test]
-fn up_serves_the_demo_and_stops_gracefully_on_sigterm() {
-    use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().unwrap();
-    let free = || platform::broker::free_port().unwrap();
-    let mut command = baedal();
-    command
-        .args(["up", "--data-dir"])
-        .arg(dir.path())
-        .env("BAEDAL_KAFKA__BROKERS", format!("127.0.0.1:{}", free()))
-        .env("BAEDAL_GATEWAY__BIND", format!("127.0.0.1:{}", free()))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped());
-    for service in platform::ServiceName::ALL {
-        let port = free();
-        let key = service.as_str().to_uppercase();
+/// `baedal up` as a user runs it, with every port moved aside so it can run next to anything.
+struct Up {
+    child: std::process::Child,
+    gateway: String,
+    broker: std::net::SocketAddr,
+    stderr: std::path::PathBuf,
+}
+
+fn free_port() -> u16 {
+    baedal::broker::free_port().unwrap()
+}
+
+impl Up {
+    /// Starts `up` on `data_dir` with free ports, adjusted by `configure`.
+    fn spawn(data_dir: &std::path::Path, configure: impl FnOnce(&mut Command)) -> Self {
+        let broker = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let gateway_port = free_port();
+        // Logs go to stdout and errors to stderr; the tests read both, in one file.
+        let stderr = data_dir.with_extension("output");
+        let output = std::fs::File::create(&stderr).unwrap();
+        let mut command = baedal();
         command
-            .env(
-                format!("BAEDAL_SERVICES__{key}__BIND"),
-                format!("127.0.0.1:{port}"),
-            )
-            .env(
-                format!("BAEDAL_SERVICES__{key}__URL"),
-                format!("http://127.0.0.1:{port}"),
-            );
+            .args(["up", "--data-dir"])
+            .arg(data_dir)
+            .env("BAEDAL_KAFKA__BROKERS", broker.to_string())
+            .env("BAEDAL_GATEWAY__BIND", format!("127.0.0.1:{gateway_port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(output.try_clone().unwrap())
+            .stderr(output);
+        for service in platform::ServiceName::ALL {
+            let port = free_port();
+            let key = service.as_str().to_uppercase();
+            command
+                .env(
+                    format!("BAEDAL_SERVICES__{key}__BIND"),
+                    format!("127.0.0.1:{port}"),
+                )
+                .env(
+                    format!("BAEDAL_SERVICES__{key}__URL"),
+                    format!("http://127.0.0.1:{port}"),
+                );
+        }
+        configure(&mut command);
+        Self {
+            child: command.spawn().unwrap(),
+            gateway: format!("http://127.0.0.1:{gateway_port}"),
+            broker,
+            stderr,
+        }
     }
-    let mut child = command.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let gateway = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split_once("baedal is up — gateway ").map(|(_, rest)| {
-                rest.split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-        })
-        .expect("the banner names the gateway");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let stores: serde_json::Value = runtime.block_on(async {
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits for `/readyz` to answer 200, failing if `up` exits first.
+    async fn ready(&mut self) {
         let http = reqwest::Client::new();
-        let login: serde_json::Value = http
-            .post(format!("{gateway}/auth/login"))
-            .json(&serde_json::json!({"username": "customer1", "password": "demo1234"}))
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("up exited with {status}: {}", self.stderr());
+            }
+            if let Ok(response) = http.get(format!("{}/readyz", self.gateway)).send().await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "up never became ready: {}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits for `up` to exit, failing after `seconds`.
+    fn exited_within(&mut self, seconds: u64) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "up did not exit within {seconds} s: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The pid of the broker listening on `addr`, from its command line.
+fn broker_pid(addr: std::net::SocketAddr) -> Option<u32> {
+    let output = Command::new("pgrep")
+        .args(["-f", &format!("baedal-broker --listen {addr} ")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .next()
+        .and_then(|pid| pid.trim().parse().ok())
+}
+
+async fn login(http: &reqwest::Client, gateway: &str, username: &str) -> String {
+    let login: serde_json::Value = http
+        .post(format!("{gateway}/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": "demo1234"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["token"].as_str().unwrap().to_owned()
+}
+
+/// Places an order at owner1's demo store and returns (status, body).
+async fn place_order(http: &reqwest::Client, gateway: &str) -> (u16, serde_json::Value) {
+    let token = login(http, gateway, "customer1").await;
+    let stores: serde_json::Value = http
+        .get(format!("{gateway}/stores"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let owner1 = baedal::demo::subject_id("owner1");
+    let store = stores
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["ownerId"] == owner1.as_str())
+        .unwrap_or_else(|| panic!("the demo stores: {stores}"));
+    let response = http
+        .post(format!("{gateway}/orders"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "storeId": store["storeId"],
+            "items": [{"foodId": "tuna-kimbap", "quantity": 1}],
+            "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
+            "payment": {"method": "card", "cardToken": "tok_visa"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// Ready means ready: the moment `/readyz` says so, the demo is there and an order goes through.
+/// SIGTERM then stops everything cleanly, the broker included.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_is_ready_with_its_demo_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Up::spawn(&dir.path().join("data"), |_| {});
+    up.ready().await;
+    let (status, order) = place_order(&reqwest::Client::new(), &up.gateway).await;
+    assert_eq!(status, 201, "{order}");
+    let broker = broker_pid(up.broker).expect("the broker runs in its own process");
+
+    up.signal("-TERM");
+    let status = up.exited_within(30);
+    assert!(status.success(), "a graceful stop exits 0: {status}");
+    assert!(
+        broker_pid(up.broker).is_none(),
+        "the broker {broker} stopped with up"
+    );
+}
+
+/// A `kill -9` of `up` leaves no broker behind (it stops when its stdin closes), so the next
+/// `up` starts on the same data and has the same demo.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_up_leaves_nothing_listening_and_restarts_on_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut up = Up::spawn(&data, |_| {});
+    up.ready().await;
+    let broker = up.broker;
+    up.signal("-KILL");
+    up.exited_within(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while broker_pid(broker).is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the orphaned broker kept running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(up);
+
+    let mut again = Up::spawn(&data, |_| {});
+    again.ready().await;
+    let (status, order) = place_order(&reqwest::Client::new(), &again.gateway).await;
+    assert_eq!(status, 201, "{order}");
+}
+
+/// The broker is its own process: killed alone, `up` starts it again and events flow again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_broker_is_restarted_and_events_flow_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Up::spawn(&dir.path().join("data"), |_| {});
+    up.ready().await;
+    let first = broker_pid(up.broker).expect("broker pid");
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &first.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let http = reqwest::Client::new();
+    let (status, order) = place_order(&http, &up.gateway).await;
+    assert_eq!(
+        status, 201,
+        "orders are taken while the broker is away: {order}"
+    );
+    let order_id = order["orderId"].as_str().unwrap().to_owned();
+    let owner = login(&http, &up.gateway, "owner1").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stores: serde_json::Value = http
+            .get(format!("{}/stores", up.gateway))
+            .bearer_auth(&owner)
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        http.get(format!("{gateway}/stores"))
-            .bearer_auth(login["token"].as_str().unwrap())
+        let owner1 = baedal::demo::subject_id("owner1");
+        let store_id = stores
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["ownerId"] == owner1.as_str())
+            .unwrap()["storeId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let received: serde_json::Value = http
+            .get(format!(
+                "{}/stores/{store_id}/orders/{order_id}",
+                up.gateway
+            ))
+            .bearer_auth(&owner)
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap()
-    });
-    assert_eq!(stores.as_array().unwrap().len(), 2, "the demo stores");
-
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(terminated.success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+            .unwrap();
+        if received["orderId"] == order_id.as_str() {
+            break;
         }
         assert!(
-            std::time::Instant::now() < deadline,
-            "up did not stop on SIGTERM"
+            tokio::time::Instant::now() < deadline,
+            "the order never reached the store after the broker restart: {}",
+            up.stderr()
         );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    assert!(status.success(), "a graceful stop exits 0: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let second = broker_pid(up.broker).expect("a broker runs again");
+    assert_ne!(first, second, "a new broker process");
+    let stderr = up.stderr();
+    assert!(
+        stderr.contains("the embedded broker exited; restarting it"),
+        "{stderr}"
+    );
+}
+
+/// Every port `up` needs is checked first: a taken one stops it within seconds, naming the port,
+/// with every cause of the error on a line that says something.
+#[test]
+fn a_port_in_use_fails_fast_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    for (what, key) in [
+        ("the store service", "BAEDAL_SERVICES__STORE__BIND"),
+        ("the gateway", "BAEDAL_GATEWAY__BIND"),
+        ("the embedded broker", "BAEDAL_KAFKA__BROKERS"),
+    ] {
+        let data = dir.path().join(key);
+        let mut up = Up::spawn(&data, |command| {
+            command.env(key, format!("127.0.0.1:{port}"));
+        });
+        let status = up.exited_within(15);
+        let stderr = up.stderr();
+        assert!(!status.success(), "{what}: {stderr}");
+        assert!(
+            stderr.contains(&format!("port {port} is in use")),
+            "{what}: {stderr}"
+        );
+        assert!(stderr.contains(what), "{what}: {stderr}");
+        for line in stderr.lines() {
+            let trimmed = line.trim();
+            assert!(
+                trimmed != "caused by:" && trimmed != "Caused by:",
+                "{what}: an empty cause in {stderr}"
+            );
+        }
+    }
+    drop(taken);
+}
+
+/// A signal while `up` is still starting (here: waiting for a Kafka that is not there) stops it.
+#[test]
+fn sigterm_and_ctrl_c_during_startup_stop_up() {
+    for signal in ["-TERM", "-INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let nobody = format!("127.0.0.1:{}", free_port());
+        let mut up = Up::spawn(&dir.path().join("data"), |command| {
+            command.args(["--kafka", &nobody]);
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(
+            up.child.try_wait().unwrap().is_none(),
+            "still starting: {}",
+            up.stderr()
+        );
+        up.signal(signal);
+        let status = up.exited_within(10);
+        assert!(status.success(), "{signal}: {status} {}", up.stderr());
+        assert!(
+            up.stderr().contains("stopped while starting"),
+            "{}",
+            up.stderr()
+        );
+    }
 }

@@ -178,7 +178,7 @@ async fn server_errors_and_refused_connections_are_unavailable() {
     let error = call(&client(&url), "/charge").await.unwrap_err();
     assert!(matches!(error, CallError::Unavailable { .. }), "{error}");
 
-    let port = platform::broker::free_port().unwrap();
+    let port = baedal::broker::free_port().unwrap();
     let error = call(&client(&format!("http://127.0.0.1:{port}")), "/charge")
         .await
         .unwrap_err();

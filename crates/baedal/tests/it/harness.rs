@@ -1,4 +1,4 @@
-//! Test harness: one embedded broker per test binary, and for each test its own topic, consumer
+//! Test harness: one broker process per test binary, and for each test its own topic, consumer
 //! groups and fresh databases (SQLite files in a temporary directory, or new PostgreSQL databases
 //! when `BAEDAL_TEST_BACKEND=postgres`), with every service on port 0.
 
@@ -8,12 +8,11 @@ use std::{
     time::Duration,
 };
 
-use baedal::{Plan, Platform};
-use platform::{
-    ServiceName, Settings,
-    broker::{EmbeddedBroker, free_port},
-    config::KafkaSettings,
+use baedal::{
+    Plan, Platform,
+    broker::{BrokerPlan, BrokerProcess, free_port},
 };
+use platform::{ServiceName, Settings, config::KafkaSettings};
 use rdkafka::{
     ClientConfig, Message,
     consumer::{Consumer, StreamConsumer},
@@ -25,28 +24,43 @@ use uuid::Uuid;
 
 pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432";
 
-struct SharedBroker {
-    broker: EmbeddedBroker,
-    _dir: tempfile::TempDir,
+static BROKER: OnceLock<SocketAddr> = OnceLock::new();
+
+/// The `baedal-broker` this build made.
+pub const BROKER_PROGRAM: &str = env!("CARGO_BIN_EXE_baedal-broker");
+
+/// A broker plan on a free port with its log in `dir`.
+pub fn broker_plan(dir: &std::path::Path) -> BrokerPlan {
+    BrokerPlan {
+        program: BROKER_PROGRAM.into(),
+        listen: SocketAddr::from(([127, 0, 0, 1], free_port().expect("free port"))),
+        storage: dir.join("broker.db"),
+    }
 }
 
-static BROKER: OnceLock<SharedBroker> = OnceLock::new();
-
-/// The broker this test binary shares; started on first use.
+/// The broker this test binary shares; started on first use. Its supervisor runs on a thread of
+/// its own, since each test has its own runtime; the broker exits with the test binary, whose
+/// end closes its standard input.
 pub fn broker_addr() -> SocketAddr {
-    BROKER
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let port = free_port().expect("free port");
-            let broker = EmbeddedBroker::start(
-                SocketAddr::from(([127, 0, 0, 1], port)),
-                &dir.path().join("broker.db"),
-            )
-            .expect("embedded broker starts");
-            SharedBroker { broker, _dir: dir }
-        })
-        .broker
-        .addr()
+    *BROKER.get_or_init(|| {
+        let (started, addr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("broker runtime");
+            runtime.block_on(async move {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let broker = BrokerProcess::start(broker_plan(dir.path()))
+                    .await
+                    .expect("the broker starts");
+                started.send(broker.addr()).expect("test binary waits");
+                std::future::pending::<()>().await;
+                drop((broker, dir));
+            });
+        });
+        addr.recv().expect("the broker starts")
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,7 +158,6 @@ pub fn kafka_settings(brokers: &str) -> KafkaSettings {
         group_prefix: format!("{id}-"),
         fetch_wait_max_ms: 10,
         message_timeout_ms: 3_000,
-        embedded: false,
     }
 }
 
@@ -186,13 +199,13 @@ impl TestApp {
         let platform = Platform::start(settings, &Plan::everything(), CancellationToken::new())
             .await
             .expect("platform starts");
+        platform
+            .started(Duration::from_secs(60))
+            .await
+            .expect("consumers join");
+        baedal::demo::seed(&platform).await.expect("demo data");
+        platform.open();
         let gateway = platform.gateway_url().expect("gateway");
-        baedal::demo::seed_accounts(&platform.gateway.as_ref().expect("gateway").db)
-            .await
-            .expect("demo accounts");
-        baedal::demo::seed_stores(&gateway)
-            .await
-            .expect("demo stores");
         Self {
             platform: Some(platform),
             gateway,

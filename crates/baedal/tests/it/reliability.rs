@@ -3,7 +3,6 @@
 //! same on SQLite and PostgreSQL.
 
 use std::{
-    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -14,7 +13,6 @@ use std::{
 use contracts::{DeliveryAddress, Event, OrderPlaced};
 use platform::{
     Db, Tx,
-    broker::{EmbeddedBroker, free_port},
     bus::{ConsumerRunner, EventBus, EventHandler, Incoming, Outgoing},
     config::{ConsumerSettings, KafkaSettings, OutboxSettings},
     db::NO_MIGRATIONS,
@@ -23,7 +21,9 @@ use platform::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{Backend, Databases, broker_addr, eventually, kafka_settings, read_topic};
+use crate::harness::{
+    Backend, Databases, broker_addr, broker_plan, eventually, kafka_settings, read_topic,
+};
 
 fn placed(order_id: &str) -> OrderPlaced {
     OrderPlaced {
@@ -126,9 +126,9 @@ async fn the_outbox_publishes_in_order_what_a_crash_left_unpublished() {
 async fn a_broker_outage_delays_events_but_loses_none() {
     let databases = Databases::new(Backend::Sqlite);
     let db = fresh_db(&databases, "outage").await;
-    let port = free_port().unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let kafka = kafka_settings(&addr.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let plan = broker_plan(dir.path());
+    let kafka = kafka_settings(&plan.listen.to_string());
 
     // The broker is down while orders keep coming.
     let shutdown = CancellationToken::new();
@@ -145,13 +145,7 @@ async fn a_broker_outage_delays_events_but_loses_none() {
     );
 
     // The broker comes up: the relay publishes everything by itself.
-    let dir = tempfile::tempdir().unwrap();
-    let broker = tokio::task::spawn_blocking(move || {
-        EmbeddedBroker::start(addr, &dir.path().join("broker.db")).map(|b| (b, dir))
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let broker = baedal::broker::BrokerProcess::start(plan).await.unwrap();
     EventBus::new(&kafka)
         .unwrap()
         .ensure_topics()
@@ -168,9 +162,7 @@ async fn a_broker_outage_delays_events_but_loses_none() {
     .await;
     shutdown.cancel();
     task.await.unwrap();
-    tokio::task::spawn_blocking(move || drop(broker))
-        .await
-        .unwrap();
+    broker.stop().await;
 }
 
 /// A policy that, for each OrderPlaced, writes a follow-up event to the outbox: its state change.
@@ -248,6 +240,7 @@ fn start_policy(
             backoff_ms: 20,
         },
         outbox: OutboxSignal::default(),
+        joined: platform::ready::Gate::new(),
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(runner.run(stop.clone()));

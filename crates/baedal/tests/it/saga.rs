@@ -587,7 +587,7 @@ mod link {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_payment_gets_503_leaves_no_charge_and_trips_the_breaker_until_it_recovers() {
     use std::sync::atomic::Ordering;
-    let payment_port = platform::broker::free_port().unwrap();
+    let payment_port = baedal::broker::free_port().unwrap();
     let (link, link_url) = link::start(format!("http://127.0.0.1:{payment_port}")).await;
     let app = TestApp::spawn_with(|settings| {
         let payment = settings

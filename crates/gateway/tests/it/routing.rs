@@ -145,6 +145,10 @@ async fn the_gateway_answers_its_own_health_checks() {
     let gateway = spawn_gateway(|_| {}).await;
     let response = gateway.get("/healthz").send().await.unwrap();
     assert_eq!(response.status(), 200);
+    // Alive, but not ready until whoever started it says the platform behind it is.
+    let response = gateway.get("/readyz").send().await.unwrap();
+    assert_problem(response, 503, "starting").await;
+    gateway.running.as_ref().unwrap().started.open();
     let response = gateway.get("/readyz").send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();

@@ -1,0 +1,252 @@
+//! The embedded broker as a supervised child process: `up`, `bench` and the tests run
+//! `baedal-broker` (see `src/bin/baedal-broker.rs`) on a chosen port, wait until it listens,
+//! restart it when it dies, and stop it by closing its standard input.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, ChildStdin, Command},
+    sync::mpsc,
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+/// The broker binary's name, next to `baedal`.
+pub const PROGRAM: &str = "baedal-broker";
+
+/// How long a broker may take to open its storage and listen.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What `up` needs to run a broker: the program, where it listens and where it keeps its log.
+#[derive(Clone, Debug)]
+pub struct BrokerPlan {
+    pub program: PathBuf,
+    pub listen: SocketAddr,
+    pub storage: PathBuf,
+}
+
+/// A running broker process, restarted whenever it dies until [`BrokerProcess::stop`].
+pub struct BrokerProcess {
+    addr: SocketAddr,
+    kill: mpsc::UnboundedSender<()>,
+    stop: CancellationToken,
+    supervisor: Option<JoinHandle<()>>,
+}
+
+impl BrokerProcess {
+    /// Starts the broker and waits until it accepts connections. Fails at once, naming the port,
+    /// when something else listens there.
+    pub async fn start(plan: BrokerPlan) -> anyhow::Result<Self> {
+        ensure_free(plan.listen)?;
+        let running = spawn(&plan).await?;
+        let (kill, killed) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let supervisor = tokio::spawn(supervise(plan.clone(), running, killed, stop.clone()));
+        Ok(Self {
+            addr: plan.listen,
+            kill,
+            stop,
+            supervisor: Some(supervisor),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Kills the broker with SIGKILL, as a crash would; the supervisor starts it again.
+    pub fn kill(&self) {
+        let _ = self.kill.send(());
+    }
+
+    /// Stops the broker gracefully (closing its standard input) and waits for it to exit.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(supervisor) = self.supervisor.take() {
+            let _ = supervisor.await;
+        }
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        // The child is spawned with kill_on_drop, so even a dropped runtime takes it down.
+        self.stop.cancel();
+    }
+}
+
+/// A broker process and the pipe whose closing stops it.
+struct Running {
+    child: Child,
+    stdin: ChildStdin,
+}
+
+async fn supervise(
+    plan: BrokerPlan,
+    mut running: Running,
+    mut killed: mpsc::UnboundedReceiver<()>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => {
+                drop(running.stdin);
+                if tokio::time::timeout(Duration::from_secs(10), running.child.wait()).await.is_err() {
+                    tracing::warn!("the embedded broker did not stop within 10 s; killing it");
+                    let _ = running.child.kill().await;
+                }
+                return;
+            }
+            Some(()) = killed.recv() => {
+                let _ = running.child.start_kill();
+                continue;
+            }
+            status = running.child.wait() => {
+                tracing::error!(status = ?status.ok(), "the embedded broker exited; restarting it");
+                metrics::counter!("broker_restarts_total").increment(1);
+            }
+        }
+        // Restart until it comes back or we are asked to stop; its port may still be in
+        // TIME_WAIT for a moment, and its storage survives.
+        running = loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            match spawn(&plan).await {
+                Ok(running) => {
+                    tracing::info!(addr = %plan.listen, "the embedded broker is back");
+                    break running;
+                }
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "restarting the embedded broker failed; retrying");
+                }
+            }
+        };
+    }
+}
+
+async fn spawn(plan: &BrokerPlan) -> anyhow::Result<Running> {
+    let mut child = Command::new(&plan.program)
+        .arg("--listen")
+        .arg(plan.listen.to_string())
+        .arg("--storage")
+        .arg(&plan.storage)
+        .arg("--exit-on-stdin-close")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        // Its own process group: a Ctrl-C in the terminal goes to `up`, which stops the services
+        // before the broker they flush to.
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting the embedded broker {}", plan.program.display()))?;
+    let stdin = child.stdin.take().context("the broker's stdin")?;
+    let stdout = child.stdout.take().context("the broker's stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let listening = async {
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) if line.starts_with("listening on ") => return Ok(()),
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    let status = child.wait().await?;
+                    bail!(
+                        "the embedded broker exited before it listened on {} ({status}); its error is above",
+                        plan.listen
+                    )
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    };
+    match tokio::time::timeout(START_TIMEOUT, listening).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(error),
+        Err(_) => bail!(
+            "the embedded broker did not listen on {} within {} s",
+            plan.listen,
+            START_TIMEOUT.as_secs()
+        ),
+    }
+    // Whatever else it prints goes nowhere rather than filling a pipe nobody reads.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Running { child, stdin })
+}
+
+/// Fails naming the port when something already listens on `addr`.
+pub fn ensure_free(addr: SocketAddr) -> anyhow::Result<()> {
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|error| crate::bind_error("the embedded broker", addr, error))
+}
+
+/// Where `baedal-broker` is: `explicit` (`--broker-bin`), or next to this executable. Under
+/// `cargo run` it is built first, because `cargo run` builds only the binary it runs.
+pub fn locate(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(program) = explicit {
+        return Ok(program);
+    }
+    let exe = std::env::current_exe().context("finding this executable")?;
+    let dir = exe.parent().context("this executable has no directory")?;
+    let program = dir.join(PROGRAM);
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        build_with_cargo(Path::new(&cargo), dir)?;
+    }
+    if !program.exists() {
+        bail!(
+            "{} is missing: build it with `cargo build --release --bin {PROGRAM}`, pass \
+             --broker-bin, or use an external Kafka with --kafka",
+            program.display()
+        );
+    }
+    Ok(program)
+}
+
+/// Builds `baedal-broker` into the directory `baedal` was built into (no-op when it is fresh).
+fn build_with_cargo(cargo: &Path, exe_dir: &Path) -> anyhow::Result<()> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let (Some(target_dir), Some(profile)) = (exe_dir.parent(), exe_dir.file_name()) else {
+        return Ok(());
+    };
+    if !manifest.exists() {
+        return Ok(());
+    }
+    let profile = match profile.to_str() {
+        Some("debug") => "dev",
+        Some(profile) => profile,
+        None => return Ok(()),
+    };
+    eprintln!("baedal: building the embedded broker ({PROGRAM}) with cargo");
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--bin",
+            PROGRAM,
+            "--profile",
+            profile,
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .status()
+        .with_context(|| format!("running {}", cargo.display()))?;
+    if !status.success() {
+        bail!("building {PROGRAM} failed ({status})");
+    }
+    Ok(())
+}
+
+/// A port nobody listens on right now (the broker cannot bind port 0 itself).
+pub fn free_port() -> std::io::Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0").map(|l| l.local_addr().map(|a| a.port()))?
+}
