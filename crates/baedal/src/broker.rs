@@ -226,7 +226,8 @@ fn build_with_cargo(cargo: &Path, exe_dir: &Path) -> anyhow::Result<()> {
         None => return Ok(()),
     };
     eprintln!("baedal: building the embedded broker ({PROGRAM}) with cargo");
-    let status = std::process::Command::new(cargo)
+    let mut command = std::process::Command::new(cargo);
+    command
         .args([
             "build",
             "--bin",
@@ -237,7 +238,17 @@ fn build_with_cargo(cargo: &Path, exe_dir: &Path) -> anyhow::Result<()> {
         ])
         .arg(&manifest)
         .arg("--target-dir")
-        .arg(target_dir)
+        .arg(target_dir);
+    // `cargo run` gave this process the variables it gives a crate (CARGO_PKG_NAME,
+    // CARGO_MANIFEST_DIR, ...). Build scripts such as ring's rerun when those change, so passed
+    // on they would make this build recompile half the tree; the build is the user's, as if typed.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if is_crate_variable(&name) {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let status = command
         .status()
         .with_context(|| format!("running {}", cargo.display()))?;
     if !status.success() {
@@ -246,7 +257,59 @@ fn build_with_cargo(cargo: &Path, exe_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A port nobody listens on right now (the broker cannot bind port 0 itself).
+/// Whether `name` is one of the variables cargo sets for a crate it builds or runs, rather than
+/// one of the user's settings (CARGO_HOME, CARGO_TARGET_DIR, CARGO_BUILD_*, ...).
+fn is_crate_variable(name: &str) -> bool {
+    [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+        "CARGO_CFG_",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
+        || matches!(name, "CARGO_PRIMARY_PACKAGE" | "OUT_DIR")
+}
+
+/// A port nobody listens on right now (the broker cannot bind port 0 itself). It is picked below
+/// Linux's ephemeral range (32768 and up), where the kernel never hands it to someone's outgoing
+/// connection before our listener binds it, as a port-0 pick could be.
 pub fn free_port() -> std::io::Result<u16> {
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..100 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(std::process::id().into());
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0").map(|l| l.local_addr().map(|a| a.port()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_variables_cargo_sets_for_a_crate_are_dropped() {
+        for name in [
+            "CARGO_PKG_NAME",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_CRATE_NAME",
+            "OUT_DIR",
+        ] {
+            assert!(is_crate_variable(name), "{name}");
+        }
+        for name in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO",
+            "PATH",
+        ] {
+            assert!(!is_crate_variable(name), "{name}");
+        }
+    }
 }

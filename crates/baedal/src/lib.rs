@@ -6,11 +6,18 @@ pub mod bench;
 pub mod broker;
 pub mod demo;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use broker::{BrokerPlan, BrokerProcess};
-use platform::{RunningService, ServiceContext, ServiceName, Settings, bus::EventBus};
+use platform::{
+    RunningService, ServiceContext, ServiceName, Settings, bus::EventBus, config::Secret,
+};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -71,7 +78,33 @@ pub struct Platform {
     pub services: Vec<RunningService>,
     pub gateway: Option<gateway::RunningGateway>,
     pub broker: Option<BrokerProcess>,
+    /// Where this process serves `/metrics` (`metrics.bind`).
+    pub metrics_addr: SocketAddr,
+    metrics: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: CancellationToken,
+}
+
+/// The signing key `name` of the platform kept in `data_dir` (`<data_dir>/secrets/<name>.key`),
+/// made on first use: `up` signs with keys of its own, never with one published in the source.
+pub fn data_dir_secret(data_dir: &Path, name: &str) -> anyhow::Result<Secret> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let dir = data_dir.join("secrets");
+    let path = dir.join(format!("{name}.key"));
+    match std::fs::read_to_string(&path) {
+        Ok(key) => return Ok(Secret::new(key.trim())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let key = Secret::random();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(file, "{}", key.expose()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
 }
 
 /// Binds `addr` for `what`, saying which port is taken when it is.
@@ -135,6 +168,8 @@ impl Platform {
         } else {
             None
         };
+        let metrics_listener = listen("the metrics endpoint", settings.metrics.bind).await?;
+        let metrics_addr = metrics_listener.local_addr()?;
 
         let broker = match &plan.embedded_broker {
             Some(program) => {
@@ -169,11 +204,20 @@ impl Platform {
             }
             None => None,
         };
+        let metrics = {
+            let (shutdown, http) = (shutdown.clone(), settings.http.clone());
+            let router = platform::http::metrics_routes();
+            tokio::spawn(async move {
+                platform::http::serve(metrics_listener, router, shutdown, &http).await
+            })
+        };
         Ok(Self {
             settings,
             services,
             gateway,
             broker,
+            metrics_addr,
+            metrics,
             shutdown,
         })
     }
@@ -266,6 +310,11 @@ impl Platform {
             if let Err(error) = service.stopped().await {
                 result = Err(error);
             }
+        }
+        match self.metrics.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => result = Err(anyhow::Error::from(error).context("metrics endpoint")),
+            Err(error) => result = Err(error.into()),
         }
         if let Some(broker) = self.broker {
             broker.stop().await;

@@ -6,7 +6,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context;
 use baedal::{Plan, Platform, demo};
 use clap::{Parser, Subcommand};
-use platform::{ServiceName, Settings, config::DEV_JWT_SECRET};
+use platform::{ServiceName, Settings};
 
 #[derive(Parser)]
 #[command(name = "baedal", version, about = "baedal food delivery platform")]
@@ -153,6 +153,10 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             if let Some(dir) = data_dir {
                 settings.data_dir = dir;
             }
+            let dir = settings.data_dir.clone();
+            settings
+                .auth
+                .fill_missing(|name| baedal::data_dir_secret(&dir, name))?;
             let embedded_broker = match kafka {
                 Some(brokers) => {
                     settings.kafka.brokers = brokers;
@@ -237,6 +241,16 @@ async fn up(
     };
     let gateway_url = platform.gateway_url().context("gateway not started")?;
     banner(&platform, &gateway_url, demo_data);
+    if let Some(gateway) = &platform.gateway
+        && !gateway.addr.ip().is_loopback()
+    {
+        tracing::warn!(addr = %gateway.addr, "the gateway listens beyond this machine; `up` is \
+            meant for one machine: put TLS and a network policy in front, or bind 127.0.0.1");
+        println!(
+            "  WARNING: the gateway listens on {}, reachable from other machines.",
+            gateway.addr
+        );
+    }
     platform.stopped().await
 }
 
@@ -286,10 +300,14 @@ async fn bench(
             settings.data_dir = dir.clone();
             settings.database.url = "sqlite://{data_dir}/{service}.db".into();
             settings.kafka.brokers = format!("127.0.0.1:{}", baedal::broker::free_port()?);
+            settings
+                .auth
+                .fill_missing(|_| Ok(platform::config::Secret::random()))?;
             for service in settings.services.values_mut() {
                 service.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
             }
             settings.gateway.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            settings.metrics.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
             // Every simulated customer comes from one address; measure the platform, not the limit.
             settings.gateway.rate_limit.per_second = 0;
             let shutdown = tokio_util::sync::CancellationToken::new();
@@ -371,11 +389,7 @@ async fn dlq(settings: &Settings, action: DlqAction) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings, names: &[String]) -> anyhow::Result<()> {
-    if settings.auth.jwt_secret.expose() == DEV_JWT_SECRET {
-        anyhow::bail!(
-            "invalid configuration: `auth.jwt_secret` is the development key; set BAEDAL_AUTH__JWT_SECRET"
-        );
-    }
+    settings.auth.require_secrets()?;
     let (services, gateway) = parse_services(names)?;
     let shutdown = platform::shutdown::on_signal();
     let plan = Plan {

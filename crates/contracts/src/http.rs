@@ -11,6 +11,8 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 #[serde(rename_all = "camelCase")]
 pub struct ChargeRequest {
     pub order_id: String,
+    /// Who pays: the order's customer (the order service has checked the caller).
+    pub customer_id: String,
     /// KRW
     pub amount: i64,
     pub method: String,
@@ -35,4 +37,14 @@ pub struct PaymentView {
     pub method: String,
     pub status: PaymentStatus,
     pub created_at: i64,
+}
+
+/// review → order: the facts of an order another service may check (`GET /internal/orders/{id}`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSummary {
+    pub order_id: String,
+    pub customer_id: String,
+    pub store_id: String,
+    pub status: String,
 }

@@ -90,6 +90,13 @@ pub struct OrderPlaced {
     pub amount: i64,
     pub delivery_address: DeliveryAddress,
     pub payment_id: String,
+    /// The revision of the store's menu the order was priced at (0 from producers that do not
+    /// know it); the store rejects an order priced at a menu that had already changed.
+    #[serde(default)]
+    pub menu_revision: i64,
+    /// When the order was priced (epoch ms; 0 when unknown): the moment the menu check looks at.
+    #[serde(default)]
+    pub priced_at: i64,
 }
 
 /// The payment service charged the customer for an order.
@@ -409,6 +416,8 @@ mod tests {
                 lng: 127.0,
             },
             payment_id: "p-1".into(),
+            menu_revision: 1,
+            priced_at: 0,
         }
         .into()
     }

@@ -1,15 +1,29 @@
 //! The account store and `POST /auth/login`: the one place that checks passwords and signs the
-//! tokens every service trusts.
+//! tokens every service trusts. It also rechecks, for every request the gateway relays, that the
+//! token's account still exists and is enabled, so a deleted account stops working within
+//! `auth.account_check_secs` rather than when its token expires.
 
-use std::{str::FromStr, sync::Arc};
+use std::{
+    collections::HashMap,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
-use axum::{Router, extract::State, routing::post};
+use axum::{
+    Router,
+    extract::{FromRef, Request, State},
+    http::{StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::{delete, post},
+};
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Role,
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
     auth::password,
     db::{is_unique_violation, now_ms},
-    http::Json,
+    http::{Json, Path},
 };
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -17,20 +31,29 @@ use tokio::sync::Semaphore;
 
 /// What login needs: the store, the signing key, and a hash to verify against when the username
 /// is unknown.
-#[derive(Clone)]
+#[derive(Clone, FromRef)]
 pub struct Accounts {
     db: Db,
     keys: AuthKeys,
+    /// Subject id → (enabled, when it was looked up).
+    #[from_ref(skip)]
+    checked: Arc<Mutex<HashMap<String, (bool, Instant)>>>,
+    #[from_ref(skip)]
+    check_for: Duration,
     /// Verifying a password against this when no account matches makes an unknown username cost
     /// as much time as a wrong password, so response times do not reveal which usernames exist.
     dummy_hash: Arc<str>,
     /// Each Argon2 verification takes ~19 MiB and a core for tens of milliseconds; a burst of
     /// logins must queue rather than spawn a blocking thread (and its memory) per request.
+    #[from_ref(skip)]
     hashing: Arc<Semaphore>,
 }
 
+/// Forget looked-up accounts once this many are remembered (the map is rebuilt as they come).
+const CHECKED_ACCOUNTS: usize = 100_000;
+
 impl Accounts {
-    pub async fn new(db: Db, keys: AuthKeys) -> anyhow::Result<Self> {
+    pub async fn new(db: Db, keys: AuthKeys, check_for: Duration) -> anyhow::Result<Self> {
         let dummy_hash = tokio::task::spawn_blocking(|| {
             password::hash(&uuid::Uuid::new_v4().simple().to_string())
         })
@@ -40,9 +63,43 @@ impl Accounts {
         Ok(Self {
             db,
             keys,
+            checked: Arc::default(),
+            check_for,
             dummy_hash: dummy_hash.into(),
             hashing: Arc::new(Semaphore::new(cores)),
         })
+    }
+
+    /// Whether the subject's account exists and is enabled, looked up at most once per
+    /// `check_for` per subject.
+    async fn enabled(&self, subject_id: &str) -> ApiResult<bool> {
+        if let Ok(checked) = self.checked.lock()
+            && let Some((enabled, at)) = checked.get(subject_id)
+            && at.elapsed() < self.check_for
+        {
+            return Ok(*enabled);
+        }
+        let row = sqlx::query("SELECT disabled_at FROM accounts WHERE subject_id = $1")
+            .bind(subject_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let enabled = match row {
+            Some(row) => row.try_get::<Option<i64>, _>("disabled_at")?.is_none(),
+            None => false,
+        };
+        if let Ok(mut checked) = self.checked.lock() {
+            if checked.len() >= CHECKED_ACCOUNTS {
+                checked.clear();
+            }
+            checked.insert(subject_id.to_owned(), (enabled, Instant::now()));
+        }
+        Ok(enabled)
+    }
+
+    fn forget(&self, subject_id: &str) {
+        if let Ok(mut checked) = self.checked.lock() {
+            checked.remove(subject_id);
+        }
     }
 
     async fn verify(&self, password: String, stored: Arc<str>) -> ApiResult<bool> {
@@ -60,7 +117,77 @@ impl Accounts {
 pub fn routes(accounts: Accounts) -> Router {
     Router::new()
         .route("/auth/login", post(login))
+        .route("/accounts/{username}", delete(disable))
         .with_state(accounts)
+}
+
+/// In front of everything the gateway relays: a request with a bearer token passes only if the
+/// token is valid and its account still exists and is enabled. Services verify the token again;
+/// only the gateway can tell that its account went away.
+pub async fn authenticate(
+    State(accounts): State<Accounts>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(authorization) = request.headers().get(header::AUTHORIZATION) else {
+        return next.run(request).await;
+    };
+    let token = authorization
+        .to_str()
+        .ok()
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        return ApiError::unauthorized("invalid-token", "the Authorization scheme must be Bearer")
+            .into_response();
+    };
+    let claims = match accounts.keys.verify(token) {
+        Ok(claims) => claims,
+        Err(error) => return error.into_response(),
+    };
+    match accounts.enabled(&claims.sub).await {
+        Ok(true) => next.run(request).await,
+        Ok(false) => ApiError::unauthorized(
+            "account-disabled",
+            "this token's account no longer exists or was disabled",
+        )
+        .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// An admin deletes an account: it can no longer log in, and its tokens stop working within
+/// `auth.account_check_secs` on every gateway (at once on this one).
+async fn disable(
+    State(accounts): State<Accounts>,
+    caller: Identity,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Role::Admin)?;
+    let Some(account) = find(&accounts.db, &username).await? else {
+        return Err(ApiError::not_found(
+            "account-not-found",
+            "there is no such account",
+        ));
+    };
+    if account.subject_id == caller.subject_id {
+        return Err(ApiError::conflict(
+            "cannot-delete-self",
+            "an admin cannot delete their own account",
+        ));
+    }
+    sqlx::query("UPDATE accounts SET disabled_at = $1 WHERE username = $2 AND disabled_at IS NULL")
+        .bind(now_ms())
+        .bind(&username)
+        .execute(accounts.db.pool())
+        .await?;
+    accounts.forget(&account.subject_id);
+    tracing::info!(username = ?username, by = ?caller.name, "account disabled");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -81,6 +208,7 @@ struct Account {
     password_hash: String,
     role: String,
     subject_id: String,
+    disabled: bool,
 }
 
 async fn login(
@@ -99,8 +227,10 @@ async fn login(
         None => accounts.dummy_hash.clone(),
     };
     let password_ok = accounts.verify(request.password, stored).await?;
-    let Some(account) = account.filter(|_| password_ok) else {
-        tracing::info!(username = %request.username, "login refused");
+    // A disabled account answers like a wrong password: logins are not a way to probe.
+    let Some(account) = account.filter(|account| password_ok && !account.disabled) else {
+        // Debug-formatted: a username is the client's text, and may hold newlines or escapes.
+        tracing::info!(username = ?request.username, "login refused");
         return Err(ApiError::unauthorized(
             "invalid-credentials",
             "the username or password is wrong",
@@ -112,7 +242,7 @@ async fn login(
     let token = accounts
         .keys
         .issue(&account.subject_id, role, &request.username)?;
-    tracing::info!(username = %request.username, %role, "logged in");
+    tracing::info!(username = ?request.username, %role, "logged in");
     Ok(Json(LoginResponse {
         token,
         role,
@@ -121,16 +251,18 @@ async fn login(
 }
 
 async fn find(db: &Db, username: &str) -> sqlx::Result<Option<Account>> {
-    let row =
-        sqlx::query("SELECT password_hash, role, subject_id FROM accounts WHERE username = $1")
-            .bind(username)
-            .fetch_optional(db.pool())
-            .await?;
+    let row = sqlx::query(
+        "SELECT password_hash, role, subject_id, disabled_at FROM accounts WHERE username = $1",
+    )
+    .bind(username)
+    .fetch_optional(db.pool())
+    .await?;
     row.map(|row| {
         Ok(Account {
             password_hash: row.try_get("password_hash")?,
             role: row.try_get("role")?,
             subject_id: row.try_get("subject_id")?,
+            disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
         })
     })
     .transpose()

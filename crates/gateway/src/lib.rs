@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod limits;
 pub mod proxy;
+pub mod routes;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -76,7 +77,9 @@ pub async fn run(
         }
     };
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(platform::http::serve(listener, app, shutdown));
+    let http = settings.http.clone();
+    let server =
+        tokio::spawn(async move { platform::http::serve(listener, app, shutdown, &http).await });
     tracing::info!(%addr, "gateway listening");
     Ok(RunningGateway {
         addr,
@@ -88,16 +91,25 @@ pub async fn run(
 
 /// The gateway's complete router, for serving or for calling in-process.
 pub async fn app(settings: &Settings, db: Db, started: Gate) -> anyhow::Result<Router> {
-    let accounts = accounts::Accounts::new(db.clone(), AuthKeys::new(&settings.auth)).await?;
+    let accounts = accounts::Accounts::new(
+        db.clone(),
+        AuthKeys::new(&settings.auth)?,
+        Duration::from_secs(settings.auth.account_check_secs),
+    )
+    .await?;
     let proxy = proxy::Proxy::new(settings)?;
+    let relayed = proxy::routes(proxy).layer(axum::middleware::from_fn_with_state(
+        accounts.clone(),
+        accounts::authenticate,
+    ));
     let router = accounts::routes(accounts)
-        .route("/app", axum::routing::get(web_app))
+        .merge(web_app())
         .merge(operational_routes(Readiness {
             db: Some(db),
             bus: None,
             started,
         }))
-        .merge(proxy::routes(proxy));
+        .merge(relayed);
     let cors = cors(&settings.gateway.cors_origins)?;
     let limits = Arc::new(limits::Limits::new(&settings.gateway.rate_limit));
     // Limits sit inside CORS, so a refused browser request still gets CORS headers to read the 429.
@@ -105,12 +117,54 @@ pub async fn app(settings: &Settings, db: Db, started: Gate) -> anyhow::Result<R
         limits,
         limits::enforce,
     ));
-    Ok(finish(limited, "gateway", settings.http.body_limit_bytes).layer(cors))
+    // No response of the gateway may be sniffed into something it does not say it is.
+    Ok(finish(limited, "gateway", &settings.http)
+        .layer(cors)
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )))
 }
 
-/// The web app: one page for customers, owners and riders, talking to the same public API.
-async fn web_app() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("app.html"))
+/// The web app: one page for customers, owners and riders, talking to the same public API. Its
+/// script and styles are files of their own, so the page runs under a CSP that allows no inline
+/// code: an injected `<script>` or `onclick` does not run.
+fn web_app() -> Router {
+    use axum::{response::IntoResponse, routing::get};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let asset = |content_type: &'static str, body: &'static str| {
+        move || async move { ([(header::CONTENT_TYPE, content_type)], body).into_response() }
+    };
+    let policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                  connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    Router::new()
+        .route(
+            "/app",
+            get(asset("text/html; charset=utf-8", include_str!("app.html"))),
+        )
+        .route(
+            "/app/app.js",
+            get(asset(
+                "text/javascript; charset=utf-8",
+                include_str!("app.js"),
+            )),
+        )
+        .route(
+            "/app/app.css",
+            get(asset("text/css; charset=utf-8", include_str!("app.css"))),
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
 }
 
 fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {

@@ -1,5 +1,6 @@
-//! The reverse proxy: picks the service for a path from `gateway.routes` and relays the request
-//! and its answer, turning a down, slow or broken service into a problem body clients can act on.
+//! The reverse proxy: picks the service for a request from the public route table
+//! ([`crate::routes`]) and relays the request and its answer, turning a down, slow or broken
+//! service into a problem body clients can act on.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -22,6 +23,8 @@ use platform::{
     trace::TraceContext,
 };
 
+use crate::routes::Lookup;
+
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1); relaying them would
@@ -38,49 +41,37 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
-/// The compiled route table and the client that relays through it, cheap to clone per request.
+/// The services' addresses and the client that relays to them, cheap to clone per request.
 #[derive(Clone)]
 pub struct Proxy(Arc<Inner>);
 
 struct Inner {
-    routes: Vec<Target>,
+    targets: Vec<Target>,
     client: reqwest::Client,
     body_limit: usize,
 }
 
 struct Target {
-    prefix: Vec<Segment>,
     service: ServiceName,
     /// Without a trailing slash, so the original path can be appended as is.
     base_url: String,
     timeout: Duration,
 }
 
-#[derive(Debug, PartialEq)]
-enum Segment {
-    Literal(String),
-    Any,
-}
-
 impl Proxy {
-    /// Compiles `gateway.routes`; a service URL that does not parse stops the gateway at start
-    /// rather than failing each request.
+    /// A service URL that does not parse stops the gateway at start rather than failing each
+    /// request.
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let routes = settings
-            .gateway
-            .routes
+        let targets = ServiceName::ALL
             .iter()
-            .map(|route| {
-                let url = &settings.service(route.service).url;
+            .map(|service| {
+                let url = &settings.service(*service).url;
                 reqwest::Url::parse(url)
-                    .with_context(|| format!("services.{}.url {url:?}", route.service))?;
+                    .with_context(|| format!("services.{service}.url {url:?}"))?;
                 Ok(Target {
-                    prefix: parse_prefix(&route.prefix),
-                    service: route.service,
+                    service: *service,
                     base_url: url.trim_end_matches('/').to_owned(),
-                    timeout: Duration::from_millis(
-                        route.timeout_ms.unwrap_or(settings.gateway.timeout_ms),
-                    ),
+                    timeout: Duration::from_millis(settings.gateway.timeout_ms),
                 })
             })
             .collect::<anyhow::Result<_>>()?;
@@ -93,17 +84,35 @@ impl Proxy {
             .build()
             .context("building the proxy's http client")?;
         Ok(Self(Arc::new(Inner {
-            routes,
+            targets,
             client,
             body_limit: settings.http.body_limit_bytes,
         })))
     }
 
-    fn target(&self, path: &str) -> Option<&Target> {
+    /// Where a request goes, if it is public.
+    fn target(&self, method: &Method, path: &str) -> ApiResult<&Target> {
+        let route = match crate::routes::lookup(method, path) {
+            Lookup::Found(route) => route,
+            Lookup::WrongMethod => {
+                return Err(ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method-not-allowed",
+                    "this endpoint does not take that method",
+                ));
+            }
+            Lookup::NotPublic => {
+                return Err(ApiError::not_found(
+                    "no-route",
+                    format!("no service answers {path}"),
+                ));
+            }
+        };
         self.0
-            .routes
+            .targets
             .iter()
-            .find(|target| matches(&target.prefix, path))
+            .find(|target| target.service == route.service)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no target for {}", route.service)))
     }
 }
 
@@ -116,30 +125,6 @@ pub fn routes(proxy: Proxy) -> Router {
         .with_state(proxy)
 }
 
-fn parse_prefix(prefix: &str) -> Vec<Segment> {
-    prefix
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .map(|segment| match segment {
-            "*" => Segment::Any,
-            literal => Segment::Literal(literal.to_owned()),
-        })
-        .collect()
-}
-
-/// Segment by segment, so `/stores` takes `/stores/1` but not `/storesx`; `*` takes exactly one
-/// non-empty segment.
-fn matches(prefix: &[Segment], path: &str) -> bool {
-    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
-    prefix.iter().all(|expected| match segments.next() {
-        Some(actual) => match expected {
-            Segment::Any => !actual.is_empty(),
-            Segment::Literal(literal) => literal == actual,
-        },
-        None => false,
-    })
-}
-
 /// True for a path with `.` or `..` segments, plain or percent-encoded: the URL library would
 /// resolve them after routing, letting `/orders/%2e%2e/metrics` reach a service's internals.
 fn has_dot_segments(path: &str) -> bool {
@@ -149,20 +134,28 @@ fn has_dot_segments(path: &str) -> bool {
     })
 }
 
+/// Refuses a path that is not what it looks like: one the URL parser that builds the upstream
+/// URL would change (a `\` is a `/` to it, dot segments are resolved), or that hides a separator
+/// in percent-encoding (`%2f`, `%5c`), which a service might decode after routing.
+fn check_path(path: &str) -> ApiResult<()> {
+    let refuse = |why: &str| Err(ApiError::bad_request("invalid-path", why.to_owned()));
+    let lower = path.to_ascii_lowercase();
+    if path.contains('\\') || lower.contains("%5c") || lower.contains("%2f") {
+        return refuse("paths may not contain backslashes or encoded separators");
+    }
+    if has_dot_segments(path) {
+        return refuse("paths may not contain `.` or `..` segments");
+    }
+    match url::Url::parse(&format!("http://gateway{path}")) {
+        Ok(url) if url.path() == path => Ok(()),
+        _ => refuse("the path is not in normal form"),
+    }
+}
+
 async fn forward(State(proxy): State<Proxy>, request: Request) -> ApiResult<Response> {
     let path = request.uri().path();
-    if has_dot_segments(path) {
-        return Err(ApiError::bad_request(
-            "invalid-path",
-            "paths may not contain `.` or `..` segments",
-        ));
-    }
-    let Some(target) = proxy.target(path) else {
-        return Err(ApiError::not_found(
-            "no-route",
-            format!("no service answers {path}"),
-        ));
-    };
+    check_path(path)?;
+    let target = proxy.target(request.method(), path)?;
     let path_and_query = request
         .uri()
         .path_and_query()
@@ -298,20 +291,6 @@ fn transport_error(target: &Target, error: reqwest::Error) -> ApiError {
 mod tests {
     use super::*;
 
-    fn hits(prefix: &str, path: &str) -> bool {
-        matches(&parse_prefix(prefix), path)
-    }
-
-    #[test]
-    fn a_prefix_ends_at_a_segment_boundary() {
-        assert!(hits("/stores", "/stores"));
-        assert!(hits("/stores", "/stores/"));
-        assert!(hits("/stores", "/stores/x/orders"));
-        assert!(!hits("/stores", "/storesx"));
-        assert!(!hits("/stores", "/"));
-        assert!(!hits("/stores/x", "/stores"));
-    }
-
     #[test]
     fn dot_segments_are_caught_however_they_are_written() {
         for path in [
@@ -329,30 +308,58 @@ mod tests {
     }
 
     #[test]
-    fn a_star_matches_exactly_one_segment() {
-        assert!(hits("/stores/*/reviews", "/stores/1/reviews"));
-        assert!(hits("/stores/*/reviews", "/stores/1/reviews/9"));
-        assert!(!hits("/stores/*/reviews", "/stores/1"));
-        assert!(!hits("/stores/*/reviews", "/stores/1/2/reviews"));
-        assert!(!hits("/stores/*/reviews", "/stores//reviews"));
-        assert!(!hits("/stores/*/reviews", "/stores/1/reviewsx"));
+    fn paths_a_parser_would_change_are_refused() {
+        for path in [
+            "/orders/..\\metrics",
+            "/orders/%5c..%5cmetrics",
+            "/orders/a%2fb",
+            "/orders/a%2Fb",
+            "/orders/x/../../metrics",
+            "/orders/%2e%2e/metrics",
+            "/orders/a b",
+        ] {
+            assert!(check_path(path).is_err(), "{path}");
+        }
+        for path in [
+            "/orders/1",
+            "/stores/a.b/menu",
+            "/orders/..x",
+            "/",
+            "/orders/%20x",
+        ] {
+            assert!(check_path(path).is_ok(), "{path}");
+        }
     }
 
     #[test]
-    fn the_root_prefix_matches_everything() {
-        assert!(hits("/", "/"));
-        assert!(hits("/", "/anything/at/all"));
-    }
-
-    #[test]
-    fn the_first_matching_route_wins() {
+    fn requests_go_to_the_service_of_their_route() {
         let settings = Settings::default();
         let proxy = Proxy::new(&settings).unwrap();
-        let service = |path| proxy.target(path).map(|t| t.service);
-        assert_eq!(service("/stores/1/reviews"), Some(ServiceName::Review));
-        assert_eq!(service("/stores/1"), Some(ServiceName::Store));
-        assert_eq!(service("/mypage/orders"), Some(ServiceName::Order));
-        assert_eq!(service("/nowhere"), None);
+        let service = |method: Method, path| proxy.target(&method, path).map(|t| t.service);
+        assert_eq!(
+            service(Method::GET, "/stores/1/reviews").unwrap(),
+            ServiceName::Review
+        );
+        assert_eq!(
+            service(Method::GET, "/stores/1").unwrap(),
+            ServiceName::Store
+        );
+        assert_eq!(
+            service(Method::GET, "/mypage/orders").unwrap(),
+            ServiceName::Order
+        );
+        assert_eq!(
+            service(Method::GET, "/nowhere").unwrap_err().code,
+            "no-route"
+        );
+        assert_eq!(
+            service(Method::GET, "/internal/orders/1").unwrap_err().code,
+            "no-route"
+        );
+        assert_eq!(
+            service(Method::POST, "/payments").unwrap_err().code,
+            "method-not-allowed"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Service-to-service HTTP: every synchronous call goes through a timeout (default 500 ms) and a
-//! circuit breaker (tower-resilience), forwards the caller's token, request trace and an
-//! idempotency key. A call that cannot be made — timed out, refused, breaker open, or answered
+//! circuit breaker (tower-resilience), and carries the calling service's own token (never a
+//! user's: internal endpoints take only service tokens), the request trace and an idempotency
+//! key. A call that cannot be made — timed out, refused, breaker open, or answered
 //! with a 5xx — comes back as [`CallError::Unavailable`], the caller's cue for its fallback.
 
 use std::time::Duration;
@@ -13,7 +14,12 @@ use tower_resilience::circuitbreaker::{
     CircuitBreaker, CircuitBreakerError, CircuitBreakerLayer, CircuitState,
 };
 
-use crate::{config::HttpSettings, problem::Problem, trace::TraceContext};
+use crate::{
+    auth::AuthKeys,
+    config::{HttpSettings, ServiceName},
+    problem::Problem,
+    trace::TraceContext,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -53,13 +59,23 @@ type Inner = tower::util::BoxCloneSyncService<reqwest::Request, Reply, Failure>;
 pub struct ResilientClient {
     peer: String,
     base_url: String,
+    /// Signs this service's token for every call.
+    keys: AuthKeys,
+    caller: ServiceName,
     http: reqwest::Client,
     timeout: Duration,
     breaker: CircuitBreaker<Inner, tower_resilience::circuitbreaker::DefaultClassifier>,
 }
 
 impl ResilientClient {
-    pub fn new(peer: &str, base_url: &str, settings: &HttpSettings) -> anyhow::Result<Self> {
+    /// A client through which `caller` calls `peer` at `base_url`.
+    pub fn new(
+        caller: ServiceName,
+        keys: AuthKeys,
+        peer: &str,
+        base_url: &str,
+        settings: &HttpSettings,
+    ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
@@ -113,6 +129,8 @@ impl ResilientClient {
         Ok(Self {
             peer: peer.to_owned(),
             base_url: base_url.trim_end_matches('/').to_owned(),
+            keys,
+            caller,
             http,
             timeout,
             breaker: layer.layer_fn(inner),
@@ -123,24 +141,29 @@ impl ResilientClient {
         self.breaker.state_sync()
     }
 
-    /// Sends one request through the breaker. `bearer` is the caller's token, forwarded so the
-    /// peer authorizes the real user; `idempotency_key` makes a retried state change safe.
+    /// Sends one request through the breaker. `path` must be built from parsed ids only (a
+    /// UUID cannot smuggle a `/`, `..` or `?` into it); `idempotency_key` makes a retried state
+    /// change safe.
     pub async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&impl Serialize>,
-        bearer: Option<&str>,
         idempotency_key: Option<&str>,
     ) -> Result<Reply, CallError> {
+        let token = self
+            .keys
+            .service_token(self.caller)
+            .map_err(|e| CallError::Contract {
+                peer: self.peer.clone(),
+                reason: format!("signing the service token: {e}"),
+            })?;
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.base_url));
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
-        }
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
         }
         if let Some(key) = idempotency_key {
             request = request.header(contracts::http::IDEMPOTENCY_KEY, key);
@@ -204,12 +227,9 @@ impl ResilientClient {
         method: Method,
         path: &str,
         body: Option<&impl Serialize>,
-        bearer: Option<&str>,
         idempotency_key: Option<&str>,
     ) -> Result<T, CallError> {
-        let reply = self
-            .send(method, path, body, bearer, idempotency_key)
-            .await?;
+        let reply = self.send(method, path, body, idempotency_key).await?;
         serde_json::from_slice(&reply.body).map_err(|e| CallError::Contract {
             peer: self.peer.clone(),
             reason: e.to_string(),

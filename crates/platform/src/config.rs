@@ -79,8 +79,34 @@ impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
+
+    /// 32 random bytes, hex-encoded: what `up` and the tests sign with.
+    pub fn random() -> Self {
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// A signing key must carry at least 32 bytes of randomness. Its length is checked, and that
+    /// it is not a repeated pattern such as `aaaa…` (which a length check alone lets through).
+    fn check_signing_key(&self, key: &str) -> Result<(), ConfigError> {
+        let distinct = self
+            .0
+            .bytes()
+            .collect::<std::collections::BTreeSet<u8>>()
+            .len();
+        if self.0.len() < 32 || distinct < 10 {
+            return Err(ConfigError::key(
+                key,
+                "must be at least 32 random characters (for example `openssl rand -hex 32`)",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -89,9 +115,6 @@ impl fmt::Debug for Secret {
         f.write_str("Secret(***)")
     }
 }
-
-/// Signing key used by `up` when none is configured. `serve` refuses it.
-pub const DEV_JWT_SECRET: &str = "baedal-dev-secret-do-not-use-in-production";
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
@@ -105,6 +128,7 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub consumer: ConsumerSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
     pub services: BTreeMap<ServiceName, ServiceSettings>,
     pub gateway: GatewaySettings,
     pub saga: SagaSettings,
@@ -271,12 +295,69 @@ pub struct KafkaSettings {
     pub message_timeout_ms: u32,
 }
 
+/// Where the process serves `/metrics` for Prometheus: a listener of its own, never a public
+/// port (the gateway's or a service's).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    pub bind: SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
-    /// HS256 key shared by the gateway (which signs) and each service (which verifies).
-    pub jwt_secret: Secret,
+    /// HS256 key of user tokens: the gateway signs them at login, every service verifies them.
+    /// `up` makes one per data directory; `serve` requires it.
+    pub jwt_secret: Option<Secret>,
+    /// HS256 key of service-to-service calls, different from `jwt_secret` so that no user token
+    /// can pass for a service. `up` makes one per data directory; `serve` requires it.
+    pub service_secret: Option<Secret>,
+    /// How long a user token is valid.
     pub token_ttl_secs: u64,
+    /// How long the gateway trusts that an account exists and is enabled before it looks again:
+    /// the longest a deleted or disabled account's tokens keep working.
+    pub account_check_secs: u64,
+}
+
+impl AuthSettings {
+    /// Fills the secrets that are not configured with what `make` gives for their key.
+    pub fn fill_missing(
+        &mut self,
+        mut make: impl FnMut(&str) -> anyhow::Result<Secret>,
+    ) -> anyhow::Result<()> {
+        if self.jwt_secret.is_none() {
+            self.jwt_secret = Some(make("jwt_secret")?);
+        }
+        if self.service_secret.is_none() {
+            self.service_secret = Some(make("service_secret")?);
+        }
+        Ok(())
+    }
+
+    /// For processes that must be configured by hand (`serve`): both keys are set.
+    pub fn require_secrets(&self) -> Result<(), ConfigError> {
+        for (key, secret) in [
+            ("auth.jwt_secret", &self.jwt_secret),
+            ("auth.service_secret", &self.service_secret),
+        ] {
+            if secret.is_none() {
+                let variable = format!("BAEDAL_{}", key.to_uppercase().replace('.', "__"));
+                return Err(ConfigError::key(
+                    key,
+                    format!("is required: set {variable} to at least 32 random characters"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -287,6 +368,13 @@ pub struct HttpSettings {
     pub breaker: BreakerSettings,
     /// Largest request body a service accepts.
     pub body_limit_bytes: usize,
+    /// A client must send a request's headers within this, or its connection is closed (so a
+    /// slow client cannot hold a connection open by trickling bytes).
+    pub header_read_timeout_ms: u64,
+    /// A client must send a request's whole body within this, or gets 408.
+    pub body_read_timeout_ms: u64,
+    /// Open connections per listener; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -351,8 +439,6 @@ pub struct GatewaySettings {
     pub timeout_ms: u64,
     /// Origins allowed by CORS; `*` allows any.
     pub cors_origins: Vec<String>,
-    /// First match wins; `*` matches one path segment.
-    pub routes: Vec<Route>,
     pub rate_limit: RateLimitSettings,
 }
 
@@ -378,16 +464,6 @@ impl Default for RateLimitSettings {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    pub prefix: String,
-    pub service: ServiceName,
-    /// Overrides `gateway.timeout_ms` for this route.
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
-}
-
 impl Default for Settings {
     fn default() -> Self {
         let services = ServiceName::ALL
@@ -411,6 +487,7 @@ impl Default for Settings {
             outbox: OutboxSettings::default(),
             consumer: ConsumerSettings::default(),
             log: LogSettings::default(),
+            metrics: MetricsSettings::default(),
             services,
             gateway: GatewaySettings::default(),
             saga: SagaSettings::default(),
@@ -447,8 +524,10 @@ impl Default for KafkaSettings {
 impl Default for AuthSettings {
     fn default() -> Self {
         Self {
-            jwt_secret: Secret::new(DEV_JWT_SECRET),
-            token_ttl_secs: 12 * 3600,
+            jwt_secret: None,
+            service_secret: None,
+            token_ttl_secs: 3600,
+            account_check_secs: 30,
         }
     }
 }
@@ -459,6 +538,9 @@ impl Default for HttpSettings {
             call_timeout_ms: 500,
             breaker: BreakerSettings::default(),
             body_limit_bytes: 256 * 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            max_connections: 4096,
         }
     }
 }
@@ -505,32 +587,12 @@ impl Default for LogSettings {
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        use ServiceName::*;
-        let routes = [
-            ("/stores/*/reviews", Review),
-            ("/stores", Store),
-            ("/orders", Order),
-            ("/mypage", Order),
-            ("/payments", Payment),
-            ("/deliveries", Delivery),
-            ("/riders", Delivery),
-            ("/notifications", Notification),
-            ("/customers", Customer),
-            ("/reviews", Review),
-        ]
-        .into_iter()
-        .map(|(prefix, service)| Route {
-            prefix: prefix.into(),
-            service,
-            timeout_ms: None,
-        })
-        .collect();
         Self {
-            bind: SocketAddr::from(([0, 0, 0, 0], 8088)),
+            // Loopback unless told otherwise: `up` is for one machine.
+            bind: SocketAddr::from(([127, 0, 0, 1], 8088)),
             database_url: None,
             timeout_ms: 10_000,
             cors_origins: vec!["*".into()],
-            routes,
             rate_limit: RateLimitSettings::default(),
         }
     }
@@ -619,17 +681,39 @@ impl Settings {
         if self.kafka.partitions < 1 {
             return Err(ConfigError::key("kafka.partitions", "must be at least 1"));
         }
-        if self.auth.jwt_secret.expose().len() < 16 {
-            return Err(ConfigError::key(
-                "auth.jwt_secret",
-                "must be at least 16 characters",
-            ));
+        if let Some(secret) = &self.auth.jwt_secret {
+            secret.check_signing_key("auth.jwt_secret")?;
+        }
+        if let Some(secret) = &self.auth.service_secret {
+            secret.check_signing_key("auth.service_secret")?;
+            if Some(secret) == self.auth.jwt_secret.as_ref() {
+                return Err(ConfigError::key(
+                    "auth.service_secret",
+                    "must differ from auth.jwt_secret",
+                ));
+            }
         }
         if self.auth.token_ttl_secs == 0 {
             return Err(ConfigError::key("auth.token_ttl_secs", "must be positive"));
         }
-        if self.http.call_timeout_ms == 0 {
-            return Err(ConfigError::key("http.call_timeout_ms", "must be positive"));
+        if self.auth.account_check_secs > 60 {
+            return Err(ConfigError::key(
+                "auth.account_check_secs",
+                "must be at most 60: a deleted account must stop working within a minute",
+            ));
+        }
+        for (key, value) in [
+            ("http.call_timeout_ms", self.http.call_timeout_ms),
+            (
+                "http.header_read_timeout_ms",
+                self.http.header_read_timeout_ms,
+            ),
+            ("http.body_read_timeout_ms", self.http.body_read_timeout_ms),
+            ("http.max_connections", self.http.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::key(key, "must be positive"));
+            }
         }
         let breaker = &self.http.breaker;
         if !(breaker.failure_rate > 0.0 && breaker.failure_rate <= 1.0) {
@@ -710,14 +794,6 @@ impl Settings {
                 "log.format",
                 format!("must be `pretty` or `json`, got {:?}", self.log.format),
             ));
-        }
-        for (index, route) in self.gateway.routes.iter().enumerate() {
-            if !route.prefix.starts_with('/') {
-                return Err(ConfigError::key(
-                    &format!("gateway.routes[{index}].prefix"),
-                    format!("must start with `/`, got {:?}", route.prefix),
-                ));
-            }
         }
         Ok(())
     }
@@ -844,6 +920,19 @@ mod tests {
         assert!(error.to_string().contains("`database.url`"), "{error}");
         let error = with_toml("[auth]\njwt_secret = \"short\"").unwrap_err();
         assert!(error.to_string().contains("`auth.jwt_secret`"), "{error}");
+        // Long enough, but no randomness in it.
+        let error = with_toml(&format!("[auth]\njwt_secret = \"{}\"", "a".repeat(40))).unwrap_err();
+        assert!(error.to_string().contains("`auth.jwt_secret`"), "{error}");
+        let key = Secret::random();
+        let same = format!(
+            "[auth]\njwt_secret = \"{0}\"\nservice_secret = \"{0}\"",
+            key.expose()
+        );
+        let error = with_toml(&same).unwrap_err();
+        assert!(
+            error.to_string().contains("`auth.service_secret`"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -865,7 +954,26 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let settings = Settings::default();
-        assert!(!format!("{settings:?}").contains(DEV_JWT_SECRET));
+        let mut settings = Settings::default();
+        let key = Secret::random();
+        settings.auth.jwt_secret = Some(key.clone());
+        assert!(!format!("{settings:?}").contains(key.expose()));
+    }
+
+    #[test]
+    fn random_keys_are_strong_and_differ() {
+        let (a, b) = (Secret::random(), Secret::random());
+        assert_ne!(a, b);
+        assert!(a.check_signing_key("k").is_ok());
+        assert_eq!(a.expose().len(), 64);
+    }
+
+    #[test]
+    fn serving_requires_both_keys() {
+        let mut auth = AuthSettings::default();
+        let error = auth.require_secrets().unwrap_err().to_string();
+        assert!(error.contains("BAEDAL_AUTH__JWT_SECRET"), "{error}");
+        auth.fill_missing(|_| Ok(Secret::random())).unwrap();
+        assert!(auth.require_secrets().is_ok());
     }
 }

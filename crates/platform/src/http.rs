@@ -1,27 +1,49 @@
 //! The HTTP side every service shares: extractors that turn bad input into problem bodies, the
 //! common middleware (request ids, trace context, access logs, metrics, panic safety), the
-//! `/healthz`, `/readyz` and `/metrics` endpoints, and a server that drains on shutdown.
+//! `/healthz` and `/readyz` endpoints, and a server that drains on shutdown and does not let
+//! slow or numerous clients hold it. Metrics are served apart, on an internal listener.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    extract::{
+        ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State,
+    },
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
 };
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
 use serde::Serialize;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
 
-use crate::{bus::EventBus, db::Db, problem::ApiError, ready::Gate, trace::TraceContext};
+use crate::{
+    bus::EventBus, config::HttpSettings, db::Db, problem::ApiError, ready::Gate,
+    trace::TraceContext,
+};
+
+/// Longest URI and header block a request may have; longer ones get 414 and 431 problem bodies.
+/// (hyper itself refuses URIs over 64 KiB and heads over [`MAX_HEAD_BYTES`], with bare answers.)
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+const MAX_HEAD_BYTES: usize = 1024 * 1024;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -57,7 +79,7 @@ pub struct Readiness {
     pub started: Gate,
 }
 
-/// Health, readiness and metrics endpoints, merged into every service's router.
+/// Health and readiness endpoints, merged into every service's router.
 pub fn operational_routes(readiness: Readiness) -> Router {
     Router::new()
         .route(
@@ -65,8 +87,13 @@ pub fn operational_routes(readiness: Readiness) -> Router {
             get(|| async { axum::Json(serde_json::json!({"status": "alive"})) }),
         )
         .route("/readyz", get(ready))
-        .route("/metrics", get(metrics_text))
         .with_state(Arc::new(readiness))
+}
+
+/// The process's metrics, for the internal metrics listener (`metrics.bind`), never for a
+/// public one.
+pub fn metrics_routes() -> Router {
+    Router::new().route("/metrics", get(metrics_text))
 }
 
 async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
@@ -108,7 +135,9 @@ async fn metrics_text() -> Response {
 }
 
 /// Wraps a service's routes with the behaviour every endpoint shares.
-pub fn finish(router: Router, service: &'static str, body_limit: usize) -> Router {
+pub fn finish(router: Router, service: &'static str, settings: &HttpSettings) -> Router {
+    let body_limit = settings.body_limit_bytes;
+    let body_timeout = Duration::from_millis(settings.body_read_timeout_ms);
     router
         .fallback(|| async { ApiError::not_found("no-route", "there is no such endpoint") })
         .method_not_allowed_fallback(|| async {
@@ -120,7 +149,7 @@ pub fn finish(router: Router, service: &'static str, body_limit: usize) -> Route
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(move |req, next| {
-            reject_nul(body_limit, req, next)
+            read_body(body_limit, body_timeout, req, next)
         }))
         .layer(middleware::from_fn(move |req, next| {
             record_metrics(service, req, next)
@@ -141,28 +170,99 @@ pub fn finish(router: Router, service: &'static str, body_limit: usize) -> Route
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(check_head))
 }
 
-/// PostgreSQL cannot store NUL in text, so a `\u0000` in a body or `%00` in a URL would turn a
-/// client's mistake into a 500 there (and store garbage in SQLite). Refused up front, once.
-async fn reject_nul(body_limit: usize, request: Request, next: Next) -> Response {
+/// A request id is echoed in responses and written to every log line: only a short token is
+/// taken from a client, anything else is replaced by one of ours.
+fn acceptable_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Checks what comes before the body: a URI or headers too long for us get their problem body
+/// (hyper would answer far larger ones with a bare status), and an unusable request id is
+/// dropped so a fresh one is made.
+async fn check_head(mut request: Request, next: Next) -> Response {
+    let uri_bytes = request.uri().to_string().len();
+    if uri_bytes > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            format!("URIs are limited to {MAX_URI_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            format!("request headers are limited to {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    if request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_some_and(|id| !acceptable_request_id(id))
+    {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+/// Reads the whole body before the handler runs, within the size limit and the body timeout (a
+/// client announcing 1000 bytes and sending 5 does not hold the connection), and refuses NUL:
+/// PostgreSQL cannot store it in text, so a `\u0000` in a body or `%00` in a URL would turn a
+/// client's mistake into a 500 there (and store garbage in SQLite).
+async fn read_body(
+    body_limit: usize,
+    body_timeout: Duration,
+    request: Request,
+    next: Next,
+) -> Response {
     let uri = request.uri().to_string();
     if uri.contains("%00") {
         return ApiError::bad_request("invalid-path", "URLs may not contain NUL characters")
             .into_response();
     }
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, body_limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                format!("request bodies are limited to {body_limit} bytes"),
-            )
-            .into_response();
-        }
-    };
+    let bytes =
+        match tokio::time::timeout(body_timeout, axum::body::to_bytes(body, body_limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => {
+                return ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    format!("request bodies are limited to {body_limit} bytes"),
+                )
+                .into_response();
+            }
+            Err(_) => {
+                let mut response = ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body-timeout",
+                    format!(
+                        "the request body did not arrive within {} ms",
+                        body_timeout.as_millis()
+                    ),
+                )
+                .into_response();
+                // The rest of the body may never come: do not wait for it on this connection.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+        };
     if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
         return ApiError::unprocessable("invalid-body", "text may not contain NUL characters")
             .into_response();
@@ -193,11 +293,22 @@ async fn record_metrics(service: &'static str, request: Request, next: Next) -> 
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
+    // Clients choose the method; only the standard ones become label values, so made-up methods
+    // cannot grow the number of series.
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "service" => service, "method" => method.clone(),
+    metrics::counter!("http_requests_total", "service" => service, "method" => method,
         "route" => route.clone(), "status" => status)
     .increment(1);
     metrics::histogram!("http_request_duration_seconds", "service" => service, "method" => method,
@@ -208,17 +319,71 @@ async fn record_metrics(service: &'static str, request: Request, next: Next) -> 
 
 /// Serves until `shutdown`, then stops accepting and lets requests in flight finish. Each request
 /// carries its peer's address (`ConnectInfo`), for the gateway's `x-forwarded-for` and limits.
+///
+/// A client has `http.header_read_timeout_ms` to send each request's headers (or the connection
+/// closes), and at most `http.max_connections` connections are open at once; more wait in the
+/// listen queue.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
+    settings: &HttpSettings,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(settings.header_read_timeout_ms))
+        .max_buf_size(MAX_HEAD_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let connections = Arc::new(Semaphore::new(settings.max_connections));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => break,
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service =
+            tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(ConnectInfo::<SocketAddr>(peer));
+                router.clone().oneshot(request.map(axum::body::Body::new))
+            });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, error = %error, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -237,7 +402,11 @@ mod tests {
             "/orders",
             post(|Json(order): Json<Order>| async move { Json(order) }),
         );
-        finish(router, "test", 1024)
+        let settings = HttpSettings {
+            body_limit_bytes: 1024,
+            ..HttpSettings::default()
+        };
+        finish(router, "test", &settings)
     }
 
     async fn call(request: Request<Body>) -> (StatusCode, Response) {

@@ -65,7 +65,7 @@ impl ServiceContext {
         let bus = EventBus::new(&settings.kafka)?;
         Ok(Self {
             name,
-            auth: AuthKeys::new(&settings.auth),
+            auth: AuthKeys::new(&settings.auth)?,
             settings,
             db,
             bus,
@@ -80,6 +80,8 @@ impl ServiceContext {
     /// A resilient client for a peer service, at the URL the configuration gives it.
     pub fn client(&self, peer: ServiceName) -> anyhow::Result<ResilientClient> {
         ResilientClient::new(
+            self.name,
+            self.auth.clone(),
             peer.as_str(),
             &self.settings.service(peer).url,
             &self.settings.http,
@@ -137,10 +139,15 @@ impl ServiceContext {
                 started: started.clone(),
             })),
             self.name.as_str(),
-            self.settings.http.body_limit_bytes,
+            &self.settings.http,
         );
         let shutdown = self.shutdown.clone();
-        tasks.spawn(async move { serve(listener, app, shutdown).await.map_err(Into::into) });
+        let http = self.settings.http.clone();
+        tasks.spawn(async move {
+            serve(listener, app, shutdown, &http)
+                .await
+                .map_err(Into::into)
+        });
         tracing::info!(service = %self.name, %addr, "service listening");
         Ok(RunningService {
             name: self.name,

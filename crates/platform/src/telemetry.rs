@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, field::MakeExt, fmt, prelude::*};
 
 use crate::config::LogSettings;
 
@@ -26,8 +26,41 @@ pub fn init_logging(settings: &LogSettings) {
             )
             .try_init()
     } else {
-        registry.with(fmt::layer().compact()).try_init()
+        // Field values often carry what clients sent (a username, a food name): control
+        // characters in them are escaped, so nobody can write a fake log line or a terminal
+        // escape sequence into the log. (JSON logs are escaped by JSON itself.)
+        let fields = fmt::format::debug_fn(|writer, field, value| {
+            let raw = format!("{value:?}");
+            let text = escape_controls(&raw);
+            if field.name() == "message" {
+                write!(writer, "{text}")
+            } else {
+                write!(writer, "{field}={text}")
+            }
+        })
+        .delimited(" ");
+        // Colours only for a terminal; a file or a collector gets plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        registry
+            .with(fmt::layer().compact().with_ansi(ansi).fmt_fields(fields))
+            .try_init()
     };
+}
+
+/// `text` with every control character (newlines, escapes, C1 codes) written as `\u{..}`.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for ch in text.chars() {
+        if ch.is_control() {
+            escaped.push_str(&format!("\\u{{{:x}}}", ch as u32));
+        } else {
+            escaped.push(ch);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 fn handle() -> Option<&'static PrometheusHandle> {
@@ -52,4 +85,19 @@ pub fn init_metrics() {
 /// The Prometheus text exposition of every metric recorded in this process.
 pub fn render_metrics() -> String {
     handle().map(|h| h.render()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_cannot_reach_the_log_raw() {
+        let forged =
+            "bob\n2026-12-02T00:00:00Z  INFO login: logged in username=admin\u{1b}[2J\u{9b}";
+        let escaped = escape_controls(forged);
+        assert!(!escaped.chars().any(char::is_control), "{escaped}");
+        assert!(escaped.contains("\\u{a}") && escaped.contains("\\u{1b}"));
+        assert_eq!(escape_controls("plain 한글 text"), "plain 한글 text");
+    }
 }

@@ -42,10 +42,27 @@ fn a_missing_config_file_is_named() {
 }
 
 #[test]
-fn serve_refuses_the_development_signing_key() {
+fn serve_requires_strong_signing_keys() {
     let output = baedal().args(["serve", "order"]).output().unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("auth.jwt_secret"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("auth.jwt_secret"), "{stderr}");
+    assert!(stderr.contains("BAEDAL_AUTH__JWT_SECRET"), "{stderr}");
+
+    // 16 characters, or 40 that are all the same, are not keys.
+    for weak in ["0123456789abcdef", &"a".repeat(40)] {
+        let output = baedal()
+            .args(["serve", "order"])
+            .env("BAEDAL_AUTH__JWT_SECRET", weak)
+            .env(
+                "BAEDAL_AUTH__SERVICE_SECRET",
+                "9f2c41e8b7d05a63c1f4e8a2b6d9073e5c1a8f4b",
+            )
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{weak}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("`auth.jwt_secret`"));
+    }
 }
 
 #[test]
@@ -117,6 +134,7 @@ impl Up {
             .arg(data_dir)
             .env("BAEDAL_KAFKA__BROKERS", broker.to_string())
             .env("BAEDAL_GATEWAY__BIND", format!("127.0.0.1:{gateway_port}"))
+            .env("BAEDAL_METRICS__BIND", format!("127.0.0.1:{}", free_port()))
             .env("RUST_LOG", "warn")
             .stdout(output.try_clone().unwrap())
             .stderr(output);
@@ -441,4 +459,121 @@ fn sigterm_and_ctrl_c_during_startup_stop_up() {
             up.stderr()
         );
     }
+}
+
+/// An `up` started fresh signs with a key of its own, kept in its data directory: a token forged
+/// with a key from the source (the old development key) is refused, a real one survives a
+/// restart, and the key file is the owner's alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_up_refuses_tokens_forged_with_a_published_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut up = Up::spawn(&data, |_| {});
+    up.ready().await;
+    let http = reqwest::Client::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({"sub": baedal::demo::subject_id("admin"), "role": "admin",
+        "name": "admin", "iat": now, "nbf": now, "exp": now + 600});
+    for published in ["baedal-dev-secret-do-not-use-in-production", "secret"] {
+        let forged = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(published.as_bytes()),
+        )
+        .unwrap();
+        let response = http
+            .get(format!("{}/payments?limit=5", up.gateway))
+            .bearer_auth(forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "forged with {published:?}");
+    }
+    let key = data.join("secrets/jwt_secret.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{key:?} is readable by others: {mode:o}");
+    assert!(data.join("secrets/service_secret.key").exists());
+
+    let admin = login(&http, &up.gateway, "admin").await;
+    up.signal("-TERM");
+    up.exited_within(30);
+    drop(up);
+    let mut again = Up::spawn(&data, |_| {});
+    again.ready().await;
+    let response = http
+        .get(format!("{}/payments?limit=5", again.gateway))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the same key after a restart");
+}
+
+/// `up` is for one machine: it listens on loopback unless told otherwise, and says so loudly
+/// when told otherwise.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_warns_when_the_gateway_listens_beyond_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut up = Up::spawn(&dir.path().join("data"), |command| {
+        command.env("BAEDAL_GATEWAY__BIND", format!("0.0.0.0:{port}"));
+    });
+    up.gateway = format!("http://127.0.0.1:{port}");
+    up.ready().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !up.stderr().contains("reachable from other machines") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning: {}",
+            up.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Client text in the log cannot forge a line or an escape sequence: a login with a newline and
+/// a fake log line in the username shows up escaped.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_text_cannot_forge_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Up::spawn(&dir.path().join("data"), |command| {
+        command.env("RUST_LOG", "info");
+    });
+    up.ready().await;
+    let forged =
+        "mallory\n2026-12-02T00:00:00.000000Z  INFO FORGED: logged in username=admin\u{1b}[2J";
+    let response = reqwest::Client::new()
+        .post(format!("{}/auth/login", up.gateway))
+        .json(&serde_json::json!({"username": forged, "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !up.stderr().contains("mallory") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refusal is logged"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = up.stderr();
+    assert!(
+        !output
+            .lines()
+            .any(|line| line.contains("INFO FORGED") && !line.contains("mallory")),
+        "a forged line: {output}"
+    );
+    let raw: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains('\u{1b}'))
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "a raw escape sequence reached the log: {raw:?}"
+    );
 }

@@ -12,8 +12,9 @@ use std::{
 use axum::{Router, extract::State, http::HeaderMap, routing::post};
 use http::{Method, StatusCode};
 use platform::{
+    AuthKeys, ServiceName,
     client::{CallError, ResilientClient},
-    config::{BreakerSettings, HttpSettings},
+    config::{AuthSettings, BreakerSettings, HttpSettings, Secret},
 };
 use serde_json::{Value, json};
 use tower_resilience::circuitbreaker::CircuitState;
@@ -78,8 +79,16 @@ async fn start_peer() -> (Peer, String) {
     (peer, url)
 }
 
-fn client(url: &str) -> ResilientClient {
+fn keys() -> AuthKeys {
+    let mut auth = AuthSettings::default();
+    auth.fill_missing(|_| Ok(Secret::random())).unwrap();
+    AuthKeys::new(&auth).unwrap()
+}
+
+fn client_with(keys: AuthKeys, url: &str) -> ResilientClient {
     ResilientClient::new(
+        ServiceName::Order,
+        keys,
         "payment",
         url,
         &HttpSettings {
@@ -92,29 +101,33 @@ fn client(url: &str) -> ResilientClient {
                 half_open_calls: 1,
             },
             body_limit_bytes: 1024,
+            ..HttpSettings::default()
         },
     )
     .unwrap()
 }
 
+fn client(url: &str) -> ResilientClient {
+    client_with(keys(), url)
+}
+
 async fn call(client: &ResilientClient, path: &str) -> Result<Value, CallError> {
     client
-        .json(
-            Method::POST,
-            path,
-            Some(&json!({})),
-            Some("tok-123"),
-            Some("order-9"),
-        )
+        .json(Method::POST, path, Some(&json!({})), Some("order-9"))
         .await
 }
 
 #[tokio::test]
-async fn calls_carry_the_token_the_idempotency_key_and_the_trace() {
+async fn calls_carry_the_service_token_the_idempotency_key_and_the_trace() {
     let (_, url) = start_peer().await;
-    let client = client(&url);
+    let keys = keys();
+    let client = client_with(keys.clone(), &url);
     let echoed = call(&client, "/charge").await.unwrap();
-    assert_eq!(echoed["authorization"], "Bearer tok-123");
+    // The calling service's own token, which the peer's ServiceCaller accepts.
+    assert_eq!(
+        echoed["authorization"],
+        format!("Bearer {}", keys.service_token(ServiceName::Order).unwrap())
+    );
     assert_eq!(echoed["idempotencyKey"], "order-9");
     assert!(
         platform::trace::TraceContext::parse(echoed["traceparent"].as_str().unwrap()).is_some()

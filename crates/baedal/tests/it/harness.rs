@@ -170,12 +170,17 @@ pub fn settings(databases: &Databases) -> Settings {
     settings.database.url = databases.template();
     settings.database.max_connections = 5;
     settings.kafka = kafka_settings(&broker_addr().to_string());
+    settings
+        .auth
+        .fill_missing(|_| Ok(platform::config::Secret::random()))
+        .unwrap();
     settings.outbox.poll_interval_ms = 50;
     settings.consumer.backoff_ms = 50;
     for service in settings.services.values_mut() {
         service.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     }
     settings.gateway.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.metrics.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     settings
 }
 

@@ -39,6 +39,8 @@ fn placed(order_id: &str) -> OrderPlaced {
             lng: 127.0,
         },
         payment_id: "p-1".into(),
+        menu_revision: 1,
+        priced_at: 0,
     }
 }
 

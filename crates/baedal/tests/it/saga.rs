@@ -753,36 +753,206 @@ async fn menu_changes_reach_pricing_a_paused_store_refuses_and_mypage_pages() {
     app.stop().await;
 }
 
+/// Charging is internal: only the order service's token opens it, and a charge repeated with its
+/// idempotency key (the order id) is charged once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_charge_repeated_with_its_idempotency_key_is_not_charged_twice() {
+async fn a_charge_is_the_order_services_alone_and_is_not_charged_twice() {
     let app = TestApp::spawn().await;
-    let customer = app.login("customer3").await;
-    let charge =
-        json!({"orderId": "order-42", "amount": 9000, "method": "card", "cardToken": "tok_visa"});
-    let send = |body: Value| {
+    let platform = app.platform.as_ref().unwrap();
+    let keys = platform::AuthKeys::new(&platform.settings.auth).unwrap();
+    let payment = platform
+        .service(platform::ServiceName::Payment)
+        .unwrap()
+        .addr;
+    let customer_id = baedal::demo::subject_id("customer3");
+    let charge = json!({"orderId": "order-42", "customerId": customer_id, "amount": 9000,
+        "method": "card", "cardToken": "tok_visa"});
+    let send = |token: String, body: Value| {
         app.http
-            .post(app.url("/payments"))
-            .bearer_auth(&customer)
+            .post(format!("http://{payment}/internal/payments"))
+            .bearer_auth(token)
             .header("idempotency-key", "order-42")
             .json(&body)
             .send()
     };
-    let first: Value = send(charge.clone()).await.unwrap().json().await.unwrap();
-    let second = send(charge.clone()).await.unwrap();
+    let order_service = || keys.service_token(platform::ServiceName::Order).unwrap();
+
+    let customer = app.login("customer3").await;
+    let response = send(customer, charge.clone()).await.unwrap();
+    assert_eq!(
+        response.status(),
+        401,
+        "a user token is not a service token"
+    );
+    let review = keys.service_token(platform::ServiceName::Review).unwrap();
+    let response = send(review, charge.clone()).await.unwrap();
+    assert_eq!(response.status(), 403, "only the order service charges");
+
+    let first: Value = send(order_service(), charge.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = send(order_service(), charge.clone()).await.unwrap();
     assert_eq!(second.status(), 201);
     let second: Value = second.json().await.unwrap();
     assert_eq!(first["paymentId"], second["paymentId"]);
     let mut different = charge.clone();
     different["amount"] = json!(1);
-    let response = send(different).await.unwrap();
+    let response = send(order_service(), different).await.unwrap();
     assert_eq!(response.status(), 409);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "idempotency-conflict");
     let mut mismatched = charge;
     mismatched["orderId"] = json!("order-43");
-    let response = send(mismatched).await.unwrap();
+    let response = send(order_service(), mismatched).await.unwrap();
     assert_eq!(response.status(), 422, "the key must be the order id");
+    let customer = app.login("customer3").await;
     let (_, payments) = app.get(&customer, "/payments").await;
     assert_eq!(payments.as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+/// `POST /orders` with an `Idempotency-Key`: the same request sent five times at once is one
+/// order and one charge; the key with another request is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_repeated_with_its_idempotency_key_is_placed_and_charged_once() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer2").await;
+    let store_id = app.store_id(&customer, "owner1").await;
+    app.placed_order(&customer, &store_id).await; // the menu replica knows the store
+    let body = json!({
+        "storeId": store_id,
+        "items": [{"foodId": "tuna-kimbap", "quantity": 1}],
+        "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
+        "payment": {"method": "card", "cardToken": "tok_visa"},
+    });
+    let send = |body: Value| {
+        app.http
+            .post(app.url("/orders"))
+            .bearer_auth(&customer)
+            .header("idempotency-key", "checkout-7f3a")
+            .json(&body)
+            .send()
+    };
+    let answers = futures::future::join_all((0..5).map(|_| send(body.clone()))).await;
+    let mut ids = Vec::new();
+    for answer in answers {
+        let answer = answer.unwrap();
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["orderId"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one order: {ids:?}");
+    let later = send(body.clone()).await.unwrap();
+    assert_eq!(later.status(), 201);
+    assert_eq!(
+        later.json::<Value>().await.unwrap()["orderId"],
+        ids[0].as_str()
+    );
+
+    let mut other = body;
+    other["items"][0]["quantity"] = json!(2);
+    let response = send(other).await.unwrap();
+    assert_eq!(response.status(), 409);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["code"],
+        "idempotency-key-reused"
+    );
+
+    let (_, payments) = app.get(&customer, "/payments").await;
+    let charged = payments
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["orderId"] == ids[0].as_str())
+        .count();
+    assert_eq!(charged, 1, "one charge");
+    assert_eq!(
+        payments.as_array().unwrap().len(),
+        2,
+        "the first order and this one"
+    );
+    app.stop().await;
+}
+
+/// The order service prices from its replica of the menu, which lags behind the store. An order
+/// priced at the old menu in that moment (here the lag is made to last: the replica is set back
+/// to the old revision) reaches the store after a ×10 price change, and the store rejects it with
+/// the reason and has it refunded, instead of cooking it at the old price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_priced_at_a_stale_menu_is_rejected_and_refunded() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer3").await;
+    let owner = app.login("owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
+    app.placed_order(&customer, &store).await;
+    let order_db = &app
+        .platform
+        .as_ref()
+        .unwrap()
+        .service(platform::ServiceName::Order)
+        .unwrap()
+        .db;
+    let replica = || async {
+        let mut conn = order_db.pool().acquire().await.unwrap();
+        order::db::find_menu(&mut conn, &store)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let before = replica().await;
+
+    let mut foods: Vec<Value> = before
+        .foods
+        .iter()
+        .map(|f| json!({"foodId": f.food_id, "name": f.name, "price": f.price, "soldOut": f.sold_out}))
+        .collect();
+    foods[0]["price"] = json!(before.foods[0].price * 10);
+    let response = app
+        .http
+        .put(app.url(&format!("/stores/{store}/menu")))
+        .bearer_auth(&owner)
+        .json(&json!({"foods": foods}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    eventually(30, "the replica to take the new menu", || async {
+        (replica().await.revision > before.revision).then_some(())
+    })
+    .await;
+    // The lag, held open: the replica as it was a moment ago.
+    sqlx::query("UPDATE menu_replica SET foods = $1, revision = $2 WHERE store_id = $3")
+        .bind(serde_json::to_string(&before.foods).unwrap())
+        .bind(before.revision)
+        .bind(&store)
+        .execute(order_db.pool())
+        .await
+        .unwrap();
+
+    let (status, placed) = app.order(&customer, &store, "tok_visa").await;
+    assert_eq!(status, 201, "{placed}");
+    let order_id = placed["orderId"].as_str().unwrap();
+    let entry = app.mypage_refunded(&customer, order_id, "Rejected").await;
+    let reason = entry["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["status"] == "Rejected")
+        .and_then(|step| step["note"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains("price"),
+        "the customer is told why: {entry}"
+    );
+    assert_eq!(
+        payment_of(&app, &customer, order_id).await["status"],
+        "Refunded"
+    );
     app.stop().await;
 }

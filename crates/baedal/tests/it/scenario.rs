@@ -465,14 +465,8 @@ async fn under_overload_messages_are_shed_and_counted_and_a_redelivery_never_sen
         (list.len() == 4 && dropped >= 2).then_some(dropped)
     })
     .await;
-    let notification = app
-        .platform
-        .as_ref()
-        .unwrap()
-        .service(platform::ServiceName::Notification)
-        .unwrap()
-        .addr;
-    let metrics = reqwest::get(format!("http://{notification}/metrics"))
+    let metrics_addr = app.platform.as_ref().unwrap().metrics_addr;
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
         .await
         .unwrap()
         .text()

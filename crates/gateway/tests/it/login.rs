@@ -21,7 +21,10 @@ async fn login_returns_a_token_for_the_accounts_role_and_subject() {
     assert_eq!(body["role"], "owner");
     assert_eq!(body["subjectId"], "owner-1");
     let token = body["token"].as_str().unwrap();
-    let claims = AuthKeys::new(&gateway.settings.auth).verify(token).unwrap();
+    let claims = AuthKeys::new(&gateway.settings.auth)
+        .unwrap()
+        .verify(token)
+        .unwrap();
     assert_eq!(claims.sub, "owner-1");
     assert_eq!(claims.role, Role::Owner);
     assert_eq!(claims.name, "owner1");

@@ -17,10 +17,12 @@ async fn paths_go_to_the_service_that_owns_them_with_everything_intact() {
     })
     .await;
     let incoming_trace = TraceContext::root();
+    let token = gateway.token("customer", platform::Role::Customer).await;
+    let bearer = format!("Bearer {token}");
 
     let response = gateway
-        .post("/stores/1/reviews?sort=new&page=2")
-        .header("authorization", "Bearer abc.def.ghi")
+        .post("/reviews?sort=new&page=2")
+        .header("authorization", &bearer)
         .header("x-request-id", "req-42")
         .header("traceparent", incoming_trace.header())
         .header("connection", "x-hop")
@@ -35,10 +37,10 @@ async fn paths_go_to_the_service_that_owns_them_with_everything_intact() {
     let echoed: Value = response.json().await.unwrap();
     assert_eq!(echoed["service"], "review");
     assert_eq!(echoed["method"], "POST");
-    assert_eq!(echoed["path"], "/stores/1/reviews");
+    assert_eq!(echoed["path"], "/reviews");
     assert_eq!(echoed["query"], "sort=new&page=2");
     assert_eq!(echoed["body"], r#"{"rating":5}"#);
-    assert_eq!(echoed["authorization"], "Bearer abc.def.ghi");
+    assert_eq!(echoed["authorization"], bearer.as_str());
     assert_eq!(echoed["requestId"], "req-42");
     assert_eq!(echoed["forwardedFor"], "127.0.0.1");
     assert_eq!(echoed["host"], format!("{review}"));
@@ -49,7 +51,7 @@ async fn paths_go_to_the_service_that_owns_them_with_everything_intact() {
 
     let response = gateway
         .get("/stores/1?lang=ko")
-        .header("authorization", "Bearer xyz")
+        .header("authorization", &bearer)
         .send()
         .await
         .unwrap();
@@ -63,7 +65,7 @@ async fn paths_go_to_the_service_that_owns_them_with_everything_intact() {
     assert_eq!(echoed["method"], "GET");
     assert_eq!(echoed["path"], "/stores/1");
     assert_eq!(echoed["query"], "lang=ko");
-    assert_eq!(echoed["authorization"], "Bearer xyz");
+    assert_eq!(echoed["authorization"], bearer.as_str());
     // A request that came without an id gets one, and the service sees the same one.
     assert_eq!(echoed["requestId"], request_id.as_str());
     gateway.stop().await;
@@ -86,11 +88,7 @@ async fn a_service_slower_than_its_route_timeout_is_a_504() {
     let slow = slow_service(Duration::from_secs(5)).await;
     let gateway = spawn_gateway(|settings| {
         point(settings, ServiceName::Order, slow);
-        for route in &mut settings.gateway.routes {
-            if route.prefix == "/orders" {
-                route.timeout_ms = Some(200);
-            }
-        }
+        settings.gateway.timeout_ms = 200;
     })
     .await;
     let started = Instant::now();
@@ -235,7 +233,16 @@ async fn the_web_app_is_served_at_app() {
             .starts_with("text/html")
     );
     let page = response.text().await.unwrap();
-    assert!(page.contains("/auth/login") && page.contains("/mypage/orders"));
+    assert!(page.contains("/app/app.js") && page.contains("/app/app.css"));
+    let script = gateway.get("/app/app.js").send().await.unwrap();
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let script = script.text().await.unwrap();
+    assert!(script.contains("/auth/login") && script.contains("/mypage/orders"));
     gateway.stop().await;
 }
 
@@ -258,5 +265,243 @@ async fn dot_segments_cannot_reach_a_services_internals() {
         assert!(response.starts_with("HTTP/1.1 400"), "{path}: {response}");
         assert!(response.contains("invalid-path"), "{path}: {response}");
     }
+    gateway.stop().await;
+}
+
+/// Only the public API leaves the gateway: internal endpoints, and methods a public path does not
+/// take, are answered by the gateway itself.
+#[tokio::test]
+async fn internal_endpoints_and_unlisted_methods_are_not_relayed() {
+    let order = echo_service("order").await;
+    let payment = echo_service("payment").await;
+    let gateway = spawn_gateway(|settings| {
+        point(settings, ServiceName::Order, order);
+        point(settings, ServiceName::Payment, payment);
+    })
+    .await;
+    let token = gateway.token("customer", platform::Role::Customer).await;
+    for path in [
+        "/internal/payments",
+        "/internal/orders/0190a4e1-0000-7000-8000-000000000000",
+    ] {
+        let response = gateway.post(path).bearer_auth(&token).send().await.unwrap();
+        assert_problem(response, 404, "no-route").await;
+        let response = gateway.get(path).bearer_auth(&token).send().await.unwrap();
+        assert_problem(response, 404, "no-route").await;
+    }
+    // Charging is not public: POST /payments is not a route, whoever asks.
+    let response = gateway
+        .post("/payments")
+        .bearer_auth(&token)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 405, "method-not-allowed").await;
+    gateway.stop().await;
+}
+
+/// The gateway rechecks every token's account: a forged signature, a subject with no account and
+/// a deleted account are refused before anything is relayed; the deletion is an admin's.
+#[tokio::test]
+async fn tokens_of_unknown_or_deleted_accounts_are_refused() {
+    let order = echo_service("order").await;
+    let gateway = spawn_gateway(|settings| point(settings, ServiceName::Order, order)).await;
+    let customer = gateway.token("customer", platform::Role::Customer).await;
+    let admin = gateway.token("admin", platform::Role::Admin).await;
+    let response = gateway
+        .get("/orders/o-1")
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "relayed");
+
+    let keys = platform::AuthKeys::new(&gateway.settings.auth).unwrap();
+    let nobody = keys
+        .issue(
+            &uuid::Uuid::new_v4().to_string(),
+            platform::Role::Admin,
+            "nobody",
+        )
+        .unwrap();
+    let response = gateway
+        .get("/orders/o-1")
+        .bearer_auth(&nobody)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 401, "account-disabled").await;
+
+    let mut other_keys = gateway.settings.as_ref().clone();
+    other_keys.auth.jwt_secret = Some(platform::config::Secret::random());
+    let forged = platform::AuthKeys::new(&other_keys.auth)
+        .unwrap()
+        .issue("whoever", platform::Role::Admin, "admin")
+        .unwrap();
+    let response = gateway
+        .get("/orders/o-1")
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 401, "invalid-token").await;
+
+    // Only an admin deletes, and never themselves.
+    let response = gateway
+        .client
+        .delete(format!("{}/accounts/customer", gateway.url))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 403, "forbidden").await;
+    let response = gateway
+        .client
+        .delete(format!("{}/accounts/admin", gateway.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 409, "cannot-delete-self").await;
+    let response = gateway
+        .client
+        .delete(format!("{}/accounts/customer", gateway.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = gateway
+        .get("/orders/o-1")
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 401, "account-disabled").await;
+    let login = gateway
+        .post("/auth/login")
+        .json(&serde_json::json!({"username": "customer", "password": "secret-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(login, 401, "invalid-credentials").await;
+    gateway.stop().await;
+}
+
+/// The web app runs under a CSP without inline code, and is never framed or sniffed.
+#[tokio::test]
+async fn the_web_app_carries_its_security_headers() {
+    let gateway = spawn_gateway(|_| {}).await;
+    for path in ["/app", "/app/app.js", "/app/app.css"] {
+        let response = gateway.get(path).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+    }
+    let page = gateway
+        .get("/app")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "no inline code"
+    );
+    gateway.stop().await;
+}
+
+/// A request id is echoed and logged, so only a short token is taken from a client.
+#[tokio::test]
+async fn only_short_request_ids_are_kept() {
+    let gateway = spawn_gateway(|_| {}).await;
+    let kept = gateway
+        .get("/healthz")
+        .header("x-request-id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "req-42");
+    for sent in ["x".repeat(65), "a b".to_owned(), "<script>".to_owned()] {
+        let response = gateway
+            .get("/healthz")
+            .header("x-request-id", &sent)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(id, sent);
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    }
+    gateway.stop().await;
+}
+
+/// Requests too large for the server are still answered with problem bodies.
+#[tokio::test]
+async fn oversized_uris_and_headers_get_problem_bodies() {
+    let gateway = spawn_gateway(|_| {}).await;
+    let long = format!("/stores/{}", "x".repeat(10_000));
+    let response = gateway.get(&long).send().await.unwrap();
+    assert_problem(response, 414, "uri-too-long").await;
+    let response = gateway
+        .get("/healthz")
+        .header("x-padding", "y".repeat(40_000))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 431, "headers-too-large").await;
+    gateway.stop().await;
+}
+
+/// A slow client cannot hold a connection: headers that never end, and a body shorter than its
+/// Content-Length, are cut off after the read timeouts.
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gateway = spawn_gateway(|settings| {
+        settings.http.header_read_timeout_ms = 500;
+        settings.http.body_read_timeout_ms = 500;
+    })
+    .await;
+    let addr = gateway.url.trim_start_matches("http://").to_owned();
+
+    let started = Instant::now();
+    let mut partial = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), partial.read_to_end(&mut rest)).await;
+    assert!(
+        read.is_ok(),
+        "the server closed a connection whose headers never ended"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let mut short = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    short
+        .write_all(
+            b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 1000\r\n\r\n{\"a\"",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), short.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server waited for a body that never came");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body-timeout"), "{answer}");
     gateway.stop().await;
 }

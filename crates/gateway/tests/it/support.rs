@@ -37,6 +37,19 @@ impl TestGateway {
         self.client.post(format!("{}{path}", self.url))
     }
 
+    /// A token for a fresh account of `role` named `username` (created if missing).
+    pub async fn token(&self, username: &str, role: platform::Role) -> String {
+        let subject =
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, username.as_bytes()).to_string();
+        gateway::upsert_account(self.db(), username, "secret-password", role, &subject)
+            .await
+            .unwrap();
+        platform::AuthKeys::new(&self.settings.auth)
+            .unwrap()
+            .issue(&subject, role, username)
+            .unwrap()
+    }
+
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(running) = self.running.take() {
@@ -69,6 +82,10 @@ pub async fn spawn_gateway(configure: impl FnOnce(&mut Settings)) -> TestGateway
     };
     settings.database.url = url.clone();
     settings.gateway.database_url = Some(url);
+    settings
+        .auth
+        .fill_missing(|_| Ok(platform::config::Secret::random()))
+        .unwrap();
     configure(&mut settings);
     settings.validate().unwrap();
     let settings = Arc::new(settings);

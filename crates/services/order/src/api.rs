@@ -1,16 +1,20 @@
 //! HTTP commands and queries of the order service.
 
+use std::time::Duration;
+
 use axum::{
     Router,
     extract::{FromRef, State},
-    http::{Method, StatusCode},
+    http::{HeaderMap, Method, StatusCode},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
-use contracts::http::{ChargeRequest, PaymentView};
+use contracts::http::{ChargeRequest, IDEMPOTENCY_KEY, OrderSummary, PaymentView};
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role, ServiceName,
+    auth::ServiceCaller,
     client::{CallError, ResilientClient},
-    db::now_ms,
+    db::{is_unique_violation, now_ms},
     http::{Json, Path, Query},
     outbox::{self, OutboxSignal},
 };
@@ -19,7 +23,7 @@ use uuid::Uuid;
 
 use crate::{
     db,
-    domain::{Order, OrderError, PlaceOrder, parse_address, price},
+    domain::{Order, OrderError, OrderStatus, PlaceOrder, RequestKey, parse_address, price},
     views::{self, MypageOrder},
 };
 
@@ -40,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{order_id}/confirm-receipt", post(confirm_receipt))
         .route("/mypage/orders", get(mypage_list))
         .route("/mypage/orders/{order_id}", get(mypage_order))
+        .route("/internal/orders/{order_id}", get(order_summary))
         .with_state(state)
 }
 
@@ -98,13 +103,21 @@ struct Placed {
     amount: i64,
 }
 
-/// Scenario steps 1–2: price the order from the menu replica, charge the customer synchronously,
-/// and only then store the order with its `OrderPlaced` event. No payment, no order.
+/// How long a repeated request waits for the first one (same `Idempotency-Key`) to finish.
+const SAME_REQUEST_WAIT: Duration = Duration::from_secs(5);
+
+/// Scenario steps 1–2: price the order from the menu replica, record it as `PaymentPending`,
+/// charge the customer synchronously, and only then place it with its `OrderPlaced` event. No
+/// payment, no order; and no charge without an order that knows of it, whenever a crash comes.
+///
+/// With an `Idempotency-Key`, the same key and request give the same order (and one charge),
+/// however often and however concurrently they are sent; another request with the key is 409.
 async fn place_order(
     State(state): State<AppState>,
     caller: Identity,
+    headers: HeaderMap,
     Json(body): Json<PlaceOrderBody>,
-) -> ApiResult<(StatusCode, Json<Placed>)> {
+) -> ApiResult<Response> {
     caller.require(Role::Customer)?;
     let address = parse_address(
         &body.delivery_address.text,
@@ -121,6 +134,18 @@ async fn place_order(
         &body.payment.method,
         body.payment.card_token,
     )?;
+    let request_key = match headers.get(IDEMPOTENCY_KEY) {
+        Some(value) => Some(RequestKey::parse(
+            value.to_str().unwrap_or_default(),
+            &request,
+        )?),
+        None => None,
+    };
+    if let Some(key) = &request_key
+        && let Some(existing) = find_by_request(&state, &caller.subject_id, &key.key).await?
+    {
+        return same_request(&state, existing, key).await;
+    }
     let menu = {
         let mut conn = state.db.pool().acquire().await?;
         db::find_menu(&mut conn, &request.store_id)
@@ -128,87 +153,148 @@ async fn place_order(
             .ok_or_else(|| ApiError::not_found("store-not-found", "there is no such store"))?
     };
     let priced = price(&menu, &request.items)?;
-    let order_id = Uuid::now_v7().to_string();
-    let charge = ChargeRequest {
-        order_id: order_id.clone(),
-        amount: priced.amount,
-        method: "card".into(),
-        card_token: request.card_token.clone(),
-    };
-    let payment: PaymentView = match state
-        .payment
-        .json(
-            Method::POST,
-            "/payments",
-            Some(&charge),
-            Some(&caller.token),
-            Some(&order_id),
-        )
-        .await
-    {
-        Ok(payment) => payment,
-        Err(error) => {
-            // Only a definite refusal means no charge exists; after anything else it may.
-            if !matches!(error, CallError::Rejected { .. }) {
-                // We give up on this charge, but it may still land: have it voided (or refused
-                // when it arrives late) so nobody is charged for an order that does not exist.
-                void_charge(&state, &order_id, &caller.subject_id).await?;
-            }
-            return Err(payment_failure(error));
-        }
-    };
-    let (order, placed) = Order::place(
-        order_id,
+    let mut order = Order::pending(
+        Uuid::now_v7().to_string(),
         caller.subject_id.clone(),
         &menu,
         priced,
         request.delivery_address,
-        payment.payment_id,
+        request_key.clone(),
         now_ms(),
     );
-    if let Err(error) = store_placed_order(&state, &order, placed).await {
-        // Charged but not stored: give the money back rather than keep it for nothing.
-        if let Err(void_error) = void_charge(&state, &order.order_id, &order.customer_id).await {
-            tracing::error!(order_id = %order.order_id, error = %void_error,
-                "charged order could not be stored nor its charge voided");
+    {
+        let mut tx = state.db.begin().await?;
+        match db::insert_order(&mut tx, &order).await {
+            Ok(()) => tx.commit().await?,
+            Err(error) if is_unique_violation(&error) => {
+                // A concurrent twin with the same key was first.
+                drop(tx);
+                let key = request_key
+                    .as_ref()
+                    .ok_or_else(|| ApiError::internal(error))?;
+                let existing = find_by_request(&state, &caller.subject_id, &key.key)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::internal(anyhow::anyhow!("order of a request vanished"))
+                    })?;
+                return same_request(&state, existing, key).await;
+            }
+            Err(error) => return Err(error.into()),
         }
-        return Err(error);
     }
-    tracing::info!(order_id = %order.order_id, amount = order.amount, "order placed");
-    Ok((
+
+    let charge = ChargeRequest {
+        order_id: order.order_id.clone(),
+        customer_id: order.customer_id.clone(),
+        amount: order.amount,
+        method: "card".into(),
+        card_token: request.card_token,
+    };
+    let outcome = state
+        .payment
+        .json::<PaymentView>(
+            Method::POST,
+            "/internal/payments",
+            Some(&charge),
+            Some(&order.order_id),
+        )
+        .await;
+    match outcome {
+        Ok(payment) => {
+            let placed = order.paid(payment.payment_id)?;
+            save(&state, &order, Some(placed.into())).await?;
+            tracing::info!(order_id = %order.order_id, amount = order.amount, "order placed");
+            Ok(placed_answer(&order))
+        }
+        Err(CallError::Rejected { status, .. }) if status == StatusCode::PAYMENT_REQUIRED => {
+            order.declined()?;
+            save(&state, &order, None).await?;
+            Err(declined())
+        }
+        Err(error) => {
+            // Only a definite refusal means no charge exists; after anything else it may, or
+            // may still land: have it voided (or refused when it arrives late), durably, with
+            // the order's end. Should this fail too, the order stays PaymentPending and the
+            // recovery sweep settles it.
+            let void = order.payment_failed()?;
+            save(&state, &order, Some(void.into())).await?;
+            Err(payment_failure(error))
+        }
+    }
+}
+
+async fn find_by_request(
+    state: &AppState,
+    customer_id: &str,
+    key: &str,
+) -> ApiResult<Option<Order>> {
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(db::find_by_request(&mut conn, customer_id, key).await?)
+}
+
+/// Answers a repeated request with what the first one got, waiting a little while the first
+/// one is still being paid for.
+async fn same_request(state: &AppState, mut order: Order, key: &RequestKey) -> ApiResult<Response> {
+    if order.request.as_ref().map(|r| &r.fingerprint) != Some(&key.fingerprint) {
+        return Err(ApiError::conflict(
+            "idempotency-key-reused",
+            "this Idempotency-Key was used for a different order; use a new key for a new order",
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + SAME_REQUEST_WAIT;
+    while order.status == OrderStatus::PaymentPending && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut conn = state.db.pool().acquire().await?;
+        order = db::find_order(&mut conn, &order.order_id)
+            .await?
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("order vanished")))?;
+    }
+    match order.status {
+        OrderStatus::PaymentPending => Err(ApiError::conflict(
+            "request-in-progress",
+            "the first request with this Idempotency-Key is still being paid for; retry shortly",
+        )),
+        OrderStatus::PaymentDeclined => Err(declined()),
+        OrderStatus::PaymentFailed => Err(payment_failure(CallError::Unavailable {
+            peer: ServiceName::Payment.to_string(),
+            reason: "the first request with this key could not reach payment".into(),
+        })),
+        _ => Ok(placed_answer(&order)),
+    }
+}
+
+fn placed_answer(order: &Order) -> Response {
+    (
         StatusCode::CREATED,
         Json(Placed {
-            order_id: order.order_id,
-            status: order.status.as_str(),
+            order_id: order.order_id.clone(),
+            status: OrderStatus::Placed.as_str(),
             amount: order.amount,
         }),
-    ))
-}
-
-async fn store_placed_order(
-    state: &AppState,
-    order: &Order,
-    placed: contracts::OrderPlaced,
-) -> ApiResult<()> {
-    let mut tx = state.db.begin().await?;
-    db::insert_order(&mut tx, order).await?;
-    outbox::enqueue(&mut tx, [placed]).await?;
-    tx.commit().await?;
-    state.outbox.wake();
-    Ok(())
-}
-
-/// The compensation of the synchronous charge, written durably: the payment service voids it.
-async fn void_charge(state: &AppState, order_id: &str, customer_id: &str) -> ApiResult<()> {
-    let mut tx = state.db.begin().await?;
-    outbox::enqueue(
-        &mut tx,
-        [contracts::PaymentVoidRequested {
-            order_id: order_id.to_owned(),
-            customer_id: customer_id.to_owned(),
-        }],
     )
-    .await?;
+        .into_response()
+}
+
+fn declined() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYMENT_REQUIRED,
+        "payment-declined",
+        "the card was declined; no order was placed",
+    )
+}
+
+/// Saves the order's payment outcome over the version it was recorded at, with the event it
+/// causes. Only this request moves a `PaymentPending` order (or the recovery sweep, long after),
+/// so losing the version race is an error, not a retry.
+async fn save(state: &AppState, order: &Order, event: Option<contracts::Event>) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    if !db::save_order(&mut tx, order).await? {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "order {} changed while it was being paid for",
+            order.order_id
+        )));
+    }
+    outbox::enqueue(&mut tx, event).await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(())
@@ -218,13 +304,7 @@ async fn void_charge(state: &AppState, order_id: &str, customer_id: &str) -> Api
 /// unavailable payment service means "try again later" (503), and no order is placed.
 fn payment_failure(error: CallError) -> ApiError {
     match error {
-        CallError::Rejected { status, .. } if status == StatusCode::PAYMENT_REQUIRED => {
-            ApiError::new(
-                StatusCode::PAYMENT_REQUIRED,
-                "payment-declined",
-                "the card was declined; no order was placed",
-            )
-        }
+        CallError::Rejected { status, .. } if status == StatusCode::PAYMENT_REQUIRED => declined(),
         CallError::Rejected { problem, .. } => ApiError::unprocessable(
             "payment-refused",
             problem
@@ -272,8 +352,10 @@ async fn get_order(
     let mut conn = state.db.pool().acquire().await?;
     let order = db::find_order(&mut conn, &order_id)
         .await?
-        // Someone else's order looks like no order at all: ids are not a way to probe.
+        // Someone else's order looks like no order at all: ids are not a way to probe. Nor is
+        // there an order until its charge was approved.
         .filter(|o| caller.role == Role::Admin || o.customer_id == caller.subject_id)
+        .filter(|o| o.status.is_placed())
         .ok_or_else(order_not_found)?;
     Ok(Json(OrderView {
         order_id: order.order_id,
@@ -311,7 +393,7 @@ async fn customer_command<E: Into<contracts::Event>>(
         let mut tx = state.db.begin().await?;
         let mut order = db::find_order(&mut tx, order_id)
             .await?
-            .filter(|o| o.customer_id == caller.subject_id)
+            .filter(|o| o.customer_id == caller.subject_id && o.status.is_placed())
             .ok_or_else(order_not_found)?;
         let Some(event) = decide(&mut order)? else {
             return Ok(order);
@@ -409,4 +491,24 @@ async fn mypage_order(
         .await?
         .map(Json)
         .ok_or_else(order_not_found)
+}
+
+/// For the review service: who ordered and where the order stands. Only services call it.
+async fn order_summary(
+    State(state): State<AppState>,
+    caller: ServiceCaller,
+    Path(order_id): Path<Uuid>,
+) -> ApiResult<Json<OrderSummary>> {
+    caller.require(&[ServiceName::Review])?;
+    let mut conn = state.db.pool().acquire().await?;
+    let order = db::find_order(&mut conn, &order_id.to_string())
+        .await?
+        .filter(|o| o.status.is_placed())
+        .ok_or_else(|| ApiError::not_found("order-not-found", "there is no such order"))?;
+    Ok(Json(OrderSummary {
+        order_id: order.order_id,
+        customer_id: order.customer_id,
+        store_id: order.store_id,
+        status: order.status.as_str().to_owned(),
+    }))
 }

@@ -4,7 +4,7 @@ use contracts::{GeoPoint, MenuPublished};
 use platform::db::Conn;
 use sqlx::Row;
 
-use crate::domain::{Order, OrderStatus};
+use crate::domain::{Order, OrderStatus, RequestKey};
 
 /// Stores a copy of a store's menu unless a newer revision is already here (events of one store
 /// arrive in order, but a replayed dead letter may not).
@@ -55,11 +55,14 @@ pub async fn find_menu(conn: &mut Conn, store_id: &str) -> anyhow::Result<Option
     .transpose()
 }
 
-pub async fn insert_order(conn: &mut Conn, order: &Order) -> anyhow::Result<()> {
+/// Inserts a new order. A unique violation means the customer's `Idempotency-Key` already has
+/// an order (see [`find_by_request`]).
+pub async fn insert_order(conn: &mut Conn, order: &Order) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO orders (order_id, customer_id, store_id, store_name, status, amount, items, \
-         delivery_address, payment_id, placed_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
+         delivery_address, payment_id, placed_at, updated_at, version, menu_revision, \
+         idempotency_key, request_fingerprint) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14)",
     )
     .bind(&order.order_id)
     .bind(&order.customer_id)
@@ -67,62 +70,100 @@ pub async fn insert_order(conn: &mut Conn, order: &Order) -> anyhow::Result<()> 
     .bind(&order.store_name)
     .bind(order.status.as_str())
     .bind(order.amount)
-    .bind(serde_json::to_string(&order.items)?)
-    .bind(serde_json::to_string(&order.delivery_address)?)
+    .bind(json(&order.items)?)
+    .bind(json(&order.delivery_address)?)
     .bind(&order.payment_id)
     .bind(order.placed_at)
     .bind(order.version)
+    .bind(order.menu_revision)
+    .bind(order.request.as_ref().map(|r| r.key.as_str()))
+    .bind(order.request.as_ref().map(|r| r.fingerprint.as_str()))
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
+fn json(value: &impl serde::Serialize) -> sqlx::Result<String> {
+    serde_json::to_string(value).map_err(|error| sqlx::Error::Encode(Box::new(error)))
+}
+
+const ORDER_COLUMNS: &str = "order_id, customer_id, store_id, store_name, status, amount, items, \
+     delivery_address, payment_id, placed_at, resume_status, ready_at, cancel_refusal, version, \
+     menu_revision, idempotency_key, request_fingerprint";
+
 pub async fn find_order(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<Order>> {
-    let row = sqlx::query(
-        "SELECT order_id, customer_id, store_id, store_name, status, amount, items, \
-         delivery_address, payment_id, placed_at, resume_status, ready_at, cancel_refusal, \
-         version FROM orders WHERE order_id = $1",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1"
+    ))
     .bind(order_id)
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|row| {
-        let status: String = row.try_get("status")?;
-        Ok(Order {
-            order_id: row.try_get("order_id")?,
-            customer_id: row.try_get("customer_id")?,
-            store_id: row.try_get("store_id")?,
-            store_name: row.try_get("store_name")?,
-            status: OrderStatus::parse(&status)
-                .ok_or_else(|| anyhow::anyhow!("unknown order status {status}"))?,
-            amount: row.try_get("amount")?,
-            items: serde_json::from_str(row.try_get("items")?)?,
-            delivery_address: serde_json::from_str(row.try_get("delivery_address")?)?,
-            payment_id: row.try_get("payment_id")?,
-            placed_at: row.try_get("placed_at")?,
-            resume_status: row
-                .try_get::<Option<String>, _>("resume_status")?
-                .as_deref()
-                .and_then(OrderStatus::parse),
-            ready_at: row.try_get("ready_at")?,
-            cancel_refusal: row.try_get("cancel_refusal")?,
-            version: row.try_get("version")?,
-        })
+    row.map(order_from_row).transpose()
+}
+
+/// The order a customer's `Idempotency-Key` names.
+pub async fn find_by_request(
+    conn: &mut Conn,
+    customer_id: &str,
+    key: &str,
+) -> anyhow::Result<Option<Order>> {
+    let row = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(customer_id)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(order_from_row).transpose()
+}
+
+fn order_from_row(row: sqlx::any::AnyRow) -> anyhow::Result<Order> {
+    let status: String = row.try_get("status")?;
+    Ok(Order {
+        order_id: row.try_get("order_id")?,
+        customer_id: row.try_get("customer_id")?,
+        store_id: row.try_get("store_id")?,
+        store_name: row.try_get("store_name")?,
+        status: OrderStatus::parse(&status)
+            .ok_or_else(|| anyhow::anyhow!("unknown order status {status}"))?,
+        amount: row.try_get("amount")?,
+        items: serde_json::from_str(row.try_get("items")?)?,
+        delivery_address: serde_json::from_str(row.try_get("delivery_address")?)?,
+        payment_id: row.try_get("payment_id")?,
+        placed_at: row.try_get("placed_at")?,
+        resume_status: row
+            .try_get::<Option<String>, _>("resume_status")?
+            .as_deref()
+            .and_then(OrderStatus::parse),
+        ready_at: row.try_get("ready_at")?,
+        cancel_refusal: row.try_get("cancel_refusal")?,
+        menu_revision: row.try_get("menu_revision")?,
+        request: match (
+            row.try_get::<Option<String>, _>("idempotency_key")?,
+            row.try_get::<Option<String>, _>("request_fingerprint")?,
+        ) {
+            (Some(key), Some(fingerprint)) => Some(RequestKey { key, fingerprint }),
+            _ => None,
+        },
+        version: row.try_get("version")?,
     })
-    .transpose()
 }
 
 /// Saves a changed order over the version it was read at; false when another change won.
 pub async fn save_order(conn: &mut Conn, order: &Order) -> anyhow::Result<bool> {
     let updated = sqlx::query(
         "UPDATE orders SET status = $1, resume_status = $2, ready_at = $3, cancel_refusal = $4, \
-         updated_at = $5, version = version + 1 WHERE order_id = $6 AND version = $7",
+         updated_at = $5, version = version + 1, payment_id = $6, idempotency_key = $7, \
+         request_fingerprint = $8 WHERE order_id = $9 AND version = $10",
     )
     .bind(order.status.as_str())
     .bind(order.resume_status.map(|s| s.as_str()))
     .bind(order.ready_at)
     .bind(order.cancel_refusal.as_deref())
     .bind(platform::db::now_ms())
+    .bind(&order.payment_id)
+    .bind(order.request.as_ref().map(|r| r.key.as_str()))
+    .bind(order.request.as_ref().map(|r| r.fingerprint.as_str()))
     .bind(&order.order_id)
     .bind(order.version)
     .execute(&mut *conn)

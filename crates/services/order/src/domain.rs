@@ -4,7 +4,7 @@
 
 use contracts::{
     DeliveryAddress, Event, MenuItem, MenuPublished, OrderCancelRequested, OrderCanceled,
-    OrderCompleted, OrderLine, OrderPlaced,
+    OrderCompleted, OrderLine, OrderPlaced, PaymentVoidRequested,
 };
 
 pub const MAX_LINES: usize = 30;
@@ -159,7 +159,8 @@ pub fn price(menu: &MenuPublished, items: &[(String, Quantity)]) -> Result<Price
     Ok(Priced { lines, amount })
 }
 
-/// Where an order stands, as the customer sees it (DESIGN.md §7).
+/// Where an order stands. From `Placed` on, as the customer sees it (DESIGN.md §7); before that
+/// the order is being paid for, and the customer sees no order until the charge is approved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
     Placed,
@@ -172,10 +173,17 @@ pub enum OrderStatus {
     Completed,
     CancelRequested,
     Canceled,
+    /// Recorded before the charge, so a crash between the charge and the order cannot leave a
+    /// charge without an order that knows of it.
+    PaymentPending,
+    /// The card was declined: no order.
+    PaymentDeclined,
+    /// The charge's outcome is unknown (payment unavailable): no order, and the charge is voided.
+    PaymentFailed,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 10] = [
+    pub const ALL: [OrderStatus; 13] = [
         OrderStatus::Placed,
         OrderStatus::Accepted,
         OrderStatus::Rejected,
@@ -186,6 +194,9 @@ impl OrderStatus {
         OrderStatus::Completed,
         OrderStatus::CancelRequested,
         OrderStatus::Canceled,
+        OrderStatus::PaymentPending,
+        OrderStatus::PaymentDeclined,
+        OrderStatus::PaymentFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -200,7 +211,18 @@ impl OrderStatus {
             OrderStatus::Completed => "Completed",
             OrderStatus::CancelRequested => "CancelRequested",
             OrderStatus::Canceled => "Canceled",
+            OrderStatus::PaymentPending => "PaymentPending",
+            OrderStatus::PaymentDeclined => "PaymentDeclined",
+            OrderStatus::PaymentFailed => "PaymentFailed",
         }
+    }
+
+    /// Whether the customer has an order: the charge was approved.
+    pub fn is_placed(self) -> bool {
+        !matches!(
+            self,
+            OrderStatus::PaymentPending | OrderStatus::PaymentDeclined | OrderStatus::PaymentFailed
+        )
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
@@ -233,7 +255,11 @@ impl OrderStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            OrderStatus::Rejected | OrderStatus::Canceled | OrderStatus::Completed
+            OrderStatus::Rejected
+                | OrderStatus::Canceled
+                | OrderStatus::Completed
+                | OrderStatus::PaymentDeclined
+                | OrderStatus::PaymentFailed
         )
     }
 }
@@ -248,53 +274,137 @@ pub struct Order {
     pub amount: i64,
     pub items: Vec<OrderLine>,
     pub delivery_address: DeliveryAddress,
+    /// Empty until the charge is approved.
     pub payment_id: String,
     pub placed_at: i64,
+    /// The revision of the store's menu the order was priced at; the store checks it.
+    pub menu_revision: i64,
     /// While a cancel request is open: the status the order goes back to if the store refuses.
     pub resume_status: Option<OrderStatus>,
     pub ready_at: Option<i64>,
     pub cancel_refusal: Option<String>,
+    /// The request this order answers, when the customer sent an `Idempotency-Key`.
+    pub request: Option<RequestKey>,
     pub version: i64,
 }
 
+/// A customer's `Idempotency-Key` and what the request asked for: the same key with the same
+/// request is the same order; with another request it is a mistake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestKey {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+impl RequestKey {
+    /// 1 to 200 visible ASCII characters, as clients generate them (usually a UUID).
+    pub fn parse(key: &str, request: &PlaceOrder) -> Result<Self, OrderError> {
+        if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(
+                "Idempotency-Key must be 1 to 200 visible ASCII characters",
+            ));
+        }
+        // The card token is left out: it is a credential, and the rest says what was ordered.
+        let items: Vec<(&str, i64)> = request
+            .items
+            .iter()
+            .map(|(food, quantity)| (food.as_str(), quantity.0))
+            .collect();
+        let fingerprint = serde_json::json!({
+            "storeId": request.store_id,
+            "items": items,
+            "deliveryAddress": request.delivery_address,
+        })
+        .to_string();
+        Ok(Self {
+            key: key.to_owned(),
+            fingerprint,
+        })
+    }
+}
+
 impl Order {
-    /// A paid order: `Placed`, and the event that takes it to the store.
-    pub fn place(
+    /// A priced order about to be charged: `PaymentPending`, recorded before the charge.
+    pub fn pending(
         order_id: String,
         customer_id: String,
         menu: &MenuPublished,
         priced: Priced,
         delivery_address: DeliveryAddress,
-        payment_id: String,
+        request: Option<RequestKey>,
         now: i64,
-    ) -> (Self, OrderPlaced) {
-        let order = Self {
+    ) -> Self {
+        Self {
             order_id,
             customer_id,
             store_id: menu.store_id.clone(),
             store_name: menu.name.clone(),
-            status: OrderStatus::Placed,
+            status: OrderStatus::PaymentPending,
             amount: priced.amount,
             items: priced.lines,
             delivery_address,
-            payment_id,
+            payment_id: String::new(),
             placed_at: now,
+            menu_revision: menu.revision,
             resume_status: None,
             ready_at: None,
             cancel_refusal: None,
+            request,
             version: 1,
-        };
-        let event = OrderPlaced {
-            order_id: order.order_id.clone(),
-            customer_id: order.customer_id.clone(),
-            store_id: order.store_id.clone(),
-            store_name: order.store_name.clone(),
-            items: order.items.clone(),
-            amount: order.amount,
-            delivery_address: order.delivery_address.clone(),
-            payment_id: order.payment_id.clone(),
-        };
-        (order, event)
+        }
+    }
+
+    /// The charge was approved: the order is `Placed`, and the event takes it to the store.
+    pub fn paid(&mut self, payment_id: String) -> Result<OrderPlaced, OrderError> {
+        if self.status != OrderStatus::PaymentPending {
+            return Err(OrderError::InvalidTransition {
+                action: "place",
+                from: self.status,
+            });
+        }
+        self.status = OrderStatus::Placed;
+        self.payment_id = payment_id;
+        Ok(OrderPlaced {
+            order_id: self.order_id.clone(),
+            customer_id: self.customer_id.clone(),
+            store_id: self.store_id.clone(),
+            store_name: self.store_name.clone(),
+            items: self.items.clone(),
+            amount: self.amount,
+            delivery_address: self.delivery_address.clone(),
+            payment_id: self.payment_id.clone(),
+            menu_revision: self.menu_revision,
+            priced_at: self.placed_at,
+        })
+    }
+
+    /// The card was declined: there is no charge and no order. The key keeps answering 402.
+    pub fn declined(&mut self) -> Result<(), OrderError> {
+        if self.status != OrderStatus::PaymentPending {
+            return Err(OrderError::InvalidTransition {
+                action: "decline",
+                from: self.status,
+            });
+        }
+        self.status = OrderStatus::PaymentDeclined;
+        Ok(())
+    }
+
+    /// The charge's outcome is unknown: no order, and the charge (if it landed, or when it
+    /// lands) is voided. The key is freed, so the customer's retry is a new attempt.
+    pub fn payment_failed(&mut self) -> Result<PaymentVoidRequested, OrderError> {
+        if self.status != OrderStatus::PaymentPending {
+            return Err(OrderError::InvalidTransition {
+                action: "give up the payment of",
+                from: self.status,
+            });
+        }
+        self.status = OrderStatus::PaymentFailed;
+        self.request = None;
+        Ok(PaymentVoidRequested {
+            order_id: self.order_id.clone(),
+            customer_id: self.customer_id.clone(),
+        })
     }
 
     /// The customer asks to cancel. Until cooking starts the store decides (the request goes to
@@ -500,23 +610,68 @@ mod tests {
         );
     }
 
-    #[test]
-    fn placing_returns_the_event_the_store_needs() {
+    fn pending_order() -> Order {
         let order = request(vec![("kimbap", 2)]).unwrap();
         let priced = price(&menu(), &order.items).unwrap();
-        let (order, event) = Order::place(
+        Order::pending(
             "o-9".into(),
             "c-1".into(),
             &menu(),
             priced,
             address(),
-            "p-1".into(),
+            None,
             42,
-        );
+        )
+    }
+
+    #[test]
+    fn an_approved_charge_places_the_order_with_the_event_the_store_needs() {
+        let mut order = pending_order();
+        assert_eq!(order.status, OrderStatus::PaymentPending);
+        assert!(!order.status.is_placed());
+        let event = order.paid("p-1".into()).unwrap();
         assert_eq!(order.status, OrderStatus::Placed);
+        assert_eq!(order.payment_id, "p-1");
         assert_eq!(event.amount, 7000);
         assert_eq!(event.store_name, "Kimbap Heaven");
         assert_eq!(event.order_id, "o-9");
+        assert_eq!(event.menu_revision, menu().revision);
+        assert!(order.paid("p-2".into()).is_err(), "placed once");
+    }
+
+    #[test]
+    fn a_payment_ends_in_exactly_one_way() {
+        let mut declined = pending_order();
+        declined.declined().unwrap();
+        assert_eq!(declined.status, OrderStatus::PaymentDeclined);
+        assert!(declined.paid("p-1".into()).is_err());
+        assert!(declined.payment_failed().is_err());
+
+        let mut failed = pending_order();
+        failed.request = Some(RequestKey {
+            key: "k".into(),
+            fingerprint: "f".into(),
+        });
+        let void = failed.payment_failed().unwrap();
+        assert_eq!(void.order_id, "o-9");
+        assert_eq!(failed.status, OrderStatus::PaymentFailed);
+        assert_eq!(failed.request, None, "the key is free for a retry");
+        assert!(failed.paid("p-1".into()).is_err());
+        assert!(failed.request_cancel().is_err());
+    }
+
+    #[test]
+    fn an_idempotency_key_remembers_what_was_asked_not_the_card() {
+        let a = request(vec![("kimbap", 2)]).unwrap();
+        let mut same_other_card = a.clone();
+        same_other_card.card_token = "tok_other".into();
+        let b = request(vec![("kimbap", 3)]).unwrap();
+        let key = |r: &PlaceOrder| RequestKey::parse("k-1", r).unwrap().fingerprint;
+        assert_eq!(key(&a), key(&same_other_card));
+        assert_ne!(key(&a), key(&b));
+        for bad in ["", "with space", &"x".repeat(201), "é"] {
+            assert!(RequestKey::parse(bad, &a).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -530,16 +685,17 @@ mod tests {
     fn placed_order() -> Order {
         let request = request(vec![("kimbap", 1)]).unwrap();
         let priced = price(&menu(), &request.items).unwrap();
-        Order::place(
+        let mut order = Order::pending(
             "o-1".into(),
             "c-1".into(),
             &menu(),
             priced,
             address(),
-            "p-1".into(),
+            None,
             0,
-        )
-        .0
+        );
+        order.paid("p-1".into()).unwrap();
+        order
     }
 
     fn store_event(kind: u8) -> Event {

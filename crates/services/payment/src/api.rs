@@ -8,7 +8,8 @@ use axum::{
 };
 use contracts::http::{ChargeRequest, IDEMPOTENCY_KEY, PaymentStatus, PaymentView};
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role, ServiceName,
+    auth::ServiceCaller,
     db::{is_unique_violation, now_ms},
     http::{Json, Path},
     outbox::{self, OutboxSignal},
@@ -30,8 +31,9 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/payments", post(charge).get(list_payments))
+        .route("/payments", get(list_payments))
         .route("/payments/{order_id}", get(get_payment))
+        .route("/internal/payments", post(charge))
         .with_state(state)
 }
 
@@ -61,16 +63,18 @@ fn outcome(payment: PaymentView) -> ApiResult<(StatusCode, Json<PaymentView>)> {
     }
 }
 
-/// Charges the calling customer for an order. Idempotent on the order id.
+/// Charges a customer for an order. Idempotent on the order id. Only the order service may ask:
+/// it has checked the customer and priced the order.
 async fn charge(
     State(state): State<AppState>,
-    caller: Identity,
+    caller: ServiceCaller,
     headers: HeaderMap,
     Json(body): Json<ChargeRequest>,
 ) -> ApiResult<(StatusCode, Json<PaymentView>)> {
-    caller.require(Role::Customer)?;
+    caller.require(&[ServiceName::Order])?;
     let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok());
-    let charge = Charge::parse(body, &caller.subject_id, key)?;
+    let customer_id = body.customer_id.clone();
+    let charge = Charge::parse(body, &customer_id, key)?;
     let mut tx = state.db.begin().await?;
     if let Some(existing) = db::find_by_order(&mut tx, &charge.order_id).await? {
         return outcome(charge.replay(existing)?);

@@ -40,6 +40,9 @@ impl Charge {
         if request.order_id.trim().is_empty() {
             return invalid("orderId is required");
         }
+        if customer_id.trim().is_empty() {
+            return invalid("customerId is required");
+        }
         if idempotency_key.is_some_and(|key| key != request.order_id) {
             return invalid("the Idempotency-Key header must equal orderId");
         }
@@ -179,6 +182,7 @@ mod tests {
     fn request(token: &str) -> ChargeRequest {
         ChargeRequest {
             order_id: "o-1".into(),
+            customer_id: "c-1".into(),
             amount: 12_000,
             method: "card".into(),
             card_token: token.into(),

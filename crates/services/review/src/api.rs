@@ -6,7 +6,7 @@ use axum::{
     http::{Method, StatusCode},
     routing::{delete, get, post},
 };
-use contracts::{ReviewDeleted, ReviewWritten};
+use contracts::{ReviewDeleted, ReviewWritten, http::OrderSummary};
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Identity, Role,
     client::{CallError, ResilientClient},
@@ -56,16 +56,6 @@ struct WriteBody {
     text: String,
 }
 
-/// What the review service needs to know of an order, as the order service answers it.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OrderLookup {
-    order_id: String,
-    customer_id: String,
-    store_id: String,
-    status: String,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Written {
@@ -86,19 +76,16 @@ async fn write_review(
     caller.require(Role::Customer)?;
     let rating = Rating::parse(body.rating)?;
     let text = Text::parse(&body.text, state.max_text_chars)?;
-    if body.order_id.trim().is_empty() || body.order_id.contains('/') {
-        return Err(ApiError::unprocessable(
-            "invalid-review",
-            "orderId is required",
-        ));
-    }
-    let order: OrderLookup = state
+    // Parsed as an id, so nothing a client sends can change which URL the lookup calls.
+    let order_id = Uuid::parse_str(body.order_id.trim()).map_err(|_| {
+        ApiError::unprocessable("invalid-review", "orderId must be an order id (a UUID)")
+    })?;
+    let order: OrderSummary = state
         .orders
         .json(
             Method::GET,
-            &format!("/orders/{}", body.order_id),
+            &format!("/internal/orders/{}", order_id.hyphenated()),
             None::<&()>,
-            Some(&caller.token),
             None,
         )
         .await
@@ -106,8 +93,11 @@ async fn write_review(
             CallError::Rejected { status, .. } if status == StatusCode::NOT_FOUND => {
                 ApiError::not_found("order-not-found", "there is no such order of yours")
             }
+            // The peer refused the lookup itself: say so as a client error of this request, not
+            // as an outage.
             CallError::Rejected { status, .. } => {
-                ApiError::internal(anyhow::anyhow!("order lookup answered {status}"))
+                tracing::warn!(%status, "order lookup refused");
+                ApiError::unprocessable("invalid-review", "the order cannot be checked")
             }
             CallError::Unavailable { reason, .. } => {
                 tracing::warn!(%reason, "order lookup unavailable; review not stored");

@@ -8,6 +8,7 @@ use axum::{
 };
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    db::now_ms,
     http::{Json, Path, Query},
     outbox::{self, OutboxSignal},
 };
@@ -191,6 +192,7 @@ async fn register_store(
     )?;
     let mut tx = state.db.begin().await?;
     db::insert_store(&mut tx, &store).await?;
+    db::record_menu(&mut tx, &published, now_ms()).await?;
     outbox::enqueue(&mut tx, [published]).await?;
     tx.commit().await?;
     state.outbox.wake();
@@ -266,6 +268,7 @@ async fn save(
             "the store changed while you edited it; reload and try again",
         ));
     }
+    db::record_menu(&mut tx, &published, now_ms()).await?;
     outbox::enqueue(&mut tx, [published]).await?;
     tx.commit().await?;
     state.outbox.wake();

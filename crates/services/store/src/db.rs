@@ -219,3 +219,40 @@ pub async fn unanswered_orders(
     .await?;
     Ok(ids)
 }
+
+/// Keeps a published revision of a store's menu, for checking orders priced at it.
+pub async fn record_menu(
+    conn: &mut Conn,
+    menu: &contracts::MenuPublished,
+    published_at: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO menu_history (store_id, revision, published_at, menu) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (store_id, revision) DO NOTHING",
+    )
+    .bind(&menu.store_id)
+    .bind(menu.revision)
+    .bind(published_at)
+    .bind(serde_json::to_string(menu)?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The store's menu as it was at `at` (epoch ms): the last revision published by then.
+pub async fn menu_at(
+    conn: &mut Conn,
+    store_id: &str,
+    at: i64,
+) -> anyhow::Result<Option<contracts::MenuPublished>> {
+    let row = sqlx::query(
+        "SELECT menu FROM menu_history WHERE store_id = $1 AND published_at <= $2 \
+         ORDER BY revision DESC LIMIT 1",
+    )
+    .bind(store_id)
+    .bind(at)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| Ok(serde_json::from_str(row.try_get("menu")?)?))
+        .transpose()
+}

@@ -181,6 +181,33 @@ impl Store {
     }
 }
 
+/// Why an order priced at menu revision `priced_at` cannot be taken, judged against `menu`, the
+/// menu as it was when the order was priced. `None` when every line still holds: a change to
+/// other foods, or none at all, leaves the order valid.
+pub fn stale_order(menu: &MenuPublished, priced_at: i64, lines: &[OrderLine]) -> Option<String> {
+    if menu.revision <= priced_at {
+        return None;
+    }
+    if !menu.open {
+        return Some("the store had paused taking orders".into());
+    }
+    for line in lines {
+        let Some(food) = menu.foods.iter().find(|f| f.food_id == line.food_id) else {
+            return Some(format!("{} was no longer on the menu", line.name));
+        };
+        if food.sold_out {
+            return Some(format!("{} had sold out", food.name));
+        }
+        if food.price != line.unit_price {
+            return Some(format!(
+                "the price of {} had changed from {} to {} KRW",
+                food.name, line.unit_price, food.price
+            ));
+        }
+    }
+    None
+}
+
 /// Where a store order stands, from the store's side (the same names the customer sees).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreOrderStatus {
@@ -630,5 +657,64 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn menu_at(revision: i64, open: bool, foods: &[(&str, i64, bool)]) -> MenuPublished {
+        MenuPublished {
+            store_id: "s-1".into(),
+            owner_id: "o-1".into(),
+            name: "store".into(),
+            location: GeoPoint {
+                lat: 37.5,
+                lng: 127.0,
+            },
+            open,
+            foods: foods
+                .iter()
+                .map(|(id, price, sold_out)| MenuItem {
+                    food_id: (*id).into(),
+                    name: (*id).into(),
+                    price: *price,
+                    sold_out: *sold_out,
+                })
+                .collect(),
+            revision,
+        }
+    }
+
+    fn line(food: &str, unit_price: i64) -> OrderLine {
+        OrderLine {
+            food_id: food.into(),
+            name: food.into(),
+            quantity: 1,
+            unit_price,
+        }
+    }
+
+    #[test]
+    fn an_order_priced_at_a_stale_menu_is_caught_and_told_why() {
+        let order = [line("kimbap", 4500)];
+        let fresh = menu_at(3, true, &[("kimbap", 4500, false), ("ramen", 5000, false)]);
+        assert_eq!(
+            stale_order(&fresh, 3, &order),
+            None,
+            "priced at the menu in force"
+        );
+        let other_food_changed =
+            menu_at(4, true, &[("kimbap", 4500, false), ("ramen", 9000, true)]);
+        assert_eq!(stale_order(&other_food_changed, 3, &order), None);
+        let paused = menu_at(4, false, &[("kimbap", 4500, false)]);
+        assert!(stale_order(&paused, 3, &order).unwrap().contains("paused"));
+        let sold_out = menu_at(4, true, &[("kimbap", 4500, true)]);
+        assert!(
+            stale_order(&sold_out, 3, &order)
+                .unwrap()
+                .contains("sold out")
+        );
+        let dearer = menu_at(4, true, &[("kimbap", 45000, false)]);
+        let why = stale_order(&dearer, 3, &order).unwrap();
+        assert!(why.contains("4500") && why.contains("45000"), "{why}");
+        let gone = menu_at(4, true, &[("ramen", 5000, false)]);
+        assert!(stale_order(&gone, 3, &order).unwrap().contains("no longer"));
     }
 }

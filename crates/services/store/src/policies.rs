@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     commands::{CommandError, change_order},
     db,
-    domain::{CancelDecision, Reason, StoreOrder, StoreOrderStatus},
+    domain::{CancelDecision, Reason, StoreOrder, StoreOrderStatus, stale_order},
     views,
 };
 
@@ -46,8 +46,31 @@ impl EventHandler for StorePolicies {
                     ready_at: None,
                     version: 1,
                 };
-                if db::insert_store_order(tx, &order).await? {
-                    views::count_order(tx, &order.store_id, &order.items, 1).await?;
+                if !db::insert_store_order(tx, &order).await? {
+                    return Ok(()); // received before
+                }
+                views::count_order(tx, &order.store_id, &order.items, 1).await?;
+                // The order service priced it from its replica of the menu, which lags: an order
+                // priced after a pause, a sold-out mark or a price change is rejected (and so
+                // refunded) rather than cooked at the old state.
+                let priced_at = match placed.priced_at {
+                    0 => incoming.timestamp,
+                    at => at,
+                };
+                let stale = match placed.menu_revision {
+                    0 => None,
+                    revision => db::menu_at(tx, &placed.store_id, priced_at)
+                        .await?
+                        .and_then(|menu| stale_order(&menu, revision, &placed.items)),
+                };
+                if let Some(why) = stale {
+                    tracing::info!(order_id = %placed.order_id, reason = %why,
+                        "rejecting an order priced at a stale menu");
+                    change_order(tx, None, &placed.order_id, |order| {
+                        let reason = Reason::parse(&format!("the menu had changed: {why}"))?;
+                        order.reject(reason, true).map(|e| Some(e.into()))
+                    })
+                    .await?;
                 }
                 Ok(())
             }
