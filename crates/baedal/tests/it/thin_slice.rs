@@ -228,3 +228,87 @@ async fn every_client_mistake_is_a_problem_body_and_a_down_service_is_503() {
 
     app.stop().await;
 }
+
+/// A review names its order in the body; whatever that text is, it is parsed as an id before any
+/// URL is built from it, so it cannot reach another endpoint of the order service, and nothing a
+/// client writes there is a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reviews_order_id_cannot_steer_the_lookup() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer1").await;
+    let long = "7".repeat(70_000);
+    for order_id in [
+        "%ff",
+        "%00",
+        "..\\healthz",
+        "..\\mypage\\orders",
+        "..\\..\\metrics",
+        "../../internal/orders/x",
+        long.as_str(),
+    ] {
+        let (status, body) = app
+            .post(
+                &customer,
+                "/reviews",
+                json!({"orderId": order_id, "rating": 5, "text": "x"}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            422,
+            "{}: {body}",
+            &order_id[..order_id.len().min(20)]
+        );
+        assert_eq!(body["code"], "invalid-review");
+    }
+    // A well-formed id of no order is simply no order.
+    let (status, body) = app
+        .post(
+            &customer,
+            "/reviews",
+            json!({"orderId": uuid::Uuid::now_v7().to_string(), "rating": 5, "text": "x"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    app.stop().await;
+}
+
+/// Metrics are not on any public port, and made-up methods cannot add series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_are_internal_and_their_labels_bounded() {
+    let app = TestApp::spawn().await;
+    let platform = app.platform.as_ref().unwrap();
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 404, "not on the gateway");
+    let order = platform.service(platform::ServiceName::Order).unwrap().addr;
+    let response = app
+        .http
+        .get(format!("http://{order}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404, "not on a service port");
+    for method in ["FOOBAR", "BREW", "X-MADE-UP"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        app.http
+            .request(method, app.url("/stores"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let metrics = app
+        .http
+        .get(format!("http://{}/metrics", platform.metrics_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+    assert!(metrics.contains("method=\"other\""));
+    for made_up in ["FOOBAR", "BREW", "X-MADE-UP"] {
+        assert!(!metrics.contains(made_up), "{made_up} became a label");
+    }
+    app.stop().await;
+}

@@ -256,6 +256,9 @@ async fn dot_segments_cannot_reach_a_services_internals() {
         "/orders/%2e%2e/metrics",
         "/orders/../readyz",
         "/stores/%2E%2e/metrics",
+        "/orders/..\\metrics",
+        "/orders/%5c..%5cmetrics",
+        "/orders/a%2Fb",
     ] {
         let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
         let request = format!("GET {path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n");
