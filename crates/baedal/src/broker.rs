@@ -30,6 +30,20 @@ pub struct BrokerPlan {
     pub program: PathBuf,
     pub listen: SocketAddr,
     pub storage: PathBuf,
+    /// How often the broker deletes records past their topic's retention.
+    pub maintenance_interval: Duration,
+}
+
+impl BrokerPlan {
+    /// The broker of `up`: maintained every five minutes.
+    pub fn new(program: PathBuf, listen: SocketAddr, storage: PathBuf) -> Self {
+        Self {
+            program,
+            listen,
+            storage,
+            maintenance_interval: Duration::from_secs(300),
+        }
+    }
 }
 
 /// A running broker process, restarted whenever it dies until [`BrokerProcess::stop`].
@@ -140,6 +154,8 @@ async fn spawn(plan: &BrokerPlan) -> anyhow::Result<Running> {
         .arg("--storage")
         .arg(&plan.storage)
         .arg("--exit-on-stdin-close")
+        .arg("--maintenance-interval")
+        .arg(format!("{}ms", plan.maintenance_interval.as_millis()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -179,11 +179,8 @@ impl Platform {
                         settings.kafka.brokers
                     )
                 })?;
-                let plan = BrokerPlan {
-                    program: program.clone(),
-                    listen,
-                    storage: settings.data_dir.join("broker.db"),
-                };
+                let plan =
+                    BrokerPlan::new(program.clone(), listen, settings.data_dir.join("broker.db"));
                 Some(BrokerProcess::start(plan).await?)
             }
             None => None,

@@ -83,6 +83,7 @@ impl EventBus {
             .set("bootstrap.servers", &self.settings.brokers)
             .create()
             .context("creating Kafka admin client")?;
+        let retention = self.settings.retention_ms.to_string();
         let topics = [
             NewTopic::new(
                 &self.settings.topic,
@@ -90,7 +91,12 @@ impl EventBus {
                 TopicReplication::Fixed(1),
             ),
             NewTopic::new(&self.settings.dlq_topic, 1, TopicReplication::Fixed(1)),
-        ];
+        ]
+        .map(|topic| {
+            topic
+                .set("cleanup.policy", "delete")
+                .set("retention.ms", &retention)
+        });
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         for result in admin.create_topics(&topics, &options).await? {
             match result {

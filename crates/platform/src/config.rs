@@ -293,6 +293,10 @@ pub struct KafkaSettings {
     pub fetch_wait_max_ms: u32,
     /// How long a publish may wait for an unreachable broker before the relay retries it.
     pub message_timeout_ms: u32,
+    /// How long the topics baedal creates keep a record (`retention.ms`, with
+    /// `cleanup.policy=delete`), so the log does not grow without bound. Topics that exist
+    /// already keep their own settings.
+    pub retention_ms: u64,
 }
 
 /// Where the process serves `/metrics` for Prometheus: a listener of its own, never a public
@@ -517,6 +521,7 @@ impl Default for KafkaSettings {
             group_prefix: String::new(),
             fetch_wait_max_ms: 10,
             message_timeout_ms: 10_000,
+            retention_ms: 7 * 24 * 3600 * 1000,
         }
     }
 }

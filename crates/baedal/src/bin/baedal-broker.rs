@@ -39,6 +39,35 @@ struct Args {
     /// outlives it, even when it is killed with SIGKILL.
     #[arg(long)]
     exit_on_stdin_close: bool,
+    /// How often the log is maintained: records older than their topic's `retention.ms` are
+    /// deleted (topics with `cleanup.policy=delete`), and free pages returned.
+    #[arg(long, default_value = "5m")]
+    maintenance_interval: String,
+}
+
+/// Indexes tansu 0.6's SQLite schema lacks. Without them the fetch path looks up each record's
+/// headers by scanning every header (four per record), and the produce path scans the
+/// watermarks, so the broker slows as the log grows. Created at every start, so data files made
+/// before them get them too; the plans are checked by this file's tests.
+const INDEXES: [&str; 3] = [
+    "CREATE INDEX IF NOT EXISTS baedal_header_by_record ON header (topition, offset_id)",
+    "CREATE INDEX IF NOT EXISTS baedal_watermark_by_topition ON watermark (topition)",
+    "CREATE INDEX IF NOT EXISTS baedal_consumer_offset_by_topition ON consumer_offset (topition)",
+];
+
+async fn add_indexes(path: &Path) -> anyhow::Result<()> {
+    let db = libsql::Builder::new_local(path)
+        .build()
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    let connection = db.connect()?;
+    for index in INDEXES {
+        connection
+            .execute(index, ())
+            .await
+            .with_context(|| format!("{index} on {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -88,7 +117,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.listen
         )
     })?;
-    let storage = storage_url(&args.storage)?;
+    let path = storage_path(&args.storage)?;
+    let mut storage = Url::parse(&format!("sqlite:///{}", path.display()))
+        .with_context(|| format!("{} is not a usable storage path", path.display()))?;
+    storage
+        .query_pairs_mut()
+        .append_pair("maintenance_interval", &args.maintenance_interval);
     let listener = Url::parse(&format!("tcp://{}", args.listen))?;
     let mut broker = tansu_broker::broker::Broker::<
         tansu_broker::coordinator::group::administrator::Controller<
@@ -106,6 +140,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .build()
     .await
     .map_err(|error| anyhow::anyhow!("opening the broker's storage: {error:?}"))?;
+    // The builder has created tansu's tables; the indexes go on them before anything is served.
+    add_indexes(&path).await?;
 
     let serving = broker.serve(tokio::time::Instant::now());
     tokio::pin!(serving);
@@ -141,21 +177,186 @@ fn stopped(result: Result<(), tansu_broker::Error>) -> anyhow::Result<()> {
     }
 }
 
-/// tansu resolves the URL's path against the working directory after dropping one leading slash;
-/// two slashes keep it absolute.
-fn storage_url(path: &Path) -> anyhow::Result<Url> {
+/// The storage file as an absolute path, its directory created. (tansu resolves the URL's path
+/// against the working directory after dropping one leading slash; `sqlite:///` plus an
+/// absolute path keeps it absolute.)
+fn storage_path(path: &Path) -> anyhow::Result<PathBuf> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating the data directory {}", parent.display()))?;
     }
-    let path =
-        std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
-    Url::parse(&format!("sqlite:///{}", path.display()))
-        .with_context(|| format!("{} is not a usable storage path", path.display()))
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }
 
 async fn wait_until_listening(addr: SocketAddr) {
     while tokio::net::TcpStream::connect(addr).await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// tansu's own queries, read from its sources in the cargo registry (they are not public).
+    fn tansu_queries() -> Vec<(String, String)> {
+        let home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+            .expect("CARGO_HOME or HOME");
+        let registry = home.join("registry/src");
+        let mut queries = Vec::new();
+        for index in std::fs::read_dir(&registry)
+            .expect("the cargo registry")
+            .flatten()
+        {
+            for krate in std::fs::read_dir(index.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = krate.file_name().to_string_lossy().into_owned();
+                if !name.starts_with("tansu-storage-0.6.") {
+                    continue;
+                }
+                for dir in ["src/sql", "src/lite"] {
+                    for file in std::fs::read_dir(krate.path().join(dir))
+                        .into_iter()
+                        .flatten()
+                    {
+                        let path = file.unwrap().path();
+                        if path.extension().is_some_and(|e| e == "sql") {
+                            let sql = std::fs::read_to_string(&path).unwrap();
+                            queries.push((path.display().to_string(), sql));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            queries.len() > 50,
+            "tansu-storage 0.6's queries not found under {}",
+            registry.display()
+        );
+        queries
+    }
+
+    /// Deleting a topic, transactions and maintenance are not on the produce, fetch, offset or
+    /// group paths; they may scan.
+    fn off_the_hot_paths(file: &str) -> bool {
+        [
+            "delete_by_topic",
+            "/txn_",
+            "producer_",
+            "policy_",
+            "maintain",
+            "freelist",
+            "vacuum",
+        ]
+        .iter()
+        .any(|part| file.contains(part))
+    }
+
+    /// `$1` → `?1`, as tansu's SQLite engine rewrites them; returns the highest parameter.
+    fn sqlite_parameters(sql: &str) -> (String, usize) {
+        let mut out = String::with_capacity(sql.len());
+        let mut highest = 0;
+        let mut chars = sql.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                out.push('?');
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                    digits.push(d);
+                    chars.next();
+                }
+                highest = highest.max(digits.parse().unwrap_or(0));
+                out.push_str(&digits);
+            } else {
+                out.push(c);
+            }
+        }
+        (out, highest)
+    }
+
+    /// Every query tansu runs on the produce, fetch, offset and group paths finds its rows
+    /// through an index once ours are in: no step of its plan scans a table that grows with the
+    /// log.
+    #[tokio::test]
+    async fn no_hot_query_of_the_broker_scans_a_growing_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.db");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listener = Url::parse(&format!("tcp://127.0.0.1:{port}")).unwrap();
+        let storage = Url::parse(&format!("sqlite:///{}", path.display())).unwrap();
+        let _broker = tansu_broker::broker::Broker::<
+            tansu_broker::coordinator::group::administrator::Controller<
+                tansu_storage::StorageContainer,
+            >,
+            tansu_storage::StorageContainer,
+        >::builder()
+        .node_id(tansu_broker::NODE_ID)
+        .cluster_id("baedal")
+        .incarnation_id(uuid::Uuid::now_v7())
+        .advertised_listener(listener.clone())
+        .listener(listener)
+        .storage(storage)
+        .silent(true)
+        .build()
+        .await
+        .unwrap();
+        add_indexes(&path).await.unwrap();
+        add_indexes(&path)
+            .await
+            .expect("again, on a file that has them");
+
+        let db = libsql::Builder::new_local(&path).build().await.unwrap();
+        let connection = db.connect().unwrap();
+        // The tables that grow with the log, and the aliases tansu's queries give them.
+        let growing = [
+            "header",
+            "h",
+            "record",
+            "r",
+            "consumer_offset",
+            "co",
+            "watermark",
+            "w",
+        ];
+        let mut planned = 0;
+        let mut scans = Vec::new();
+        for (file, sql) in tansu_queries() {
+            if off_the_hot_paths(&file) {
+                continue;
+            }
+            let (sql, parameters) = sqlite_parameters(&sql);
+            let nulls = vec![libsql::Value::Null; parameters];
+            let Ok(mut rows) = connection
+                .query(&format!("EXPLAIN QUERY PLAN {sql}"), nulls)
+                .await
+            else {
+                continue; // PostgreSQL-only text, not run by the SQLite engine
+            };
+            planned += 1;
+            while let Some(row) = rows.next().await.unwrap() {
+                let detail: String = row.get(3).unwrap();
+                let table = detail
+                    .strip_prefix("SCAN ")
+                    .and_then(|rest| rest.split_whitespace().next());
+                if table.is_some_and(|table| growing.contains(&table)) {
+                    scans.push(format!("{file}: {detail}"));
+                }
+            }
+        }
+        assert!(planned > 20, "only {planned} queries could be planned");
+        assert!(
+            scans.is_empty(),
+            "scans of growing tables:\n{}",
+            scans.join("\n")
+        );
     }
 }

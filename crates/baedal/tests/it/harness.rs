@@ -31,11 +31,11 @@ pub const BROKER_PROGRAM: &str = env!("CARGO_BIN_EXE_baedal-broker");
 
 /// A broker plan on a free port with its log in `dir`.
 pub fn broker_plan(dir: &std::path::Path) -> BrokerPlan {
-    BrokerPlan {
-        program: BROKER_PROGRAM.into(),
-        listen: SocketAddr::from(([127, 0, 0, 1], free_port().expect("free port"))),
-        storage: dir.join("broker.db"),
-    }
+    BrokerPlan::new(
+        BROKER_PROGRAM.into(),
+        SocketAddr::from(([127, 0, 0, 1], free_port().expect("free port"))),
+        dir.join("broker.db"),
+    )
 }
 
 /// The broker this test binary shares; started on first use. Its supervisor runs on a thread of
@@ -158,6 +158,7 @@ pub fn kafka_settings(brokers: &str) -> KafkaSettings {
         group_prefix: format!("{id}-"),
         fetch_wait_max_ms: 10,
         message_timeout_ms: 3_000,
+        ..KafkaSettings::default()
     }
 }
 

@@ -656,3 +656,44 @@ async fn a_graceful_stop_publishes_what_requests_in_flight_committed() {
     assert_eq!(records.len(), 1, "published by the final pass");
     assert_eq!(records[0].key, "o-late");
 }
+
+/// The embedded log does not grow without bound: records older than the topic's retention are
+/// deleted by the broker's maintenance, and the topic goes on taking new ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_past_their_retention_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plan = broker_plan(dir.path());
+    plan.maintenance_interval = Duration::from_millis(500);
+    let mut kafka = kafka_settings(&plan.listen.to_string());
+    kafka.retention_ms = 1_000;
+    let broker = baedal::broker::BrokerProcess::start(plan).await.unwrap();
+    let bus = EventBus::new(&kafka).unwrap();
+    bus.ensure_topics().await.unwrap();
+    for i in 0..3 {
+        let order = format!("old-{i}");
+        bus.publish(
+            &kafka.topic,
+            &outgoing(&format!("evt-old-{i}"), &order, body(&order)),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        read_topic(&kafka.brokers, &kafka.topic, 3, 10).await.len(),
+        3
+    );
+    eventually(30, "the old records to be deleted", || async {
+        read_topic(&kafka.brokers, &kafka.topic, 1, 2)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    bus.publish(&kafka.topic, &outgoing("evt-new", "new", body("new")))
+        .await
+        .unwrap();
+    let records = read_topic(&kafka.brokers, &kafka.topic, 1, 10).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].key, "new");
+    broker.stop().await;
+}
