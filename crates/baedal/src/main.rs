@@ -46,6 +46,22 @@ enum Command {
     /// Place orders through the gateway and print throughput and latencies. Starts a platform of
     /// its own (fresh data, embedded broker) unless `--gateway` points at a running one.
     Bench {
+        #[command(subcommand)]
+        what: BenchKind,
+    },
+    /// Inspect or replay the dead-letter topic.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchKind {
+    /// A burst of paid orders: throughput and latency of `POST /orders`, and how long the event
+    /// log takes to bring them to the store. Starts a platform of its own (in this process)
+    /// unless `--gateway` points at a running one.
+    Orders {
         #[arg(long, default_value_t = 500)]
         orders: usize,
         #[arg(long, default_value_t = 16)]
@@ -59,10 +75,36 @@ enum Command {
         #[command(flatten)]
         broker: BrokerArgs,
     },
-    /// Inspect or replay the dead-letter topic.
-    Dlq {
-        #[command(subcommand)]
-        action: DlqAction,
+    /// Whole order lifecycles at fixed arrival rates against a `baedal up` started for the run:
+    /// the sustainable rate, each saga hop's latency, backlog drain, flatness against a full
+    /// log, read rates, CPU per lifecycle and memory. Prints a table and writes JSON.
+    Lifecycle {
+        /// Lifecycles per second, tried in turn (stops at the first not sustained).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "10,25,50,100,150,200,300"
+        )]
+        rates: Vec<f64>,
+        /// Seconds at each rate.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// How often a waiting client looks again, in ms.
+        #[arg(long, default_value_t = 100)]
+        poll_ms: u64,
+        /// Orders taken while the broker is stopped, for the drain (0 skips it).
+        #[arg(long, default_value_t = 2000)]
+        backlog: usize,
+        /// Records written to a ballast topic before the sweep runs again (0 skips it).
+        #[arg(long, default_value_t = 0)]
+        ballast: usize,
+        /// Clients of the closed-loop request-rate probes (0 skips them).
+        #[arg(long, default_value_t = 64)]
+        probe_clients: usize,
+        #[arg(long, default_value = "target/bench/lifecycle.json")]
+        json: PathBuf,
+        #[command(flatten)]
+        broker: BrokerArgs,
     },
 }
 
@@ -178,11 +220,14 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         }
         Command::Dlq { action } => dlq(&settings, action).await,
         Command::Bench {
-            orders,
-            concurrency,
-            follow,
-            gateway,
-            broker,
+            what:
+                BenchKind::Orders {
+                    orders,
+                    concurrency,
+                    follow,
+                    gateway,
+                    broker,
+                },
         } => {
             let options = baedal::bench::BenchOptions {
                 orders,
@@ -190,6 +235,32 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 follow,
             };
             bench(settings, gateway, broker.broker_bin, options).await
+        }
+        Command::Bench {
+            what:
+                BenchKind::Lifecycle {
+                    rates,
+                    seconds,
+                    poll_ms,
+                    backlog,
+                    ballast,
+                    probe_clients,
+                    json,
+                    broker,
+                },
+        } => {
+            let broker_bin = baedal::broker::locate(broker.broker_bin)?;
+            baedal::bench::lifecycle::run(baedal::bench::lifecycle::LifecycleOptions {
+                rates,
+                duration: Duration::from_secs(seconds.max(1)),
+                poll: Duration::from_millis(poll_ms.max(1)),
+                backlog,
+                ballast,
+                probe_clients,
+                json,
+                broker_bin,
+            })
+            .await
         }
     }
 }

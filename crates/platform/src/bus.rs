@@ -439,6 +439,16 @@ impl<H: EventHandler> ConsumerRunner<H> {
                     .increment(1);
                     metrics::histogram!("event_handle_seconds", "consumer" => self.name.clone())
                         .record(started.elapsed().as_secs_f64());
+                    if applied {
+                        // One hop of the saga: from the moment the event was written (its
+                        // timestamp) until this consumer's change committed.
+                        let lag_ms = crate::db::now_ms()
+                            .saturating_sub(incoming.timestamp)
+                            .max(0);
+                        metrics::histogram!("event_lag_seconds", "consumer" => self.name.clone(),
+                            "type" => incoming.event_type.clone())
+                        .record(lag_ms as f64 / 1000.0);
+                    }
                     tracing::debug!(consumer = %self.name, event_type = %incoming.event_type,
                         event_id = %incoming.event_id, outcome, "event handled");
                     return Outcome::Done;

@@ -517,7 +517,10 @@ impl Default for KafkaSettings {
             brokers: "127.0.0.1:9092".into(),
             topic: contracts::DEFAULT_TOPIC.into(),
             dlq_topic: contracts::DEFAULT_DLQ_TOPIC.into(),
-            partitions: 3,
+            // One partition: on one machine each group has one consumer, so more partitions add no
+            // parallelism, and the embedded broker's cost grows with the partitions every fetch
+            // names. Scale-out deployments set more (the Kubernetes config: 6).
+            partitions: 1,
             group_prefix: String::new(),
             fetch_wait_max_ms: 10,
             message_timeout_ms: 10_000,

@@ -29,8 +29,16 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// Connections for queries that only read. On SQLite these are separate read-only
+    /// connections beside the one writer: in WAL mode readers neither wait for the writer nor
+    /// hold it up, so requests that only read do not queue behind event handling. On PostgreSQL
+    /// the same pool.
+    reader: AnyPool,
     backend: Backend,
 }
+
+/// Read-only connections beside SQLite's writer.
+const SQLITE_READERS: u32 = 4;
 
 impl Db {
     /// Connects (creating the database or SQLite file if missing) and runs the platform's and the
@@ -83,13 +91,39 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
-        let db = Self { pool, backend };
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let reader = match backend {
+            // An in-memory database exists only on its one connection.
+            Backend::Sqlite if !in_memory => AnyPoolOptions::new()
+                .max_connections(SQLITE_READERS)
+                .min_connections(0)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .connect_lazy_with(options),
+            _ => pool.clone(),
+        };
+        let db = Self {
+            pool,
+            reader,
+            backend,
+        };
         db.migrate(&PLATFORM_MIGRATIONS).await?;
         db.migrate(migrations).await?;
         Ok(db)
+    }
+
+    /// Connections for reading only (see [`Db`]); a write through one fails.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
     }
 
     async fn migrate(&self, migrations: &Migrator) -> anyhow::Result<()> {
@@ -123,6 +157,7 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
 }
@@ -172,3 +207,53 @@ pub static NO_MIGRATIONS: Migrator = Migrator {
     migrations: std::borrow::Cow::Borrowed(&[]),
     ..Migrator::DEFAULT
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request that only reads does not wait for a transaction that writes, and sees what
+    /// was committed before it started; the read connections cannot write.
+    #[tokio::test]
+    async fn sqlite_reads_do_not_wait_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/readers.db", dir.path().display());
+        let db = Db::connect(&url, 1, &NO_MIGRATIONS).await.unwrap();
+        sqlx::query("CREATE TABLE t (v BIGINT)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES (1)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+
+        let mut writing = db.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES (2)")
+            .execute(&mut *writing)
+            .await
+            .unwrap();
+        let read = tokio::time::timeout(
+            Duration::from_secs(2),
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM t").fetch_one(db.reader()),
+        )
+        .await
+        .expect("the read did not wait for the open write")
+        .unwrap();
+        assert_eq!(read, 1, "only what was committed");
+        writing.commit().await.unwrap();
+        let read: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(db.reader())
+            .await
+            .unwrap();
+        assert_eq!(read, 2);
+        assert!(
+            sqlx::query("INSERT INTO t (v) VALUES (3)")
+                .execute(db.reader())
+                .await
+                .is_err(),
+            "readers are read-only"
+        );
+        db.close().await;
+    }
+}

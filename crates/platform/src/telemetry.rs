@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{EnvFilter, field::MakeExt, fmt, prelude::*};
 
 use crate::config::LogSettings;
@@ -63,6 +63,12 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(escaped)
 }
 
+/// Upper bounds (seconds) of the `event_lag_seconds` buckets.
+pub const EVENT_LAG_BUCKETS: [f64; 24] = [
+    0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3,
+    0.4, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 120.0,
+];
+
 fn handle() -> Option<&'static PrometheusHandle> {
     PROMETHEUS
         .get_or_init(|| {
@@ -70,6 +76,13 @@ fn handle() -> Option<&'static PrometheusHandle> {
                 .set_buckets(&[
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 ])
+                .ok()?
+                // Saga hops are read off this one (the lifecycle bench's stages): finer, and
+                // long enough for a backlog.
+                .set_buckets_for_metric(
+                    Matcher::Full("event_lag_seconds".into()),
+                    &EVENT_LAG_BUCKETS,
+                )
                 .ok()?
                 .install_recorder()
                 .ok()

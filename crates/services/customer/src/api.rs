@@ -41,6 +41,7 @@ struct Profile {
 
 async fn me(State(state): State<AppState>, caller: Identity) -> ApiResult<Json<Profile>> {
     caller.require(Role::Customer)?;
+    // The writer: a customer seen for the first time is created here.
     let mut conn = state.db.pool().acquire().await?;
     let customer = db::customer(&mut conn, &caller.subject_id, grade_for(&state.grades, 0)).await?;
     let coupons = db::coupons(&mut conn, &caller.subject_id).await?;

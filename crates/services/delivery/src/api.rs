@@ -92,7 +92,7 @@ async fn available(
 ) -> ApiResult<Json<Vec<DeliveryView>>> {
     caller.require(Role::Rider)?;
     let search = Search::parse(query.lat, query.lng, query.radius_km)?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     let candidates = db::waiting_in(&mut conn, search.bounding_box(), 500).await?;
     let mut near: Vec<(f64, Delivery)> = candidates
         .into_iter()
@@ -117,7 +117,7 @@ async fn get_delivery(
     Path(delivery_id): Path<String>,
 ) -> ApiResult<Json<DeliveryView>> {
     caller.require_any(&[Role::Rider, Role::Admin])?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     let delivery = db::find(&mut conn, &delivery_id)
         .await?
         // A rider sees deliveries still up for grabs and their own, not other riders' customers.
@@ -228,6 +228,6 @@ async fn stats(
     if caller.role == Role::Rider && caller.subject_id != rider_id {
         return Err(ApiError::forbidden("riders see only their own stats"));
     }
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     Ok(Json(views::rider_stats(&mut conn, &rider_id).await?))
 }

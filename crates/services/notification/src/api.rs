@@ -47,7 +47,7 @@ async fn list(
             "limit must be 1 to 500",
         ));
     }
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     Ok(Json(
         db::for_customer(
             &mut conn,

@@ -147,7 +147,7 @@ async fn place_order(
         return same_request(&state, existing, key).await;
     }
     let menu = {
-        let mut conn = state.db.pool().acquire().await?;
+        let mut conn = state.db.reader().acquire().await?;
         db::find_menu(&mut conn, &request.store_id)
             .await?
             .ok_or_else(|| ApiError::not_found("store-not-found", "there is no such store"))?
@@ -228,7 +228,7 @@ async fn find_by_request(
     customer_id: &str,
     key: &str,
 ) -> ApiResult<Option<Order>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     Ok(db::find_by_request(&mut conn, customer_id, key).await?)
 }
 
@@ -244,7 +244,7 @@ async fn same_request(state: &AppState, mut order: Order, key: &RequestKey) -> A
     let deadline = tokio::time::Instant::now() + SAME_REQUEST_WAIT;
     while order.status == OrderStatus::PaymentPending && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut conn = state.db.pool().acquire().await?;
+        let mut conn = state.db.reader().acquire().await?;
         order = db::find_order(&mut conn, &order.order_id)
             .await?
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("order vanished")))?;
@@ -349,7 +349,7 @@ async fn get_order(
     Path(order_id): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
     caller.require_any(&[Role::Customer, Role::Admin])?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     let order = db::find_order(&mut conn, &order_id)
         .await?
         // Someone else's order looks like no order at all: ids are not a way to probe. Nor is
@@ -469,7 +469,7 @@ async fn mypage_list(
             "limit must be 1 to 100",
         ));
     }
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     let orders = views::list(&mut conn, &caller.subject_id, query.before, limit).await?;
     let next_before = (orders.len() as i64 == limit)
         .then(|| orders.last().map(|o| o.placed_at))
@@ -486,7 +486,7 @@ async fn mypage_order(
     Path(order_id): Path<String>,
 ) -> ApiResult<Json<MypageOrder>> {
     caller.require(Role::Customer)?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     views::find(&mut conn, &caller.subject_id, &order_id)
         .await?
         .map(Json)
@@ -500,7 +500,7 @@ async fn order_summary(
     Path(order_id): Path<Uuid>,
 ) -> ApiResult<Json<OrderSummary>> {
     caller.require(&[ServiceName::Review])?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     let order = db::find_order(&mut conn, &order_id.to_string())
         .await?
         .filter(|o| o.status.is_placed())

@@ -85,7 +85,7 @@ async fn charge(
         Err(error) if is_unique_violation(&error) => {
             // A concurrent twin of this request committed first: answer what it decided.
             drop(tx);
-            let mut conn = state.db.pool().acquire().await?;
+            let mut conn = state.db.reader().acquire().await?;
             let existing = db::find_by_order(&mut conn, &charge.order_id)
                 .await?
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("payment vanished")))?;
@@ -108,7 +108,7 @@ async fn get_payment(
     Path(order_id): Path<String>,
 ) -> ApiResult<Json<PaymentDetail>> {
     caller.require_any(&[Role::Customer, Role::Admin])?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     let payment = db::find_by_order(&mut conn, &order_id)
         .await?
         .filter(|p| caller.role == Role::Admin || p.customer_id == caller.subject_id)
@@ -150,7 +150,7 @@ async fn list_payments(
             "limit must be 1 to 500",
         ));
     }
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     Ok(Json(
         db::recent(&mut conn, customer.as_deref(), limit).await?,
     ))

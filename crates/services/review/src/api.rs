@@ -213,6 +213,6 @@ async fn store_reviews(
             "limit must be 1 to 200",
         ));
     }
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     Ok(Json(db::store_reviews(&mut conn, &store_id, limit).await?))
 }

@@ -146,7 +146,7 @@ async fn list_stores(
     State(state): State<AppState>,
     _caller: Identity,
 ) -> ApiResult<Json<Vec<StoreSummary>>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     let stores = db::list_stores(&mut conn).await?;
     Ok(Json(stores.iter().map(summary).collect()))
 }
@@ -156,7 +156,7 @@ async fn get_store(
     _caller: Identity,
     Path(store_id): Path<String>,
 ) -> ApiResult<Json<StoreDetail>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     let store = db::find_store(&mut conn, &store_id)
         .await?
         .ok_or_else(store_not_found)?;
@@ -319,7 +319,7 @@ async fn list_orders(
     Path(store_id): Path<String>,
     Query(query): Query<OrdersQuery>,
 ) -> ApiResult<Json<Vec<StoreOrderView>>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     owned_store(&mut conn, &caller, &store_id).await?;
     if let Some(status) = &query.status
         && StoreOrderStatus::parse(status).is_none()
@@ -450,7 +450,7 @@ async fn food_counts(
     caller: Identity,
     Path(store_id): Path<String>,
 ) -> ApiResult<Json<Vec<FoodCount>>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     owned_store(&mut conn, &caller, &store_id).await?;
     Ok(Json(views::food_counts(&mut conn, &store_id).await?))
 }
@@ -460,7 +460,7 @@ async fn get_order(
     caller: Identity,
     Path((store_id, order_id)): Path<(String, String)>,
 ) -> ApiResult<Json<StoreOrderView>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.reader().acquire().await?;
     owned_store(&mut conn, &caller, &store_id).await?;
     let order = db::find_store_order(&mut conn, &order_id)
         .await?

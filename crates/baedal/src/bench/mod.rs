@@ -3,6 +3,8 @@
 //! call), and how long an order takes to reach the store and the customer's mypage through the
 //! event log. Against a running platform (`--gateway`) or one it starts for itself.
 
+pub mod lifecycle;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
