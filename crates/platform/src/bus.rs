@@ -10,6 +10,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::{Context, anyhow};
 use contracts::{Event, EventBody, headers};
+use futures::FutureExt;
 use rdkafka::{
     ClientConfig, Message,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
@@ -324,6 +325,9 @@ fn unquote(value: &str) -> String {
     serde_json::from_str::<String>(value).unwrap_or_else(|_| value.to_owned())
 }
 
+/// Most records handled in one transaction.
+const MAX_BATCH: usize = 256;
+
 /// Runs a handler over the topic as the consumer group `name` until `shutdown`.
 pub struct ConsumerRunner<H> {
     pub name: String,
@@ -370,7 +374,7 @@ impl<H: EventHandler> ConsumerRunner<H> {
             .subscribe(&[&self.bus.settings.topic])
             .context("subscribing")?;
         tracing::info!(consumer = %self.name, topic = %self.bus.settings.topic, "consuming");
-        loop {
+        'consuming: loop {
             let message = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 message = consumer.recv() => message,
@@ -383,13 +387,30 @@ impl<H: EventHandler> ConsumerRunner<H> {
                     continue;
                 }
             };
-            match self.process(&message, &shutdown).await {
-                Outcome::Done => {
-                    if let Err(error) = consumer.store_offset_from_message(&message) {
-                        tracing::warn!(consumer = %self.name, %error, "storing offset failed");
-                    }
+            // What has arrived with it is handled with it, in one transaction.
+            let mut batch = vec![message];
+            while batch.len() < MAX_BATCH {
+                match consumer.recv().now_or_never() {
+                    Some(Ok(message)) => batch.push(message),
+                    _ => break,
                 }
-                Outcome::Stopped => break,
+            }
+            let store = |message: &BorrowedMessage<'_>| {
+                if let Err(error) = consumer.store_offset_from_message(message) {
+                    tracing::warn!(consumer = %self.name, %error, "storing offset failed");
+                }
+            };
+            if self.apply_batch(&batch).await {
+                batch.iter().for_each(store);
+                continue;
+            }
+            // One at a time: a poison event goes to the dead letters alone, a failing one is
+            // retried alone, and the rest keep their order.
+            for message in &batch {
+                match self.process(message, &shutdown).await {
+                    Outcome::Done => store(message),
+                    Outcome::Stopped => break 'consuming,
+                }
             }
         }
         // Commit what was stored; the rest is redelivered to whoever takes the partition. Both
@@ -433,24 +454,7 @@ impl<H: EventHandler> ConsumerRunner<H> {
             let result = incoming.trace.clone().scope(self.apply(&incoming)).await;
             match result {
                 Ok(applied) => {
-                    let outcome = if applied { "applied" } else { "duplicate" };
-                    metrics::counter!("events_consumed_total", "consumer" => self.name.clone(),
-                        "type" => incoming.event_type.clone(), "outcome" => outcome)
-                    .increment(1);
-                    metrics::histogram!("event_handle_seconds", "consumer" => self.name.clone())
-                        .record(started.elapsed().as_secs_f64());
-                    if applied {
-                        // One hop of the saga: from the moment the event was written (its
-                        // timestamp) until this consumer's change committed.
-                        let lag_ms = crate::db::now_ms()
-                            .saturating_sub(incoming.timestamp)
-                            .max(0);
-                        metrics::histogram!("event_lag_seconds", "consumer" => self.name.clone(),
-                            "type" => incoming.event_type.clone())
-                        .record(lag_ms as f64 / 1000.0);
-                    }
-                    tracing::debug!(consumer = %self.name, event_type = %incoming.event_type,
-                        event_id = %incoming.event_id, outcome, "event handled");
+                    self.record_handled(&incoming, applied, started.elapsed().as_secs_f64());
                     return Outcome::Done;
                 }
                 // The database is away (pool timeout, lost connection): the event is fine, so it
@@ -484,6 +488,83 @@ impl<H: EventHandler> ConsumerRunner<H> {
                 }
             }
         }
+    }
+
+    /// Handles a batch of decodable events in one transaction: their inbox rows, the handlers'
+    /// changes and the events those cause commit together, and one commit serves them all.
+    /// False when the batch holds a poison record or any handler fails: nothing is kept, and
+    /// the caller takes the records one at a time.
+    async fn apply_batch(&self, batch: &[BorrowedMessage<'_>]) -> bool {
+        let mut events = Vec::with_capacity(batch.len());
+        for message in batch {
+            match decode(message, |t| self.handler.handles(t)) {
+                Decoded::Skip => {}
+                Decoded::Event(incoming) => events.push(incoming),
+                Decoded::Poison(_) => return false,
+            }
+        }
+        if events.is_empty() {
+            return true;
+        }
+        if events.len() == 1 {
+            return false; // the single path is the same work, with its retries
+        }
+        let started = std::time::Instant::now();
+        let attempt = async {
+            let mut tx = self.db.begin().await?;
+            let mut applied = Vec::with_capacity(events.len());
+            for incoming in &events {
+                let claimed = inbox::claim(&mut tx, &self.name, incoming).await?;
+                if claimed {
+                    incoming
+                        .trace
+                        .clone()
+                        .scope(self.handler.handle(&mut tx, incoming))
+                        .await?;
+                }
+                applied.push(claimed);
+            }
+            tx.commit().await?;
+            anyhow::Ok(applied)
+        };
+        match attempt.await {
+            Ok(applied) => {
+                self.outbox.wake();
+                let each = started.elapsed().as_secs_f64() / events.len() as f64;
+                for (incoming, applied) in events.iter().zip(applied) {
+                    self.record_handled(incoming, applied, each);
+                }
+                metrics::histogram!("event_batch_size", "consumer" => self.name.clone())
+                    .record(events.len() as f64);
+                true
+            }
+            Err(error) => {
+                tracing::debug!(consumer = %self.name, error = %format!("{error:#}"),
+                    "a batch failed; handling its events one at a time");
+                false
+            }
+        }
+    }
+
+    fn record_handled(&self, incoming: &Incoming, applied: bool, seconds: f64) {
+        let outcome = if applied { "applied" } else { "duplicate" };
+        metrics::counter!("events_consumed_total", "consumer" => self.name.clone(),
+            "type" => incoming.event_type.clone(), "outcome" => outcome)
+        .increment(1);
+        metrics::histogram!("event_handle_seconds", "consumer" => self.name.clone())
+            .record(seconds);
+        if applied {
+            // One hop of the saga: from the moment the event was written (its timestamp) until
+            // this consumer's change committed.
+            let lag_ms = crate::db::now_ms()
+                .saturating_sub(incoming.timestamp)
+                .max(0);
+            metrics::histogram!("event_lag_seconds", "consumer" => self.name.clone(),
+                "type" => incoming.event_type.clone())
+            .record(lag_ms as f64 / 1000.0);
+        }
+        tracing::debug!(consumer = %self.name, event_type = %incoming.event_type,
+            event_id = %incoming.event_id, outcome, "event handled");
     }
 
     /// One attempt: inbox row, handler, commit. `Ok(false)` when the event was handled before.
