@@ -2,6 +2,7 @@
 //! (`serve`). Either way each service gets its own database, listener and consumer group, and they
 //! reach each other only over HTTP and the event log.
 
+pub mod audit;
 pub mod bench;
 pub mod broker;
 pub mod demo;

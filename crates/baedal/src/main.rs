@@ -49,6 +49,22 @@ enum Command {
         #[command(subcommand)]
         what: BenchKind,
     },
+    /// Reconcile money and sagas across the services' databases: charges against orders
+    /// against refunds, orders against the store and mypage, coupons against reviews, outbox
+    /// backlogs and dead letters. Exits 1 when an invariant is broken.
+    Audit {
+        /// Rows younger than this may still be on their way and are not judged.
+        #[arg(long, default_value_t = 120)]
+        settle_secs: u64,
+        /// Also write the findings as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Orders stuck past their stage's deadline.
+    Sagas {
+        #[command(subcommand)]
+        action: SagasAction,
+    },
     /// Inspect or replay the dead-letter topic.
     Dlq {
         #[command(subcommand)]
@@ -113,6 +129,12 @@ struct BrokerArgs {
     /// The embedded broker's program (default: `baedal-broker` next to this binary).
     #[arg(long, env = "BAEDAL_BROKER_BIN")]
     broker_bin: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SagasAction {
+    /// List, per stage, the orders that sit in it longer than its deadline.
+    Stuck,
 }
 
 #[derive(Subcommand)]
@@ -219,6 +241,43 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             baedal::migrate(&settings, &services).await
         }
         Command::Dlq { action } => dlq(&settings, action).await,
+        Command::Audit { settle_secs, json } => {
+            let audit = baedal::audit::run(&settings, Duration::from_secs(settle_secs)).await?;
+            audit.print();
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&audit)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            match audit.violations() {
+                0 => Ok(()),
+                n => anyhow::bail!("{n} violation(s) of the platform's invariants"),
+            }
+        }
+        Command::Sagas {
+            action: SagasAction::Stuck,
+        } => {
+            let url = settings.database_url(ServiceName::Order);
+            let db = platform::Db::connect(&url, 2, baedal::migrations(ServiceName::Order)).await?;
+            let mut conn = db.reader().acquire().await?;
+            let stages =
+                order::stuck::stuck(&mut conn, &order::stuck::stage_deadlines(&settings.saga))
+                    .await?;
+            drop(conn);
+            db.close().await;
+            for stage in &stages {
+                println!(
+                    "{:<16} past {:>6} s: {}",
+                    stage.stage, stage.deadline_secs, stage.count
+                );
+                for order in &stage.orders {
+                    println!(
+                        "    {} customer {} store {} since {}",
+                        order.order_id, order.customer_id, order.store_id, order.since
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Bench {
             what:
                 BenchKind::Orders {

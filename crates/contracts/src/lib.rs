@@ -188,6 +188,9 @@ pub struct OrderCanceled {
     pub customer_id: String,
     pub store_id: String,
     pub amount: i64,
+    /// Why, when it was not the customer's request: the store never received the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The order service gave up on a charge (no answer in time): if the payment service did charge,
@@ -522,6 +525,7 @@ mod tests {
                 customer_id: "c".into(),
                 store_id: "s".into(),
                 amount: 1,
+                reason: Some("the store never received the order".into()),
             }
             .into(),
             PaymentVoidRequested {

@@ -72,7 +72,7 @@ const fn own(param: &'static str, kind: ObjectKind, others_get: u16) -> Option<O
 
 /// Every relayed endpoint. (The gateway answers `/auth/login`, `/accounts/{username}`, `/app`,
 /// `/healthz` and `/readyz` itself.)
-pub static PUBLIC: [PublicRoute; 31] = [
+pub static PUBLIC: [PublicRoute; 32] = [
     route(Method::GET, "/stores", S::Store, &[], None),
     route(Method::POST, "/stores", S::Store, &[Admin], None),
     route(Method::GET, "/stores/{storeId}", S::Store, &[], None),
@@ -176,6 +176,7 @@ pub static PUBLIC: [PublicRoute; 31] = [
         own("orderId", O::Order, 404),
     ),
     route(Method::GET, "/mypage/orders", S::Order, &[Customer], None),
+    route(Method::GET, "/admin/sagas/stuck", S::Order, &[Admin], None),
     route(
         Method::GET,
         "/mypage/orders/{orderId}",

@@ -256,8 +256,15 @@ pub struct SagaSettings {
     /// An order the store neither accepts nor rejects this long after it was placed is rejected
     /// automatically, and refunded.
     pub acceptance_deadline_secs: u64,
-    /// How often the store looks for orders past their deadline.
+    /// How often the store and the order service look for orders past a deadline.
     pub deadline_sweep_ms: u64,
+    /// An order still waiting for its payment this long after it was recorded lost its request
+    /// (a crash between the charge and the order's own commit): its charge is voided.
+    pub payment_deadline_secs: u64,
+    /// An order the store has not answered `acceptance_deadline_secs` plus this after it was
+    /// placed never reached the store (its `OrderPlaced` was dead-lettered, say): the order
+    /// service cancels it, and it is refunded.
+    pub store_grace_secs: u64,
 }
 
 impl Default for SagaSettings {
@@ -265,6 +272,8 @@ impl Default for SagaSettings {
         Self {
             acceptance_deadline_secs: 300,
             deadline_sweep_ms: 5_000,
+            payment_deadline_secs: 60,
+            store_grace_secs: 120,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Integration and end-to-end tests of baedal on real parts: an embedded Kafka-protocol broker,
 //! SQLite or PostgreSQL, and HTTP between services. One test binary, since linking dominates.
 
+mod audit;
 mod authorization;
 mod cli;
 mod client;

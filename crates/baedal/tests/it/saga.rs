@@ -956,3 +956,139 @@ async fn an_order_priced_at_a_stale_menu_is_rejected_and_refunded() {
     );
     app.stop().await;
 }
+
+/// A crash between the charge and the order's own commit leaves a charge and an order still
+/// `PaymentPending` (made here by hand, as the crashed request left them). The payment deadline
+/// voids that charge by itself; no customer is charged for an order that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_charge_left_by_a_crashed_request_is_voided_by_the_payment_deadline() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.saga.payment_deadline_secs = 1;
+        settings.saga.deadline_sweep_ms = 200;
+    })
+    .await;
+    let customer = app.login("customer2").await;
+    let store = app.store_id(&customer, "owner1").await;
+    app.placed_order(&customer, &store).await;
+    let platform = app.platform.as_ref().unwrap();
+    let order_db = &platform.service(platform::ServiceName::Order).unwrap().db;
+    let menu = {
+        let mut conn = order_db.pool().acquire().await.unwrap();
+        order::db::find_menu(&mut conn, &store)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let request = order::domain::PlaceOrder::parse(
+        store.clone(),
+        vec![("tuna-kimbap".into(), 1)],
+        order::domain::parse_address("서울", 37.5, 127.0).unwrap(),
+        "card",
+        "tok_visa".into(),
+    )
+    .unwrap();
+    let priced = order::domain::price(&menu, &request.items).unwrap();
+    let order_id = uuid::Uuid::now_v7().to_string();
+    let pending = order::domain::Order::pending(
+        order_id.clone(),
+        baedal::demo::subject_id("customer2"),
+        &menu,
+        priced,
+        request.delivery_address,
+        None,
+        platform::db::now_ms(),
+    );
+    {
+        let mut conn = order_db.pool().acquire().await.unwrap();
+        order::db::insert_order(&mut conn, &pending).await.unwrap();
+    }
+    // The charge the crashed request had made.
+    let keys = platform::AuthKeys::new(&platform.settings.auth).unwrap();
+    let payment = platform
+        .service(platform::ServiceName::Payment)
+        .unwrap()
+        .addr;
+    let charged = app
+        .http
+        .post(format!("http://{payment}/internal/payments"))
+        .bearer_auth(keys.service_token(platform::ServiceName::Order).unwrap())
+        .header("idempotency-key", &order_id)
+        .json(
+            &json!({"orderId": order_id, "customerId": baedal::demo::subject_id("customer2"),
+            "amount": pending.amount, "method": "card", "cardToken": "tok_visa"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(charged.status(), 201);
+
+    eventually(30, "the charge to be voided", || async {
+        let (status, body) = app.get(&customer, &format!("/payments/{order_id}")).await;
+        (status == 200 && body["status"] == "Voided").then_some(())
+    })
+    .await;
+    let (status, _) = app.get(&customer, &format!("/orders/{order_id}")).await;
+    assert_eq!(status, 404, "there is no order");
+    app.stop().await;
+}
+
+/// An order the store never receives (here the store is down for good; a dead-lettered
+/// `OrderPlaced` looks the same) is canceled by the order service after the store's deadline
+/// and a grace, and refunded. When the store comes back, it does not take the order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_the_store_never_gets_is_canceled_and_refunded_after_its_deadline() {
+    let mut app = TestApp::spawn_with(|settings| {
+        settings.saga.acceptance_deadline_secs = 1;
+        settings.saga.store_grace_secs = 1;
+        settings.saga.deadline_sweep_ms = 200;
+    })
+    .await;
+    let customer = app.login("customer3").await;
+    let owner = app.login("owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
+    app.placed_order(&customer, &store).await;
+    app.platform
+        .as_mut()
+        .unwrap()
+        .kill(platform::ServiceName::Store)
+        .await;
+    let (status, placed) = app.order(&customer, &store, "tok_visa").await;
+    assert_eq!(status, 201, "{placed}");
+    let order_id = placed["orderId"].as_str().unwrap().to_owned();
+
+    let entry = app.mypage_refunded(&customer, &order_id, "Canceled").await;
+    assert!(entry.to_string().contains("never received"), "{entry}");
+    assert_eq!(
+        payment_of(&app, &customer, &order_id).await["status"],
+        "Refunded"
+    );
+
+    app.platform
+        .as_mut()
+        .unwrap()
+        .restart(platform::ServiceName::Store)
+        .await
+        .unwrap();
+    // The store catches up; whatever it makes of the order, the owner cannot cook it.
+    eventually(30, "the store to catch up", || async {
+        let (status, order) = app
+            .get(&owner, &format!("/stores/{store}/orders/{order_id}"))
+            .await;
+        (status == 404 || order["status"] == "Canceled" || order["status"] == "Rejected")
+            .then_some(())
+    })
+    .await;
+    let (status, _) = app
+        .owner(
+            &owner,
+            &store,
+            &order_id,
+            "accept",
+            json!({"cookMinutes": 5}),
+        )
+        .await;
+    assert!(status == 404 || status == 409, "accepting it: {status}");
+    let payment = payment_of(&app, &customer, &order_id).await;
+    assert_eq!(payment["status"], "Refunded", "refunded once: {payment}");
+    app.stop().await;
+}

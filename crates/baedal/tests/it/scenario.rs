@@ -556,6 +556,7 @@ async fn a_canceled_order_closes_its_delivery() {
             customer_id: baedal::demo::subject_id("customer1"),
             store_id: store.clone(),
             amount: 14_000,
+            reason: None,
         }
         .into(),
     )

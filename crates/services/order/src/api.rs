@@ -34,6 +34,8 @@ pub struct AppState {
     pub auth: AuthKeys,
     pub outbox: OutboxSignal,
     pub payment: ResilientClient,
+    /// Each stage's deadline, for the stuck-saga list.
+    pub stuck: std::sync::Arc<Vec<(OrderStatus, u64)>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -45,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/mypage/orders", get(mypage_list))
         .route("/mypage/orders/{order_id}", get(mypage_order))
         .route("/internal/orders/{order_id}", get(order_summary))
+        .route("/admin/sagas/stuck", get(stuck_sagas))
         .with_state(state)
 }
 
@@ -511,4 +514,14 @@ async fn order_summary(
         store_id: order.store_id,
         status: order.status.as_str().to_owned(),
     }))
+}
+
+/// For operators: the orders stuck past their stage's deadline, per stage.
+async fn stuck_sagas(
+    State(state): State<AppState>,
+    caller: Identity,
+) -> ApiResult<Json<Vec<crate::stuck::StuckStage>>> {
+    caller.require(Role::Admin)?;
+    let mut conn = state.db.reader().acquire().await?;
+    Ok(Json(crate::stuck::stuck(&mut conn, &state.stuck).await?))
 }

@@ -170,3 +170,39 @@ pub async fn save_order(conn: &mut Conn, order: &Order) -> anyhow::Result<bool> 
     .await?;
     Ok(updated.rows_affected() == 1)
 }
+
+/// Ids of orders in `status` recorded before `before` (epoch ms), oldest first.
+pub async fn orders_in_status(
+    conn: &mut Conn,
+    status: OrderStatus,
+    before: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT order_id FROM orders WHERE status = $1 AND placed_at < $2 \
+         ORDER BY placed_at LIMIT $3",
+    )
+    .bind(status.as_str())
+    .bind(before)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get("order_id")?))
+        .collect()
+}
+
+/// How many orders are in each of `statuses` since before `before` (epoch ms).
+pub async fn count_in_status(
+    conn: &mut Conn,
+    status: OrderStatus,
+    before: i64,
+) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE status = $1 AND placed_at < $2")
+            .bind(status.as_str())
+            .bind(before)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}

@@ -468,15 +468,7 @@ impl Order {
             Event::StoreOrderCanceled(_) => {
                 self.status = OrderStatus::Canceled;
                 self.resume_status = None;
-                return vec![
-                    OrderCanceled {
-                        order_id: self.order_id.clone(),
-                        customer_id: self.customer_id.clone(),
-                        store_id: self.store_id.clone(),
-                        amount: self.amount,
-                    }
-                    .into(),
-                ];
+                return vec![self.canceled(None).into()];
             }
             Event::CancelRefused(refused) => {
                 if self.status == OrderStatus::CancelRequested {
@@ -491,6 +483,28 @@ impl Order {
             _ => {}
         }
         Vec::new()
+    }
+
+    fn canceled(&self, reason: Option<String>) -> OrderCanceled {
+        OrderCanceled {
+            order_id: self.order_id.clone(),
+            customer_id: self.customer_id.clone(),
+            store_id: self.store_id.clone(),
+            amount: self.amount,
+            reason,
+        }
+    }
+
+    /// The store never answered within its deadline and a grace: its copy of the order was
+    /// lost (a dead-lettered `OrderPlaced`). The order is canceled, which refunds it and tells
+    /// the store to drop it should it arrive after all. Only a `Placed` order expires: any
+    /// answer of the store moved it on.
+    pub fn expire(&mut self) -> Option<OrderCanceled> {
+        if self.status != OrderStatus::Placed {
+            return None;
+        }
+        self.status = OrderStatus::Canceled;
+        Some(self.canceled(Some("the store never received the order".into())))
     }
 
     /// The customer got the food: the order is complete. Confirming twice is harmless.
@@ -845,5 +859,19 @@ mod tests {
                 Err(_) => prop_assert!(total > MAX_QUANTITY),
             }
         }
+    }
+
+    #[test]
+    fn only_an_order_the_store_never_answered_expires() {
+        let mut order = placed_order();
+        let canceled = order.expire().expect("a placed order expires");
+        assert_eq!(order.status, OrderStatus::Canceled);
+        assert!(canceled.reason.unwrap().contains("never received"));
+        assert_eq!(order.expire(), None, "once");
+        let mut accepted = placed_order();
+        accepted.apply(&store_event(0));
+        assert_eq!(accepted.expire(), None);
+        let mut pending = pending_order();
+        assert_eq!(pending.expire(), None, "no order yet");
     }
 }

@@ -2,18 +2,26 @@
 //! - whenever a store publishes its menu, the replica takes it (orders are priced from it);
 //! - whenever the store or the delivery reports progress, the order follows (and a canceled order
 //!   asks for its refund with `OrderCanceled`);
-//! - whenever anything happens to an order, the customer's mypage shows it.
+//! - whenever anything happens to an order, the customer's mypage shows it;
+//! - whenever an order stays `PaymentPending` past the payment deadline, its request died between
+//!   the charge and the order's own commit: the charge is voided;
+//! - whenever an order stays `Placed` past the store's deadline and a grace, the store never got
+//!   it: the order is canceled, and so refunded.
+
+use std::time::Duration;
 
 use contracts::Event;
 use platform::{
-    Tx,
+    Db, Tx,
     bus::{EventHandler, Incoming},
-    outbox,
+    db::now_ms,
+    outbox::{self, OutboxSignal},
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     db,
-    domain::OrderStatus,
+    domain::{Order, OrderStatus},
     views::{self, NewEntry, StepKind},
 };
 
@@ -116,7 +124,9 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
             refused.current_status.as_str(),
             Some(format!("cancel refused: {}", refused.reason)),
         ),
-        Event::OrderCanceled(_) => (StepKind::Status, Canceled.as_str(), None),
+        Event::OrderCanceled(canceled) => {
+            (StepKind::Status, Canceled.as_str(), canceled.reason.clone())
+        }
         Event::DeliveryPicked(_) => (StepKind::Status, Picked.as_str(), None),
         Event::DeliveryCompleted(_) => (StepKind::Status, Delivered.as_str(), None),
         Event::OrderCompleted(_) => (StepKind::Status, Completed.as_str(), None),
@@ -137,4 +147,93 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
         note.as_deref(),
     )
     .await
+}
+
+/// The order's own deadlines: how long a payment may stay pending and a placed order
+/// unanswered before this service settles them by itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    pub payment: Duration,
+    pub store: Duration,
+    pub interval: Duration,
+}
+
+/// Settles orders past their deadlines, every `interval`, until shutdown.
+pub async fn deadlines(
+    db: Db,
+    outbox: OutboxSignal,
+    deadlines: Deadlines,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(deadlines.interval) => {}
+        }
+        let swept = async {
+            let voided = settle(
+                &db,
+                OrderStatus::PaymentPending,
+                deadlines.payment,
+                |order| order.payment_failed().ok().map(Event::from),
+            )
+            .await?;
+            let expired = settle(&db, OrderStatus::Placed, deadlines.store, |order| {
+                order.expire().map(Event::from)
+            })
+            .await?;
+            anyhow::Ok((voided, expired))
+        };
+        match swept.await {
+            Ok((0, 0)) => {}
+            Ok((voided, expired)) => {
+                outbox.wake();
+                tracing::warn!(voided, expired, "settled orders past their deadlines");
+                metrics::counter!("orders_settled_by_deadline_total", "stage" => "payment")
+                    .increment(voided as u64);
+                metrics::counter!("orders_settled_by_deadline_total", "stage" => "store")
+                    .increment(expired as u64);
+            }
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "order deadline sweep failed")
+            }
+        }
+    }
+}
+
+/// Applies `decide` to every order in `status` older than `age`, each in its own transaction;
+/// an order that moved on meanwhile is left alone.
+async fn settle(
+    db: &Db,
+    status: OrderStatus,
+    age: Duration,
+    decide: impl Fn(&mut Order) -> Option<Event>,
+) -> anyhow::Result<usize> {
+    let before = now_ms() - age.as_millis() as i64;
+    let due = {
+        let mut conn = db.pool().acquire().await?;
+        db::orders_in_status(&mut conn, status, before, 100).await?
+    };
+    let mut settled = 0;
+    for order_id in due {
+        let mut tx = db.begin().await?;
+        let Some(mut order) = db::find_order(&mut tx, &order_id).await? else {
+            continue;
+        };
+        if order.status != status {
+            continue;
+        }
+        let Some(event) = decide(&mut order) else {
+            continue;
+        };
+        // Saved over the version read: a request or event that moved the order meanwhile wins.
+        if db::save_order(&mut tx, &order).await? {
+            outbox::enqueue(&mut tx, [event]).await?;
+            tx.commit().await?;
+            tracing::warn!(order_id = %order.order_id, from = status.as_str(),
+                to = order.status.as_str(), "order settled by its deadline");
+            settled += 1;
+        }
+    }
+    Ok(settled)
 }

@@ -256,3 +256,25 @@ pub async fn menu_at(
     row.map(|row| Ok(serde_json::from_str(row.try_get("menu")?)?))
         .transpose()
 }
+
+/// Remembers an order canceled before the store received it; false when it was already.
+pub async fn withdraw(conn: &mut Conn, order_id: &str) -> anyhow::Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO withdrawn_orders (order_id, withdrawn_at) VALUES ($1, $2) \
+         ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+pub async fn is_withdrawn(conn: &mut Conn, order_id: &str) -> anyhow::Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT withdrawn_at FROM withdrawn_orders WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(found.is_some())
+}

@@ -415,6 +415,21 @@ impl StoreOrder {
     }
 
     /// True while the order still counts towards the food counts (not rejected or canceled).
+    /// The order service canceled the order because the store did not answer it in time (it
+    /// never had it, or got it just now): dropped, unless cooking already started. True when
+    /// it was dropped.
+    pub fn withdraw(&mut self) -> bool {
+        if matches!(
+            self.status,
+            StoreOrderStatus::Placed | StoreOrderStatus::Accepted
+        ) {
+            self.status = StoreOrderStatus::Canceled;
+            true
+        } else {
+            false
+        }
+    }
+
     pub fn counts(&self) -> bool {
         !matches!(
             self.status,

@@ -3,7 +3,9 @@
 //!   not wait for this, so orders are taken while the store service is down and arrive later;
 //! - whenever a customer asks to cancel, the store decides: canceled until cooking starts,
 //!   refused after;
-//! - whenever an order waits past the acceptance deadline, it is rejected (and so refunded).
+//! - whenever an order waits past the acceptance deadline, it is rejected (and so refunded);
+//! - whenever the order service cancels an order the store never answered, the store drops it,
+//!   or remembers it so that it is not taken should it arrive after all.
 
 use std::time::Duration;
 
@@ -27,12 +29,20 @@ pub struct StorePolicies;
 
 impl EventHandler for StorePolicies {
     fn handles(&self, event_type: &str) -> bool {
-        matches!(event_type, "OrderPlaced" | "OrderCancelRequested")
+        matches!(
+            event_type,
+            "OrderPlaced" | "OrderCancelRequested" | "OrderCanceled"
+        )
     }
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
         match &incoming.event {
             Event::OrderPlaced(placed) => {
+                if db::is_withdrawn(tx, &placed.order_id).await? {
+                    tracing::info!(order_id = %placed.order_id,
+                        "an order canceled before it arrived is not taken");
+                    return Ok(());
+                }
                 let order = StoreOrder {
                     order_id: placed.order_id.clone(),
                     store_id: placed.store_id.clone(),
@@ -92,6 +102,28 @@ impl EventHandler for StorePolicies {
                         anyhow::bail!("cancel request for unknown order {}", request.order_id)
                     }
                     Err(error) => Err(error.into()),
+                }
+            }
+            Event::OrderCanceled(canceled) => {
+                match db::find_store_order(tx, &canceled.order_id).await? {
+                    // Canceled on the customer's request: the store decided that already.
+                    Some(order) if order.status == StoreOrderStatus::Canceled => Ok(()),
+                    Some(mut order) => {
+                        let counted = order.counts();
+                        if !order.withdraw() {
+                            tracing::warn!(order_id = %order.order_id, status = order.status.as_str(),
+                                "the order service canceled an order the store is cooking");
+                            return Ok(());
+                        }
+                        if !db::save_store_order(tx, &order).await? {
+                            anyhow::bail!("store order {} changed concurrently", order.order_id);
+                        }
+                        if counted {
+                            views::count_order(tx, &order.store_id, &order.items, -1).await?;
+                        }
+                        Ok(())
+                    }
+                    None => db::withdraw(tx, &canceled.order_id).await.map(drop),
                 }
             }
             _ => Ok(()),
