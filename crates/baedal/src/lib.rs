@@ -5,6 +5,8 @@
 pub mod audit;
 pub mod bench;
 pub mod broker;
+pub mod chaos;
+pub mod child;
 pub mod demo;
 
 use std::{

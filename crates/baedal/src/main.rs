@@ -60,6 +60,30 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Load with customers, owners and riders against a `baedal up` of its own while `up` or
+    /// its broker is killed with SIGKILL and restarted; then the audit. Exits 1 on a violation.
+    Chaos {
+        #[arg(long, default_value_t = 1000)]
+        orders: usize,
+        #[arg(long, default_value_t = 3)]
+        kills: usize,
+        /// What is killed, in turn: up, broker.
+        #[arg(long, value_delimiter = ',', default_value = "up,broker")]
+        targets: Vec<baedal::chaos::Target>,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// The platform's `database.url` (e.g. postgres://postgres@127.0.0.1:5432/chaos_{service});
+        /// SQLite files by default.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Seconds the platform may take to settle after the load.
+        #[arg(long, default_value_t = 90)]
+        settle_secs: u64,
+        #[arg(long, default_value = "target/chaos/report.json")]
+        json: PathBuf,
+        #[command(flatten)]
+        broker: BrokerArgs,
+    },
     /// Orders stuck past their stage's deadline.
     Sagas {
         #[command(subcommand)]
@@ -251,6 +275,35 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             match audit.violations() {
                 0 => Ok(()),
                 n => anyhow::bail!("{n} violation(s) of the platform's invariants"),
+            }
+        }
+        Command::Chaos {
+            orders,
+            kills,
+            targets,
+            clients,
+            database_url,
+            settle_secs,
+            json,
+            broker,
+        } => {
+            if targets.is_empty() {
+                anyhow::bail!("--targets needs at least one of up, broker");
+            }
+            let report = baedal::chaos::run(baedal::chaos::ChaosOptions {
+                orders,
+                kills,
+                targets,
+                clients,
+                database_url,
+                settle: Duration::from_secs(settle_secs),
+                json,
+                broker_bin: baedal::broker::locate(broker.broker_bin)?,
+            })
+            .await?;
+            match report["violations"].as_u64() {
+                Some(0) => Ok(()),
+                _ => anyhow::bail!("the chaos run ended with violations; see the report"),
             }
         }
         Command::Sagas {

@@ -23,8 +23,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
-    process::Stdio,
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -37,7 +36,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use super::{login, percentile};
-use crate::broker::free_port;
+use crate::child::{UpConfig, UpProcess, signal, write_json};
 
 /// A stage's p99 must stay under this for a rate to count as sustained.
 const STAGE_P99_LIMIT_MS: f64 = 250.0;
@@ -58,162 +57,6 @@ pub struct LifecycleOptions {
     pub json: PathBuf,
     /// The `baedal-broker` the `up` under test runs.
     pub broker_bin: PathBuf,
-}
-
-/// The `up` under test.
-struct Platform {
-    child: tokio::process::Child,
-    gateway: String,
-    metrics: String,
-    kafka: String,
-    dir: PathBuf,
-}
-
-impl Platform {
-    async fn start(options: &LifecycleOptions) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("baedal-lifecycle-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir)?;
-        let port = || free_port().map(|port| format!("127.0.0.1:{port}"));
-        let (gateway, metrics, kafka) = (port()?, port()?, port()?);
-        let log = std::fs::File::create(dir.join("up.log"))?;
-        let mut command = tokio::process::Command::new(std::env::current_exe()?);
-        command
-            .arg("up")
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .arg("--broker-bin")
-            .arg(&options.broker_bin)
-            .env("RUST_LOG", "warn")
-            .env("BAEDAL_GATEWAY__BIND", &gateway)
-            .env("BAEDAL_METRICS__BIND", &metrics)
-            .env("BAEDAL_KAFKA__BROKERS", &kafka)
-            // One machine plays every customer: measure the platform, not the limiter.
-            .env("BAEDAL_GATEWAY__RATE_LIMIT__PER_SECOND", "0")
-            .env("BAEDAL_GATEWAY__RATE_LIMIT__LOGINS_PER_MINUTE", "0")
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        for service in platform::ServiceName::ALL {
-            let addr = port()?;
-            let key = service.as_str().to_uppercase();
-            command
-                .env(format!("BAEDAL_SERVICES__{key}__BIND"), &addr)
-                .env(
-                    format!("BAEDAL_SERVICES__{key}__URL"),
-                    format!("http://{addr}"),
-                );
-        }
-        let mut child = command.spawn().context("starting baedal up")?;
-        let gateway = format!("http://{gateway}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "baedal up exited ({status}); see {}",
-                    dir.join("up.log").display()
-                );
-            }
-            if let Ok(response) = http.get(format!("{gateway}/readyz")).send().await
-                && response.status().is_success()
-            {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("baedal up was not ready within 120 s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok(Self {
-            child,
-            gateway,
-            metrics: format!("http://{metrics}/metrics"),
-            kafka,
-            dir,
-        })
-    }
-
-    /// `up` and the broker it runs.
-    fn pids(&self) -> Vec<u32> {
-        let Some(up) = self.child.id() else {
-            return Vec::new();
-        };
-        let mut pids = vec![up];
-        pids.extend(children_of(up));
-        pids
-    }
-
-    fn broker_pid(&self) -> Option<u32> {
-        self.child
-            .id()
-            .and_then(|up| children_of(up).into_iter().next())
-    }
-
-    /// CPU seconds used so far by `up` and its broker.
-    fn cpu_seconds(&self) -> f64 {
-        self.pids().into_iter().map(cpu_seconds_of).sum()
-    }
-
-    /// Resident memory of `up` and its broker, in MiB.
-    fn rss_mib(&self) -> f64 {
-        self.pids().into_iter().map(rss_kib_of).sum::<u64>() as f64 / 1024.0
-    }
-
-    async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            signal(pid, "-TERM");
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
-        let _ = self.child.kill().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn children_of(parent: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| stat_fields(*pid).and_then(|f| f.get(1)?.parse().ok()) == Some(parent))
-        .collect()
-}
-
-/// The fields of /proc/<pid>/stat after the command name (which may hold spaces).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    Some(after.split_whitespace().map(str::to_owned).collect())
-}
-
-/// utime + stime; /proc counts in USER_HZ, 100 on Linux.
-fn cpu_seconds_of(pid: u32) -> f64 {
-    stat_fields(pid)
-        .map(|f| {
-            let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            (ticks(11) + ticks(12)) as f64 / 100.0
-        })
-        .unwrap_or(0.0)
-}
-
-fn rss_kib_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn signal(pid: u32, signal: &str) {
-    let _ = std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status();
 }
 
 /// Everything a lifecycle needs, shared by all of them.
@@ -550,13 +393,13 @@ fn summary(samples: &mut [Duration]) -> Value {
 
 /// One rate of the sweep.
 async fn run_rate(
-    platform: &Platform,
+    platform: &UpProcess,
     clients: &Arc<Clients>,
     rate: f64,
     duration: Duration,
 ) -> anyhow::Result<Value> {
     let http = &clients.http;
-    let before = event_lags(&scrape(http, &platform.metrics).await?);
+    let before = event_lags(&scrape(http, &platform.config.metrics_url()).await?);
     let cpu_before = platform.cpu_seconds();
     let mut peak_rss = platform.rss_mib();
     let total = (rate * duration.as_secs_f64()).round().max(1.0) as usize;
@@ -608,7 +451,7 @@ async fn run_rate(
     running.abort_all();
     let elapsed = started.elapsed();
     let cpu = platform.cpu_seconds() - cpu_before;
-    let after = event_lags(&scrape(http, &platform.metrics).await?);
+    let after = event_lags(&scrape(http, &platform.config.metrics_url()).await?);
 
     let mut stages = Vec::new();
     let mut worst_p99 = 0.0f64;
@@ -658,7 +501,7 @@ async fn run_rate(
 }
 
 async fn sweep(
-    platform: &Platform,
+    platform: &UpProcess,
     clients: &Arc<Clients>,
     options: &LifecycleOptions,
     label: &str,
@@ -717,7 +560,7 @@ fn print_rate(result: &Value) {
 /// Orders taken while the broker is stopped, then the time until the store, the customer's
 /// mypage and the notifications have every one of them.
 async fn backlog_drain(
-    platform: &Platform,
+    platform: &UpProcess,
     clients: &Arc<Clients>,
     orders: usize,
 ) -> anyhow::Result<Value> {
@@ -743,7 +586,7 @@ async fn backlog_drain(
         ]
     };
     let applied = |page: &str| counter_total(page, "events_consumed_total", "outcome=\"applied\"");
-    let page = scrape(http, &platform.metrics).await?;
+    let page = scrape(http, &platform.config.metrics_url()).await?;
     let (start_counts, start_applied) = (counted(&page), applied(&page));
     signal(broker, "-STOP");
     let taking = Instant::now();
@@ -777,7 +620,7 @@ async fn backlog_drain(
     let deadline = drain_start + Duration::from_secs(600);
     let mut last_progress = Instant::now();
     let drained = loop {
-        let page = scrape(http, &platform.metrics).await?;
+        let page = scrape(http, &platform.config.metrics_url()).await?;
         let counts = counted(&page);
         let behind: f64 = counts
             .iter()
@@ -982,21 +825,21 @@ pub async fn run(options: LifecycleOptions) -> anyhow::Result<()> {
         options.duration.as_secs(),
         options.poll.as_millis()
     );
-    let platform = Platform::start(&options).await?;
+    let platform =
+        UpProcess::start(UpConfig::fresh("lifecycle", options.broker_bin.clone())?).await?;
     let outcome = measure(&platform, &options).await;
-    let log = platform.dir.join("up.log");
     if outcome.is_err() {
-        eprintln!("the platform's log: {}", log.display());
+        eprintln!("the platform's log: {}", platform.config.log().display());
     }
     let report = outcome?;
-    platform.stop().await;
+    platform.stop(true).await;
     write_json(&options.json, &report)?;
     println!("figures written to {}", options.json.display());
     Ok(())
 }
 
-async fn measure(platform: &Platform, options: &LifecycleOptions) -> anyhow::Result<Value> {
-    let clients = Arc::new(Clients::new(&platform.gateway, options.poll).await?);
+async fn measure(platform: &UpProcess, options: &LifecycleOptions) -> anyhow::Result<Value> {
+    let clients = Arc::new(Clients::new(&platform.config.gateway_url(), options.poll).await?);
     // The first order also waits for nothing: `up` is ready only with the menus in its replica.
     clients.place(&clients.customers[0]).await?;
     let (fresh, fresh_rate) = sweep(platform, &clients, options, "fresh log").await?;
@@ -1012,7 +855,7 @@ async fn measure(platform: &Platform, options: &LifecycleOptions) -> anyhow::Res
         None
     };
     let (full, full_rate, ballast) = if options.ballast > 0 {
-        let ballast = ballast(&platform.kafka, options.ballast).await?;
+        let ballast = ballast(&platform.config.kafka, options.ballast).await?;
         let (full, rate) = sweep(platform, &clients, options, "log with ballast").await?;
         println!(
             "sustained with {} ballast records: {rate}/s ({:.0}% of the fresh log's)",
@@ -1059,14 +902,6 @@ fn machine() -> Value {
         })
         .unwrap_or_default();
     json!({"cpus": cpus, "model": model, "memory": memory})
-}
-
-fn write_json(path: &Path, report: &Value) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(report)?)
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

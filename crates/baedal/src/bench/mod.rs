@@ -73,7 +73,11 @@ impl Report {
     }
 }
 
-async fn login(http: &reqwest::Client, gateway: &str, username: &str) -> anyhow::Result<String> {
+pub(crate) async fn login(
+    http: &reqwest::Client,
+    gateway: &str,
+    username: &str,
+) -> anyhow::Result<String> {
     let body: Value = http
         .post(format!("{gateway}/auth/login"))
         .json(&json!({"username": username, "password": crate::demo::PASSWORD}))

@@ -70,6 +70,23 @@ async fn add_indexes(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Forgets the consumer groups' membership of the previous broker process: its members are gone
+/// with it. tansu 0.6 otherwise keeps such a group `Formed` around the old member with no
+/// assignments, and a consumer that joins it after a restart gets no partitions and reads
+/// nothing, for good (found by the chaos run). Committed offsets are kept (`consumer_offset`),
+/// so every group goes on where it stopped.
+async fn forget_group_members(path: &Path) -> anyhow::Result<()> {
+    let db = libsql::Builder::new_local(path)
+        .build()
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    db.connect()?
+        .execute("DELETE FROM consumer_group_detail", ())
+        .await
+        .with_context(|| format!("resetting group membership in {}", path.display()))?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
@@ -140,8 +157,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .build()
     .await
     .map_err(|error| anyhow::anyhow!("opening the broker's storage: {error:?}"))?;
-    // The builder has created tansu's tables; the indexes go on them before anything is served.
+    // The builder has created tansu's tables; they are fixed up before anything is served.
     add_indexes(&path).await?;
+    forget_group_members(&path).await?;
 
     let serving = broker.serve(tokio::time::Instant::now());
     tokio::pin!(serving);

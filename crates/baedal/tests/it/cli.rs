@@ -321,8 +321,57 @@ async fn a_killed_up_leaves_nothing_listening_and_restarts_on_its_data() {
 
     let mut again = Up::spawn(&data, |_| {});
     again.ready().await;
-    let (status, order) = place_order(&reqwest::Client::new(), &again.gateway).await;
+    let http = reqwest::Client::new();
+    let (status, order) = place_order(&http, &again.gateway).await;
     assert_eq!(status, 201, "{order}");
+    // And the event log works again: the store gets the order (consumer groups of the killed
+    // process must not hold on to their partitions).
+    store_receives(&http, &again, order["orderId"].as_str().unwrap()).await;
+}
+
+/// Waits until owner1's store has the order.
+async fn store_receives(http: &reqwest::Client, up: &Up, order_id: &str) {
+    let owner = login(http, &up.gateway, "owner1").await;
+    let owner1 = baedal::demo::subject_id("owner1");
+    let stores: serde_json::Value = http
+        .get(format!("{}/stores", up.gateway))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let store_id = stores
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["ownerId"] == owner1.as_str())
+        .unwrap()["storeId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = http
+            .get(format!(
+                "{}/stores/{store_id}/orders/{order_id}",
+                up.gateway
+            ))
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the store never got {order_id}: {}",
+            up.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The broker is its own process: killed alone, `up` starts it again and events flow again.

@@ -3,6 +3,7 @@
 
 mod audit;
 mod authorization;
+mod chaos;
 mod cli;
 mod client;
 mod harness;

@@ -1,0 +1,500 @@
+//! `baedal chaos`: load with customers, owners and riders (orders completed, canceled, rejected,
+//! reviewed, reviews deleted) against a `baedal up` child, while the whole `up` or its broker
+//! alone is killed with SIGKILL at moments spread over the run and started again. Then the
+//! platform settles, and the audit must find nothing wrong and no saga may be left where it
+//! cannot move on by itself.
+//!
+//! Clients behave as real ones do across an outage: every call is retried on a connection error
+//! or a 5xx, and an order is placed with an `Idempotency-Key`, so a retried placement is the same
+//! order.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tokio::{sync::Mutex, task::JoinSet};
+
+use crate::child::{UpConfig, UpProcess, write_json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The whole `up` process (and with it the broker).
+    Up,
+    /// The broker alone; `up` starts it again by itself.
+    Broker,
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "up" => Ok(Target::Up),
+            "broker" => Ok(Target::Broker),
+            other => Err(format!("unknown kill target `{other}` (up, broker)")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ChaosOptions {
+    pub orders: usize,
+    pub kills: usize,
+    pub targets: Vec<Target>,
+    pub clients: usize,
+    /// `database.url` of the platform; SQLite files in its data directory when absent.
+    pub database_url: Option<String>,
+    /// How long the platform may take to settle after the load.
+    pub settle: Duration,
+    pub json: PathBuf,
+    pub broker_bin: PathBuf,
+}
+
+/// What happens to an order, decided by its number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Cancel,
+    Reject,
+    Complete,
+    Review,
+    ReviewDeleted,
+}
+
+fn fate(n: usize) -> Fate {
+    match n % 20 {
+        0..=4 => Fate::Cancel,
+        5..=9 => Fate::Reject,
+        10..=15 => Fate::Complete,
+        16..=18 => Fate::Review,
+        _ => Fate::ReviewDeleted,
+    }
+}
+
+struct Clients {
+    http: reqwest::Client,
+    gateway: String,
+    store_id: String,
+    customers: Vec<String>,
+    owner: String,
+    riders: Vec<String>,
+}
+
+/// What a call answered, once it answered at all.
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Clients {
+    async fn new(gateway: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()?;
+        let login = |name: &'static str| {
+            let http = http.clone();
+            let gateway = gateway.to_owned();
+            async move { super::bench::login(&http, &gateway, name).await }
+        };
+        let mut customers = Vec::new();
+        for name in ["customer1", "customer2", "customer3"] {
+            customers.push(login(name).await?);
+        }
+        let mut riders = Vec::new();
+        for name in ["rider1", "rider2", "rider3"] {
+            riders.push(login(name).await?);
+        }
+        let owner = login("owner1").await?;
+        let stores: Vec<Value> = http
+            .get(format!("{gateway}/stores"))
+            .bearer_auth(&customers[0])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let owner_id = crate::demo::subject_id("owner1");
+        let store_id = stores
+            .iter()
+            .find(|s| s["ownerId"] == owner_id.as_str())
+            .and_then(|s| s["storeId"].as_str())
+            .context("owner1's demo store")?
+            .to_owned();
+        Ok(Self {
+            http,
+            gateway: gateway.to_owned(),
+            store_id,
+            customers,
+            owner,
+            riders,
+        })
+    }
+
+    /// Sends until the platform answers with something other than an outage (connection
+    /// refused, 502, 503, 504), for at most two minutes.
+    async fn call(
+        &self,
+        request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<Answer> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let sent = request(&self.http).send().await;
+            match sent {
+                Ok(response) if !matches!(response.status().as_u16(), 502..=504) => {
+                    let status = response.status().as_u16();
+                    let body = response.json().await.unwrap_or(Value::Null);
+                    return Ok(Answer { status, body });
+                }
+                _ if Instant::now() > deadline => bail!("the platform stayed away for 2 minutes"),
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// Calls until the answer is not one of `wait` (the state is not there yet).
+    async fn until(
+        &self,
+        wait: &[u16],
+        request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<Answer> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let answer = self.call(&request).await?;
+            if !wait.contains(&answer.status) || Instant::now() > deadline {
+                return Ok(answer);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    /// One order through its fate. Returns where it ended, as the client saw it.
+    async fn order(&self, n: usize) -> anyhow::Result<&'static str> {
+        let customer = &self.customers[n % self.customers.len()];
+        let rider = &self.riders[n % self.riders.len()];
+        let key = uuid::Uuid::new_v4().to_string();
+        let body = json!({
+            "storeId": self.store_id,
+            "items": [{"foodId": "tuna-kimbap", "quantity": 1 + n % 3}],
+            "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
+            "payment": {"method": "card", "cardToken": "tok_chaos"},
+        });
+        // 409 request-in-progress: the first try with this key is still being paid for.
+        let placed = self
+            .until(&[409], |http| {
+                http.post(self.url("/orders"))
+                    .bearer_auth(customer)
+                    .header("idempotency-key", &key)
+                    .json(&body)
+            })
+            .await?;
+        if placed.status != 201 {
+            return Ok("not placed");
+        }
+        let order = placed.body["orderId"]
+            .as_str()
+            .context("no orderId")?
+            .to_owned();
+        let store_order = self.url(&format!("/stores/{}/orders/{order}", self.store_id));
+        let owner = |action: &str, body: Value| {
+            let url = format!("{store_order}/{action}");
+            move |http: &reqwest::Client| http.post(&url).bearer_auth(&self.owner).json(&body)
+        };
+        match fate(n) {
+            Fate::Cancel => {
+                let answer = self
+                    .call(|http| {
+                        http.post(self.url(&format!("/orders/{order}/cancel")))
+                            .bearer_auth(customer)
+                    })
+                    .await?;
+                return Ok(if answer.status == 202 {
+                    "cancel asked"
+                } else {
+                    "cancel refused"
+                });
+            }
+            Fate::Reject => {
+                let answer = self
+                    .until(&[404], owner("reject", json!({"reason": "chaos"})))
+                    .await?;
+                return Ok(if answer.status == 200 {
+                    "rejected"
+                } else {
+                    "reject refused"
+                });
+            }
+            _ => {}
+        }
+        let accepted = self
+            .until(&[404], owner("accept", json!({"cookMinutes": 5})))
+            .await?;
+        if accepted.status != 200 {
+            return Ok("accept refused");
+        }
+        for step in ["cook-start", "cook-finish"] {
+            self.call(owner(step, json!({}))).await?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let delivery = loop {
+            let list = self
+                .call(|http| {
+                    http.get(self.url("/deliveries/available?lat=37.4979&lng=127.0276&radiusKm=3"))
+                        .bearer_auth(rider)
+                })
+                .await?;
+            if let Some(id) = list.body.as_array().and_then(|l| {
+                l.iter()
+                    .find(|d| d["orderId"] == order.as_str())
+                    .and_then(|d| d["deliveryId"].as_str())
+            }) {
+                break id.to_owned();
+            }
+            if Instant::now() > deadline {
+                return Ok("no delivery");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        for step in ["pick", "complete"] {
+            self.call(|http| {
+                http.post(self.url(&format!("/deliveries/{delivery}/{step}")))
+                    .bearer_auth(rider)
+            })
+            .await?;
+        }
+        let confirmed = self
+            .until(&[409], |http| {
+                http.post(self.url(&format!("/orders/{order}/confirm-receipt")))
+                    .bearer_auth(customer)
+            })
+            .await?;
+        if confirmed.status != 200 {
+            return Ok("not confirmed");
+        }
+        if matches!(fate(n), Fate::Review | Fate::ReviewDeleted) {
+            let review = self
+                .until(&[409], |http| {
+                    http.post(self.url("/reviews"))
+                        .bearer_auth(customer)
+                        .json(&json!({"orderId": order, "rating": 5, "text": "chaos"}))
+                })
+                .await?;
+            if fate(n) == Fate::ReviewDeleted
+                && let Some(review) = review.body["reviewId"].as_str()
+            {
+                self.call(|http| {
+                    http.delete(self.url(&format!("/reviews/{review}")))
+                        .bearer_auth(customer)
+                })
+                .await?;
+                return Ok("reviewed and deleted");
+            }
+            return Ok("reviewed");
+        }
+        Ok("completed")
+    }
+}
+
+pub async fn run(options: ChaosOptions) -> anyhow::Result<Value> {
+    let mut config = UpConfig::fresh("chaos", options.broker_bin.clone())?;
+    config.env.extend([
+        // Short deadlines, so a crashed payment or a lost order settles within the run.
+        ("BAEDAL_SAGA__PAYMENT_DEADLINE_SECS".into(), "3".into()),
+        ("BAEDAL_SAGA__DEADLINE_SWEEP_MS".into(), "500".into()),
+    ]);
+    if let Some(url) = &options.database_url {
+        config
+            .env
+            .push(("BAEDAL_DATABASE__URL".into(), url.clone()));
+    }
+    println!(
+        "chaos: {} orders, {} clients, {} kills of {:?}; the platform in {}",
+        options.orders,
+        options.clients,
+        options.kills,
+        options.targets,
+        config.dir.display()
+    );
+    let up = UpProcess::start(config.clone()).await?;
+    let result = shake(up, &config, &options).await;
+    if result.is_err() {
+        eprintln!("the platform's log: {}", config.log().display());
+    }
+    let (report, up) = result?;
+    up.stop(false).await;
+    write_json(&options.json, &report)?;
+    Ok(report)
+}
+
+async fn shake(
+    up: UpProcess,
+    config: &UpConfig,
+    options: &ChaosOptions,
+) -> anyhow::Result<(Value, UpProcess)> {
+    let clients = Arc::new(Clients::new(&config.gateway_url()).await?);
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let outcomes = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+        &'static str,
+        usize,
+    >::new()));
+    let mut load = JoinSet::new();
+    for _ in 0..options.clients.max(1) {
+        let (clients, next, done, outcomes) = (
+            clients.clone(),
+            next.clone(),
+            done.clone(),
+            outcomes.clone(),
+        );
+        let total = options.orders;
+        load.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return anyhow::Ok(());
+                }
+                let outcome = clients.order(n).await?;
+                *outcomes
+                    .lock()
+                    .expect("outcomes")
+                    .entry(outcome)
+                    .or_default() += 1;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    // The kills, spread over the run.
+    let up = Arc::new(Mutex::new(up));
+    let mut kills = Vec::new();
+    for k in 0..options.kills {
+        let due = options.orders * (k + 1) / (options.kills + 1);
+        while done.load(Ordering::Relaxed) < due && !load.is_empty() {
+            if let Some(finished) = load.try_join_next() {
+                finished??;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let target = options.targets[k % options.targets.len()];
+        let at = started.elapsed();
+        let mut up = up.lock().await;
+        match target {
+            Target::Up => {
+                up.kill().await;
+                let down = Instant::now();
+                up.restart().await?;
+                println!(
+                    "  kill {} at {:.1} s: up (SIGKILL), back in {:.1} s",
+                    k + 1,
+                    at.as_secs_f64(),
+                    down.elapsed().as_secs_f64()
+                );
+            }
+            Target::Broker => {
+                let pid = up.broker_pid().context("the broker's pid")?;
+                crate::child::signal(pid, "-KILL");
+                println!(
+                    "  kill {} at {:.1} s: the broker (SIGKILL); up restarts it",
+                    k + 1,
+                    at.as_secs_f64()
+                );
+            }
+        }
+        kills.push(json!({"atSeconds": at.as_secs_f64(), "target": format!("{target:?}")}));
+    }
+    while let Some(finished) = load.join_next().await {
+        finished??;
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    println!(
+        "  load done: {} orders in {load_seconds:.1} s",
+        done.load(Ordering::Relaxed)
+    );
+
+    // Settle: the audit clean, and no saga where it cannot move on by itself.
+    let settings = config.settings()?;
+    let settling = Instant::now();
+    let (audit, waiting) = loop {
+        let audit = crate::audit::run(&settings, Duration::ZERO).await?;
+        let waiting = unsettled(&settings).await?;
+        let clean = audit.violations() == 0 && waiting.is_empty();
+        if clean || settling.elapsed() > options.settle {
+            break (audit, waiting);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let settle_seconds = settling.elapsed().as_secs_f64();
+    audit.print();
+    for (status, count) in &waiting {
+        println!("orders still {status}: {count}");
+    }
+    let violations = audit.violations() + waiting.len();
+    println!(
+        "chaos: {} orders, {} kills, settled in {settle_seconds:.1} s: {violations} violation(s)",
+        done.load(Ordering::Relaxed),
+        kills.len()
+    );
+    let outcomes = outcomes.lock().expect("outcomes").clone();
+    let report = json!({
+        "orders": done.load(Ordering::Relaxed),
+        "clients": options.clients,
+        "kills": kills,
+        "outcomes": outcomes,
+        "loadSeconds": load_seconds,
+        "settleSeconds": settle_seconds,
+        "audit": audit,
+        "unsettled": waiting,
+        "violations": violations,
+    });
+    let up = Arc::try_unwrap(up)
+        .map_err(|_| anyhow::anyhow!("the platform is still shared"))?
+        .into_inner();
+    Ok((report, up))
+}
+
+/// Orders in a status the platform itself must move them out of: a payment that never finished,
+/// a cancel the store never decided.
+async fn unsettled(settings: &platform::Settings) -> anyhow::Result<Vec<(String, i64)>> {
+    let url = settings.database_url(platform::ServiceName::Order);
+    let db =
+        platform::Db::connect(&url, 1, crate::migrations(platform::ServiceName::Order)).await?;
+    let mut waiting = Vec::new();
+    for status in ["PaymentPending", "CancelRequested"] {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE status = $1")
+            .bind(status)
+            .fetch_one(db.pool())
+            .await?;
+        if count > 0 {
+            waiting.push((status.to_owned(), count));
+        }
+    }
+    db.close().await;
+    Ok(waiting)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fates_cover_every_path_in_every_twenty_orders() {
+        let fates: Vec<Fate> = (0..20).map(fate).collect();
+        for wanted in [
+            Fate::Cancel,
+            Fate::Reject,
+            Fate::Complete,
+            Fate::Review,
+            Fate::ReviewDeleted,
+        ] {
+            assert!(fates.contains(&wanted), "{wanted:?}");
+        }
+    }
+}
