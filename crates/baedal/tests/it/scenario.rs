@@ -47,7 +47,17 @@ impl Inbox {
     }
 }
 
-async fn receive(State(inbox): State<Inbox>, Json(message): Json<Value>) -> StatusCode {
+async fn receive(
+    State(inbox): State<Inbox>,
+    headers: axum::http::HeaderMap,
+    Json(mut message): Json<Value>,
+) -> StatusCode {
+    message["idempotencyKeyHeader"] = json!(
+        headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    );
     inbox.received.lock().unwrap().push(message);
     match inbox.mode.load(Ordering::SeqCst) {
         FAIL => StatusCode::INTERNAL_SERVER_ERROR,
@@ -628,5 +638,62 @@ async fn a_deletion_that_overtakes_its_review_leaves_no_coupon() {
     let me = profile(&app, &customer).await;
     assert_eq!(me["couponCount"], 0);
     assert_eq!(me["coupons"][0]["status"], "Revoked");
+    app.stop().await;
+}
+
+/// A crash that cuts a send short (the channel has the request, the outcome is never recorded)
+/// does not lose the message: it is sent again after the restart, at least once, with the same
+/// idempotency key (the event's id) for the channel to drop the repeat by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_cut_off_by_a_crash_is_sent_again_with_its_idempotency_key() {
+    let (inbox, hook) = Inbox::start().await;
+    let mut app = TestApp::spawn_with(|settings| {
+        webhook(settings, &hook);
+        settings.notification.send_timeout_ms = 30_000;
+    })
+    .await;
+    let customer = app.login("customer2").await;
+    let store = app.store_id(&customer, "owner1").await;
+    inbox.mode.store(HANG, Ordering::SeqCst);
+    let order = app.placed_order(&customer, &store).await;
+    eventually(30, "the channel to take the message", || async {
+        (!inbox.for_order(&order).is_empty()).then_some(())
+    })
+    .await;
+    // The notification service dies mid-send.
+    app.platform
+        .as_mut()
+        .unwrap()
+        .kill(platform::ServiceName::Notification)
+        .await;
+    inbox.mode.store(0, Ordering::SeqCst);
+    app.platform
+        .as_mut()
+        .unwrap()
+        .restart(platform::ServiceName::Notification)
+        .await
+        .unwrap();
+    let sent = eventually(30, "the message to be sent again", || async {
+        let (_, list) = app
+            .get(&customer, &format!("/notifications?orderId={order}"))
+            .await;
+        list.as_array()?
+            .iter()
+            .find(|n| n["eventType"] == "OrderPlaced" && n["status"] == "Sent")
+            .cloned()
+    })
+    .await;
+    let received: Vec<Value> = inbox
+        .for_order(&order)
+        .into_iter()
+        .filter(|m| m["eventType"] == "OrderPlaced")
+        .collect();
+    assert_eq!(received.len(), 2, "once cut off, once again: {received:?}");
+    let key = sent["eventId"].as_str().unwrap();
+    assert!(!key.is_empty());
+    for message in &received {
+        assert_eq!(message["idempotencyKeyHeader"], key);
+        assert_eq!(message["idempotencyKey"], key);
+    }
     app.stop().await;
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use contracts::http::IDEMPOTENCY_KEY;
 use platform::config::{ChannelKind, NotificationSettings};
 use serde_json::json;
 
@@ -62,13 +63,17 @@ impl Channel {
                     message = %n.message, "notification");
                 return Ok(());
             }
-            Channel::Webhook { url, http } => http.post(url).json(&json!({
-                "notificationId": n.notification_id,
-                "customerId": n.customer_id,
-                "orderId": n.order_id,
-                "eventType": n.event_type,
-                "message": n.message,
-            })),
+            Channel::Webhook { url, http } => http
+                .post(url)
+                .header(IDEMPOTENCY_KEY, &n.event_id)
+                .json(&json!({
+                    "notificationId": n.notification_id,
+                    "idempotencyKey": n.event_id,
+                    "customerId": n.customer_id,
+                    "orderId": n.order_id,
+                    "eventType": n.event_type,
+                    "message": n.message,
+                })),
             Channel::Kakao {
                 base_url,
                 sender_key,
@@ -78,6 +83,7 @@ impl Channel {
             } => {
                 let template = templates.get(&n.event_type).unwrap_or(default_template);
                 http.post(format!("{base_url}/v2/alimtalk/send"))
+                    .header(IDEMPOTENCY_KEY, &n.event_id)
                     .json(&json!({
                         "senderKey": sender_key,
                         "templateCode": template,
@@ -106,14 +112,21 @@ mod tests {
 
     use super::*;
 
-    /// (path, body) of every request the stand-in channel received.
-    type Seen = Arc<Mutex<Vec<(String, Value)>>>;
+    /// (path, idempotency key header, body) of every request the stand-in channel received.
+    type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
 
     async fn server(status: u16) -> (Seen, String) {
         let seen: Seen = Arc::default();
         let record = |path: &'static str| {
-            move |State(seen): State<Seen>, Json(body): Json<Value>| async move {
-                seen.lock().unwrap().push((path.to_owned(), body));
+            move |State(seen): State<Seen>,
+                  headers: axum::http::HeaderMap,
+                  Json(body): Json<Value>| async move {
+                let key = headers
+                    .get(IDEMPOTENCY_KEY)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                seen.lock().unwrap().push((path.to_owned(), key, body));
                 axum::http::StatusCode::from_u16(status).unwrap()
             }
         };
@@ -130,6 +143,7 @@ mod tests {
     fn notification(event_type: &str) -> Notification {
         Notification {
             notification_id: "n-1".into(),
+            event_id: format!("e-{event_type}"),
             order_id: "o-1".into(),
             customer_id: "c-1".into(),
             event_type: event_type.into(),
@@ -160,11 +174,28 @@ mod tests {
         channel.send(&notification("OrderPlaced")).await.unwrap();
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen[0].0, "/v2/alimtalk/send");
-        assert_eq!(seen[0].1["senderKey"], "sender-1");
-        assert_eq!(seen[0].1["templateCode"], "T_COOKING");
-        assert_eq!(seen[0].1["recipientId"], "c-1");
-        assert_eq!(seen[0].1["message"], "[김밥천국] 음식 조리를 시작했습니다.");
-        assert_eq!(seen[1].1["templateCode"], "T_DEFAULT");
+        assert_eq!(seen[0].1, "e-CookStarted");
+        assert_eq!(seen[0].2["senderKey"], "sender-1");
+        assert_eq!(seen[0].2["templateCode"], "T_COOKING");
+        assert_eq!(seen[0].2["recipientId"], "c-1");
+        assert_eq!(seen[0].2["message"], "[김밥천국] 음식 조리를 시작했습니다.");
+        assert_eq!(seen[1].2["templateCode"], "T_DEFAULT");
+    }
+
+    #[tokio::test]
+    async fn a_webhook_carries_the_event_id_as_its_idempotency_key() {
+        let (seen, url) = server(200).await;
+        let settings = NotificationSettings {
+            channel: ChannelKind::Webhook,
+            webhook_url: format!("{url}/hook"),
+            ..NotificationSettings::default()
+        };
+        let channel = Channel::from_settings(&settings).unwrap();
+        channel.send(&notification("Delivered")).await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[0].1, "e-Delivered");
+        assert_eq!(seen[0].2["idempotencyKey"], "e-Delivered");
+        assert_eq!(seen[0].2["eventType"], "Delivered");
     }
 
     #[tokio::test]

@@ -67,6 +67,9 @@ pub async fn queue(conn: &mut Conn, n: NewNotification<'_>) -> anyhow::Result<()
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub notification_id: String,
+    /// The event the message tells of: the idempotency key a channel deduplicates on, since a
+    /// message may reach it more than once (see [`resume_interrupted`]).
+    pub event_id: String,
     pub order_id: String,
     pub customer_id: String,
     pub event_type: String,
@@ -78,12 +81,13 @@ pub struct Notification {
     pub sent_at: Option<i64>,
 }
 
-const COLUMNS: &str = "notification_id, order_id, customer_id, event_type, message, status, \
-    attempts, last_error, created_at, sent_at";
+const COLUMNS: &str = "notification_id, event_id, order_id, customer_id, event_type, message, \
+    status, attempts, last_error, created_at, sent_at";
 
 fn notification(row: sqlx::any::AnyRow) -> anyhow::Result<Notification> {
     Ok(Notification {
         notification_id: row.try_get("notification_id")?,
+        event_id: row.try_get("event_id")?,
         order_id: row.try_get("order_id")?,
         customer_id: row.try_get("customer_id")?,
         event_type: row.try_get("event_type")?,
@@ -182,12 +186,14 @@ pub async fn finish(
     Ok(())
 }
 
-/// Messages a crash left mid-send are not sent again (at most once): they are marked failed.
-pub async fn abandon_interrupted(conn: &mut Conn) -> anyhow::Result<u64> {
+/// Messages a crash left mid-send go back to the queue and are sent again: at least once. A
+/// channel may so see one twice; each carries its event id as the idempotency key to drop the
+/// second by. (At most once would lose the message whenever the crash came before the send.)
+pub async fn resume_interrupted(conn: &mut Conn) -> anyhow::Result<u64> {
     let updated =
         sqlx::query("UPDATE notifications SET status = $1, last_error = $2 WHERE status = $3")
-            .bind(Delivery::Failed.as_str())
-            .bind("interrupted while sending")
+            .bind(Delivery::Pending.as_str())
+            .bind("interrupted while sending; sent again")
             .bind(Delivery::Sending.as_str())
             .execute(&mut *conn)
             .await?;

@@ -91,11 +91,11 @@ impl Dispatcher {
         let this = Arc::new(self);
         {
             let mut conn = this.db.pool().acquire().await?;
-            let abandoned = db::abandon_interrupted(&mut conn).await?;
-            if abandoned > 0 {
+            let resumed = db::resume_interrupted(&mut conn).await?;
+            if resumed > 0 {
                 tracing::warn!(
-                    abandoned,
-                    "messages interrupted mid-send are not sent again"
+                    resumed,
+                    "messages interrupted mid-send are sent again (channels deduplicate on the event id)"
                 );
             }
         }
