@@ -136,8 +136,9 @@ impl UpProcess {
         loop {
             if let Some(status) = child.try_wait()? {
                 bail!(
-                    "baedal up exited ({status}); see {}",
-                    config.log().display()
+                    "baedal up exited ({status}); the end of {}:\n{}",
+                    config.log().display(),
+                    tail(&config.log(), 30)
                 );
             }
             if let Ok(response) = http.get(format!("{gateway}/readyz")).send().await
@@ -147,8 +148,9 @@ impl UpProcess {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "baedal up was not ready within 180 s; see {}",
-                    config.log().display()
+                    "baedal up was not ready within 180 s; the end of {}:\n{}",
+                    config.log().display(),
+                    tail(&config.log(), 30)
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -188,12 +190,16 @@ impl UpProcess {
     /// SIGKILL, as a crash: nothing is drained, flushed or committed. The broker goes with it
     /// (its stdin closes).
     pub async fn kill(&mut self) {
+        let pids = self.pids();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
         }
-        // Wait for the broker to notice and free its port.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while crate::broker::ensure_free(self.config.kafka.parse().expect("an address")).is_err()
+        // Wait for the broker to notice and exit, and its port to be free. Its exit, not only the
+        // port: a broker killed mid-restart has not listened yet, and would take the port from
+        // the next `up` a moment later.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while (pids.iter().any(|pid| alive(*pid))
+            || crate::broker::ensure_free(self.config.kafka.parse().expect("an address")).is_err())
             && Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -238,6 +244,11 @@ fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Whether the process runs: a zombie has exited (in a container nobody may reap it).
+fn alive(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|state| state != "Z"))
+}
+
 /// The fields of /proc/<pid>/stat after the command name (which may hold spaces).
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -274,4 +285,11 @@ pub fn write_json(path: &Path, report: &serde_json::Value) -> anyhow::Result<()>
     }
     std::fs::write(path, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The last `lines` lines of a log, so a failure reported elsewhere (CI) carries its cause.
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -108,7 +108,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(args));
+    let result = runtime.block_on(run_until_stopped(args));
     runtime.shutdown_timeout(Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,7 +122,30 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+/// Runs the broker until it fails or is asked to stop. The stop is watched from the first moment,
+/// not only once it listens: a supervisor killed while its broker was starting must not leave it
+/// behind to take the port from the next one.
+async fn run_until_stopped(args: Args) -> anyhow::Result<()> {
+    let stdin_closed = async {
+        if args.exit_on_stdin_close {
+            let mut stdin = tokio::io::stdin();
+            let mut buffer = [0u8; 64];
+            while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = run(&args) => result,
+        () = stdin_closed => Ok(()),
+        _ = terminate.recv() => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<()> {
     if args.listen.port() == 0 {
         anyhow::bail!("--listen needs a port: the broker cannot listen on port 0");
     }
@@ -168,24 +191,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         result = &mut serving => return stopped(result),
         () = listening => println!("listening on {}", args.listen),
     }
-
-    let stdin_closed = async {
-        if args.exit_on_stdin_close {
-            let mut stdin = tokio::io::stdin();
-            let mut buffer = [0u8; 64];
-            while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = serving => stopped(result),
-        () = stdin_closed => Ok(()),
-        _ = terminate.recv() => Ok(()),
-        _ = tokio::signal::ctrl_c() => Ok(()),
-    }
+    stopped(serving.await)
 }
 
 fn stopped(result: Result<(), tansu_broker::Error>) -> anyhow::Result<()> {
