@@ -19,16 +19,22 @@ use std::{
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use tokio::{sync::Mutex, task::JoinSet};
+use tokio::task::JoinSet;
 
-use crate::child::{UpConfig, UpProcess, write_json};
+use crate::{
+    child::{UpConfig, UpProcess, write_json},
+    cluster::ServeCluster,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     /// The whole `up` process (and with it the broker).
     Up,
-    /// The broker alone; `up` starts it again by itself.
+    /// The broker alone; `up` starts it again by itself (in the `serve` shape, the run does).
     Broker,
+    /// One service process of the `serve` shape, each in turn (either order replica, the
+    /// gateway, every other service).
+    Service,
 }
 
 impl std::str::FromStr for Target {
@@ -37,13 +43,110 @@ impl std::str::FromStr for Target {
         match s {
             "up" => Ok(Target::Up),
             "broker" => Ok(Target::Broker),
-            other => Err(format!("unknown kill target `{other}` (up, broker)")),
+            "service" => Ok(Target::Service),
+            other => Err(format!(
+                "unknown kill target `{other}` (up, broker, service)"
+            )),
+        }
+    }
+}
+
+/// How the platform runs during the chaos.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    /// One `baedal up` and its broker, on SQLite or PostgreSQL.
+    Up,
+    /// `baedal serve` per service (order twice) and the broker apart, on PostgreSQL.
+    Serve,
+}
+
+impl Shape {
+    pub fn default_targets(self) -> Vec<Target> {
+        match self {
+            Shape::Up => vec![Target::Up, Target::Broker],
+            Shape::Serve => vec![Target::Service, Target::Service, Target::Broker],
+        }
+    }
+}
+
+/// The platform under chaos, in either shape.
+// One per run, so the size of its larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Deployment {
+    Up(UpProcess),
+    Serve(ServeCluster),
+}
+
+impl Deployment {
+    fn gateway_url(&self) -> String {
+        match self {
+            Deployment::Up(up) => up.config.gateway_url(),
+            Deployment::Serve(cluster) => cluster.gateway.clone(),
+        }
+    }
+
+    fn settings(&self) -> anyhow::Result<platform::Settings> {
+        match self {
+            Deployment::Up(up) => up.config.settings(),
+            Deployment::Serve(cluster) => Ok(cluster.settings()),
+        }
+    }
+
+    /// Kills `target` (the `n`-th kill of a service picks which) and brings it back. Returns
+    /// what happened, for the log.
+    async fn kill(&mut self, target: Target, n: usize) -> anyhow::Result<String> {
+        let down = Instant::now();
+        let what = match (self, target) {
+            (Deployment::Up(up), Target::Up) => {
+                up.kill().await;
+                up.restart().await?;
+                "up".to_owned()
+            }
+            (Deployment::Up(up), Target::Broker) => {
+                let pid = up.broker_pid().context("the broker's pid")?;
+                crate::child::signal(pid, "-KILL");
+                return Ok("the broker (SIGKILL); up restarts it".into());
+            }
+            (Deployment::Serve(cluster), Target::Broker) => {
+                cluster.kill_and_restart("broker").await?;
+                "broker".to_owned()
+            }
+            (Deployment::Serve(cluster), Target::Service) => {
+                let names: Vec<String> = cluster
+                    .names()
+                    .into_iter()
+                    .filter(|name| name != "broker")
+                    .collect();
+                let name = names[n % names.len()].clone();
+                cluster.kill_and_restart(&name).await?;
+                name
+            }
+            (_, target) => bail!("{target:?} cannot be killed in this shape"),
+        };
+        Ok(format!(
+            "{what} (SIGKILL), back in {:.1} s",
+            down.elapsed().as_secs_f64()
+        ))
+    }
+
+    async fn stop(self) {
+        match self {
+            Deployment::Up(up) => up.stop(false).await,
+            Deployment::Serve(cluster) => cluster.stop(false).await,
+        }
+    }
+
+    fn dir(&self) -> PathBuf {
+        match self {
+            Deployment::Up(up) => up.config.dir.clone(),
+            Deployment::Serve(cluster) => cluster.dir.clone(),
         }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct ChaosOptions {
+    pub shape: Shape,
     pub orders: usize,
     pub kills: usize,
     pub targets: Vec<Target>,
@@ -303,42 +406,77 @@ impl Clients {
 }
 
 pub async fn run(options: ChaosOptions) -> anyhow::Result<Value> {
-    let mut config = UpConfig::fresh("chaos", options.broker_bin.clone())?;
-    config.env.extend([
-        // Short deadlines, so a crashed payment or a lost order settles within the run.
+    for target in &options.targets {
+        let fits = match options.shape {
+            Shape::Up => *target != Target::Service,
+            Shape::Serve => *target != Target::Up,
+        };
+        if !fits {
+            bail!(
+                "{target:?} is not a process of the {:?} shape",
+                options.shape
+            );
+        }
+    }
+    // Short deadlines, so a crashed payment or a lost order settles within the run.
+    let env: Vec<(String, String)> = vec![
         ("BAEDAL_SAGA__PAYMENT_DEADLINE_SECS".into(), "3".into()),
         ("BAEDAL_SAGA__DEADLINE_SWEEP_MS".into(), "500".into()),
-    ]);
-    if let Some(url) = &options.database_url {
-        config
-            .env
-            .push(("BAEDAL_DATABASE__URL".into(), url.clone()));
-    }
+    ];
     println!(
-        "chaos: {} orders, {} clients, {} kills of {:?}; the platform in {}",
-        options.orders,
-        options.clients,
-        options.kills,
-        options.targets,
-        config.dir.display()
+        "chaos: {} orders, {} clients, {} kills of {:?} in the {:?} shape",
+        options.orders, options.clients, options.kills, options.targets, options.shape
     );
-    let up = UpProcess::start(config.clone()).await?;
-    let result = shake(up, &config, &options).await;
+    let deployment = match options.shape {
+        Shape::Up => {
+            let mut config = UpConfig::fresh("chaos", options.broker_bin.clone())?;
+            config.env.extend(env);
+            if let Some(url) = &options.database_url {
+                config
+                    .env
+                    .push(("BAEDAL_DATABASE__URL".into(), url.clone()));
+            }
+            println!("  the platform in {}", config.dir.display());
+            Deployment::Up(UpProcess::start(config).await?)
+        }
+        Shape::Serve => {
+            let url = options
+                .database_url
+                .as_deref()
+                .filter(|url| url.starts_with("postgres"))
+                .context("the serve shape runs on PostgreSQL: pass --database-url postgres://…/{service}")?;
+            let mut env = env;
+            env.extend([
+                ("BAEDAL_GATEWAY__RATE_LIMIT__PER_SECOND".into(), "0".into()),
+                (
+                    "BAEDAL_GATEWAY__RATE_LIMIT__LOGINS_PER_MINUTE".into(),
+                    "0".into(),
+                ),
+            ]);
+            let cluster = ServeCluster::start(url, &options.broker_bin, &env).await?;
+            println!("  the platform in {}", cluster.dir.display());
+            crate::demo::seed_remote(&cluster.settings(), &cluster.gateway)
+                .await
+                .context("seeding the demo data")?;
+            Deployment::Serve(cluster)
+        }
+    };
+    let dir = deployment.dir();
+    let result = shake(deployment, &options).await;
     if result.is_err() {
-        eprintln!("the platform's log: {}", config.log().display());
+        eprintln!("the platform's logs: {}", dir.display());
     }
-    let (report, up) = result?;
-    up.stop(false).await;
+    let (report, deployment) = result?;
+    deployment.stop().await;
     write_json(&options.json, &report)?;
     Ok(report)
 }
 
 async fn shake(
-    up: UpProcess,
-    config: &UpConfig,
+    deployment: Deployment,
     options: &ChaosOptions,
-) -> anyhow::Result<(Value, UpProcess)> {
-    let clients = Arc::new(Clients::new(&config.gateway_url()).await?);
+) -> anyhow::Result<(Value, Deployment)> {
+    let clients = Arc::new(Clients::new(&deployment.gateway_url()).await?);
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
@@ -373,7 +511,7 @@ async fn shake(
     }
 
     // The kills, spread over the run.
-    let up = Arc::new(Mutex::new(up));
+    let mut deployment = deployment;
     let mut kills = Vec::new();
     for k in 0..options.kills {
         let due = options.orders * (k + 1) / (options.kills + 1);
@@ -385,30 +523,18 @@ async fn shake(
         }
         let target = options.targets[k % options.targets.len()];
         let at = started.elapsed();
-        let mut up = up.lock().await;
-        match target {
-            Target::Up => {
-                up.kill().await;
-                let down = Instant::now();
-                up.restart().await?;
-                println!(
-                    "  kill {} at {:.1} s: up (SIGKILL), back in {:.1} s",
-                    k + 1,
-                    at.as_secs_f64(),
-                    down.elapsed().as_secs_f64()
-                );
-            }
-            Target::Broker => {
-                let pid = up.broker_pid().context("the broker's pid")?;
-                crate::child::signal(pid, "-KILL");
-                println!(
-                    "  kill {} at {:.1} s: the broker (SIGKILL); up restarts it",
-                    k + 1,
-                    at.as_secs_f64()
-                );
-            }
-        }
-        kills.push(json!({"atSeconds": at.as_secs_f64(), "target": format!("{target:?}")}));
+        // Services are killed in turn, so a run with enough kills reaches every one.
+        let turn = options.targets[..]
+            .iter()
+            .cycle()
+            .take(k)
+            .filter(|t| **t == target)
+            .count();
+        let what = deployment.kill(target, turn).await?;
+        println!("  kill {} at {:.1} s: {what}", k + 1, at.as_secs_f64());
+        kills.push(
+            json!({"atSeconds": at.as_secs_f64(), "target": format!("{target:?}"), "what": what}),
+        );
     }
     while let Some(finished) = load.join_next().await {
         finished??;
@@ -420,7 +546,7 @@ async fn shake(
     );
 
     // Settle: the audit clean, and no saga where it cannot move on by itself.
-    let settings = config.settings()?;
+    let settings = deployment.settings()?;
     let settling = Instant::now();
     let (audit, waiting) = loop {
         let audit = crate::audit::run(&settings, Duration::ZERO).await?;
@@ -444,6 +570,7 @@ async fn shake(
     );
     let outcomes = outcomes.lock().expect("outcomes").clone();
     let report = json!({
+        "shape": format!("{:?}", options.shape),
         "orders": done.load(Ordering::Relaxed),
         "clients": options.clients,
         "kills": kills,
@@ -454,10 +581,7 @@ async fn shake(
         "unsettled": waiting,
         "violations": violations,
     });
-    let up = Arc::try_unwrap(up)
-        .map_err(|_| anyhow::anyhow!("the platform is still shared"))?
-        .into_inner();
-    Ok((report, up))
+    Ok((report, deployment))
 }
 
 /// Orders in a status the platform itself must move them out of: a payment that never finished,

@@ -288,7 +288,7 @@ pub fn write_json(path: &Path, report: &serde_json::Value) -> anyhow::Result<()>
 }
 
 /// The last `lines` lines of a log, so a failure reported elsewhere (CI) carries its cause.
-fn tail(path: &Path, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

@@ -78,22 +78,47 @@ pub async fn seed(platform: &crate::Platform) -> anyhow::Result<()> {
     seed_accounts(&gateway.db).await?;
     let stores = seed_stores(&gateway_url).await?;
     if let Some(order) = platform.service(platform::ServiceName::Order) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        for (store_id, foods) in &stores {
-            loop {
-                let mut conn = order.db.pool().acquire().await?;
-                let menu = order::db::find_menu(&mut conn, store_id).await?;
-                drop(conn);
-                if menu.is_some_and(|menu| menu.foods.len() == *foods) {
-                    break;
-                }
-                if tokio::time::Instant::now() > deadline {
-                    bail!(
-                        "the order service did not receive the demo menu of store {store_id} within 60 s"
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        wait_for_menus(&order.db, &stores).await?;
+    }
+    Ok(())
+}
+
+/// Seeds a platform running elsewhere (the `serve` shape): accounts into the gateway's database,
+/// stores through its gateway; returns once the order service's replica has their menus.
+pub async fn seed_remote(settings: &platform::Settings, gateway_url: &str) -> anyhow::Result<()> {
+    let gateway_db = Db::connect(&settings.gateway_database_url(), 1, &gateway::MIGRATIONS).await?;
+    seed_accounts(&gateway_db).await?;
+    gateway_db.close().await;
+    let stores = seed_stores(gateway_url).await?;
+    let order_db = Db::connect(
+        &settings.database_url(platform::ServiceName::Order),
+        1,
+        crate::migrations(platform::ServiceName::Order),
+    )
+    .await?;
+    let waited = wait_for_menus(&order_db, &stores).await;
+    order_db.close().await;
+    waited
+}
+
+/// Orders are priced from the order service's menu replica: the demo is usable once it holds
+/// every demo store's whole menu.
+async fn wait_for_menus(order_db: &Db, stores: &[(String, usize)]) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for (store_id, foods) in stores {
+        loop {
+            let mut conn = order_db.pool().acquire().await?;
+            let menu = order::db::find_menu(&mut conn, store_id).await?;
+            drop(conn);
+            if menu.is_some_and(|menu| menu.foods.len() == *foods) {
+                break;
             }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "the order service did not receive the demo menu of store {store_id} within 60 s"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod broker;
 pub mod chaos;
 pub mod child;
+pub mod cluster;
 pub mod demo;
 
 use std::{

@@ -63,12 +63,17 @@ enum Command {
     /// Load with customers, owners and riders against a `baedal up` of its own while `up` or
     /// its broker is killed with SIGKILL and restarted; then the audit. Exits 1 on a violation.
     Chaos {
+        /// `up`: one `baedal up`. `serve`: a process per service, two of order, the broker
+        /// apart, on PostgreSQL (needs --database-url).
+        #[arg(long, value_enum, default_value = "up")]
+        shape: baedal::chaos::Shape,
         #[arg(long, default_value_t = 1000)]
         orders: usize,
         #[arg(long, default_value_t = 3)]
         kills: usize,
-        /// What is killed, in turn: up, broker.
-        #[arg(long, value_delimiter = ',', default_value = "up,broker")]
+        /// What is killed, in turn: up, broker (up shape); service, broker (serve shape). By
+        /// default up,broker and service,service,broker.
+        #[arg(long, value_delimiter = ',')]
         targets: Vec<baedal::chaos::Target>,
         #[arg(long, default_value_t = 8)]
         clients: usize,
@@ -278,6 +283,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             }
         }
         Command::Chaos {
+            shape,
             orders,
             kills,
             targets,
@@ -287,10 +293,13 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             json,
             broker,
         } => {
-            if targets.is_empty() {
-                anyhow::bail!("--targets needs at least one of up, broker");
-            }
+            let targets = if targets.is_empty() {
+                shape.default_targets()
+            } else {
+                targets
+            };
             let report = baedal::chaos::run(baedal::chaos::ChaosOptions {
+                shape,
                 orders,
                 kills,
                 targets,

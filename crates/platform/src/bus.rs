@@ -187,6 +187,9 @@ impl EventBus {
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             .set("allow.auto.create.topics", "false");
+        if let Some(instance) = &self.settings.instance_id {
+            config.set("group.instance.id", format!("{group}-{instance}"));
+        }
         config
     }
 }

@@ -306,6 +306,12 @@ pub struct KafkaSettings {
     /// `cleanup.policy=delete`), so the log does not grow without bound. Topics that exist
     /// already keep their own settings.
     pub retention_ms: u64,
+    /// A stable name for this replica (a StatefulSet pod's name). With it, consumers join their
+    /// groups as static members (`group.instance.id`), so a replica that restarts takes its old
+    /// place back at once, even as the group's leader, instead of the group waiting out the dead
+    /// process's session and, on the embedded broker, stalling when that was the leader.
+    #[serde(default)]
+    pub instance_id: Option<String>,
 }
 
 /// Where the process serves `/metrics` for Prometheus: a listener of its own, never a public
@@ -534,6 +540,7 @@ impl Default for KafkaSettings {
             fetch_wait_max_ms: 10,
             message_timeout_ms: 10_000,
             retention_ms: 7 * 24 * 3600 * 1000,
+            instance_id: None,
         }
     }
 }

@@ -1,7 +1,11 @@
-//! The short chaos run of the suite: `baedal chaos` with 300 orders and three SIGKILLs (the whole
-//! `up`, its broker alone, `up` again) while customers, owners and riders work, on SQLite or on
-//! PostgreSQL as the suite runs. After the platform settles, the audit must find nothing wrong
-//! and no saga may be stuck where the platform itself must move it on.
+//! The short chaos runs of the suite: `baedal chaos` while customers, owners and riders work.
+//! - The `up` shape: 300 orders and three SIGKILLs (the whole `up`, its broker alone, `up`
+//!   again), on SQLite or on PostgreSQL as the suite runs.
+//! - The `serve` shape (PostgreSQL leg): a process per service with two order replicas, 200
+//!   orders and four SIGKILLs (each order replica, the broker, payment).
+//!
+//! After the platform settles, the audit must find nothing wrong and no saga may be stuck where
+//! the platform itself must move it on.
 
 use std::process::Command;
 
@@ -13,8 +17,9 @@ async fn a_platform_killed_under_load_loses_no_money_and_strands_no_saga() {
     let report = databases.dir.path().join("chaos.json");
     let mut command = Command::new(env!("CARGO_BIN_EXE_baedal"));
     command
-        .args(["chaos", "--orders", "300", "--kills", "3", "--clients", "8"])
-        .args(["--settle-secs", "60", "--json"])
+        .args(["chaos", "--shape", "up", "--orders", "300", "--kills", "3"])
+        .args(["--clients", "8"])
+        .args(["--settle-secs", "30", "--json"])
         .arg(&report)
         .env("BAEDAL_BROKER_BIN", crate::harness::BROKER_PROGRAM)
         .env_remove("BAEDAL_CONFIG");
@@ -41,5 +46,46 @@ async fn a_platform_killed_under_load_loses_no_money_and_strands_no_saga() {
     assert!(
         outcomes.contains_key("cancel asked") || outcomes.contains_key("cancel refused"),
         "{outcomes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_or_an_order_replica_killed_under_load_loses_no_money() {
+    if Backend::from_env() != Backend::Postgres {
+        // The serve shape runs on PostgreSQL only; the PostgreSQL leg of the suite runs it.
+        return;
+    }
+    let databases = Databases::new(Backend::Postgres);
+    let report = databases.dir.path().join("chaos.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_baedal"))
+        .args([
+            "chaos", "--shape", "serve", "--orders", "200", "--kills", "4",
+        ])
+        .args(["--clients", "8", "--settle-secs", "30", "--json"])
+        .arg(&report)
+        .arg("--database-url")
+        .arg(databases.template())
+        .env("BAEDAL_BROKER_BIN", crate::harness::BROKER_PROGRAM)
+        .env_remove("BAEDAL_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    databases.cleanup().await;
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["violations"], 0, "{stdout}");
+    assert_eq!(report["orders"], 200);
+    let killed: Vec<&str> = report["kills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["what"].as_str().unwrap().split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        killed,
+        ["order-1", "order-2", "broker", "payment"],
+        "{stdout}"
     );
 }
