@@ -300,6 +300,18 @@ pub struct GradeRaised {
     pub completed_orders: i64,
 }
 
+/// An event type this build does not know: a newer producer's, which consumers skip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownEventType(pub String);
+
+impl std::fmt::Display for UnknownEventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown event type `{}`", self.0)
+    }
+}
+
+impl std::error::Error for UnknownEventType {}
+
 macro_rules! catalogue {
     ($($name:ident),* $(,)?) => {
         /// Every domain event on the topic. Serialized with its name in `eventType`, next to the
@@ -320,6 +332,47 @@ macro_rules! catalogue {
 
             /// Every event type name, for consumers that check the `type` header before decoding.
             pub const TYPES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// What kind of event this is.
+            pub fn kind(&self) -> EventType {
+                match self {
+                    $(Event::$name(_) => EventType::$name,)*
+                }
+            }
+        }
+
+        /// The kind of an event without its fields: what a policy or projection subscribes to, so
+        /// "who reacts to `OrderCanceled`" is a search for `EventType::OrderCanceled`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType {
+            $($name,)*
+        }
+
+        impl EventType {
+            pub const ALL: &'static [EventType] = &[$(EventType::$name),*];
+
+            /// The value of `eventType` and of the `type` header.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$name => stringify!($name),)*
+                }
+            }
+        }
+
+        impl std::str::FromStr for EventType {
+            type Err = UnknownEventType;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $(stringify!($name) => Ok(EventType::$name),)*
+                    other => Err(UnknownEventType(other.to_owned())),
+                }
+            }
+        }
+
+        impl std::fmt::Display for EventType {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
         }
 
         $(impl From<$name> for Event {
@@ -446,6 +499,31 @@ mod tests {
         assert_eq!(placed().key(), "o-1");
         assert_eq!(placed().event_type(), "OrderPlaced");
         assert!(Event::TYPES.contains(&"OrderPlaced"));
+    }
+
+    #[test]
+    fn every_event_has_its_type_and_every_type_its_name() {
+        let kinds: Vec<EventType> = samples().iter().map(Event::kind).collect();
+        assert_eq!(kinds.len(), EventType::ALL.len());
+        for (event, kind) in samples().iter().zip(&kinds) {
+            assert_eq!(kind.as_str(), event.event_type());
+            assert_eq!(event.event_type().parse::<EventType>(), Ok(*kind));
+        }
+        let mut unique = kinds.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), kinds.len(), "one sample per type");
+        assert_eq!(
+            EventType::ALL
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>(),
+            Event::TYPES
+        );
+        assert_eq!(
+            "OrderTeleported".parse::<EventType>(),
+            Err(UnknownEventType("OrderTeleported".into()))
+        );
     }
 
     /// One of every event, so the catalogue check below sees every field.

@@ -9,7 +9,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::{Context, anyhow};
-use contracts::{Event, EventBody, headers};
+use contracts::{Event, EventBody, EventType, headers};
 use futures::FutureExt;
 use rdkafka::{
     ClientConfig, Message,
@@ -212,7 +212,7 @@ pub struct Incoming {
 /// A policy ("whenever X then Y") or projection fed by the event log.
 pub trait EventHandler: Send + Sync + 'static {
     /// The event types acted on; others are skipped without touching storage.
-    fn handles(&self, event_type: &str) -> bool;
+    fn subscriptions(&self) -> &'static [EventType];
 
     /// Applies one event inside `tx`, which also holds the inbox row and commits after. Events it
     /// causes go into the outbox through the same `tx`. An error rolls everything back and the
@@ -237,7 +237,7 @@ pub enum Decoded {
 /// Decodes a record by the wire rules of DESIGN.md §3: the `type` header (plain or JSON-quoted)
 /// or, failing that, the body's `eventType` decides; `event-id` is the idempotency key, and a
 /// record without one gets a stable id from its position so redelivery is still recognised.
-pub fn decode(message: &BorrowedMessage<'_>, handles: impl Fn(&str) -> bool) -> Decoded {
+pub fn decode(message: &BorrowedMessage<'_>, subscriptions: &[EventType]) -> Decoded {
     let mut event_type = None;
     let mut event_id = None;
     let mut source = None;
@@ -269,8 +269,10 @@ pub fn decode(message: &BorrowedMessage<'_>, handles: impl Fn(&str) -> bool) -> 
             Err(error) => return Decoded::Poison(format!("value is not JSON: {error}")),
         },
     };
-    if !handles(&event_type) {
-        return Decoded::Skip;
+    // A type this build does not know is a newer producer's: not ours to handle.
+    match event_type.parse::<EventType>() {
+        Ok(kind) if subscriptions.contains(&kind) => {}
+        _ => return Decoded::Skip,
     }
     let body: EventBody = match serde_json::from_slice(payload) {
         Ok(body) => body,
@@ -441,7 +443,7 @@ impl<H: EventHandler> ConsumerRunner<H> {
         message: &BorrowedMessage<'_>,
         shutdown: &CancellationToken,
     ) -> Outcome {
-        let incoming = match decode(message, |t| self.handler.handles(t)) {
+        let incoming = match decode(message, self.handler.subscriptions()) {
             Decoded::Skip => return Outcome::Done,
             Decoded::Poison(error) => {
                 metrics::counter!("events_poison_total", "consumer" => self.name.clone())
@@ -500,7 +502,7 @@ impl<H: EventHandler> ConsumerRunner<H> {
     async fn apply_batch(&self, batch: &[BorrowedMessage<'_>]) -> bool {
         let mut events = Vec::with_capacity(batch.len());
         for message in batch {
-            match decode(message, |t| self.handler.handles(t)) {
+            match decode(message, self.handler.subscriptions()) {
                 Decoded::Skip => {}
                 Decoded::Event(incoming) => events.push(incoming),
                 Decoded::Poison(_) => return false,

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use contracts::{DeliveryAddress, Event, OrderPlaced};
+use contracts::{DeliveryAddress, Event, EventType, OrderPlaced};
 use platform::{
     Db, Tx,
     bus::{ConsumerRunner, EventBus, EventHandler, Incoming, Outgoing},
@@ -174,8 +174,8 @@ struct FollowUp {
 }
 
 impl EventHandler for FollowUp {
-    fn handles(&self, event_type: &str) -> bool {
-        event_type == "OrderPlaced"
+    fn subscriptions(&self) -> &'static [EventType] {
+        &[EventType::OrderPlaced]
     }
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 //! - whenever a review is written, its customer gets one coupon;
 //! - whenever a review is deleted, that coupon is taken back (never twice, never below zero).
 
-use contracts::{CouponIssued, CouponRevoked, Event, GradeRaised};
+use contracts::{CouponIssued, CouponRevoked, Event, EventType, GradeRaised};
 use platform::{
     Tx,
     bus::{EventHandler, Incoming},
@@ -19,11 +19,12 @@ pub struct CustomerPolicies {
 }
 
 impl EventHandler for CustomerPolicies {
-    fn handles(&self, event_type: &str) -> bool {
-        matches!(
-            event_type,
-            "OrderCompleted" | "ReviewWritten" | "ReviewDeleted"
-        )
+    fn subscriptions(&self) -> &'static [EventType] {
+        &[
+            EventType::OrderCompleted,
+            EventType::ReviewWritten,
+            EventType::ReviewDeleted,
+        ]
     }
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {

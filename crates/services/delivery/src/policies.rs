@@ -1,7 +1,7 @@
 //! Whenever cooking finishes, a delivery opens for riders near the store (scenario step 7);
 //! whenever an order is canceled, its delivery closes.
 
-use contracts::{DeliveryCanceled, Event};
+use contracts::{DeliveryCanceled, Event, EventType};
 use platform::{
     Tx,
     bus::{EventHandler, Incoming},
@@ -17,8 +17,8 @@ use crate::{
 pub struct DeliveryPolicies;
 
 impl EventHandler for DeliveryPolicies {
-    fn handles(&self, event_type: &str) -> bool {
-        matches!(event_type, "CookFinished" | "OrderCanceled")
+    fn subscriptions(&self) -> &'static [EventType] {
+        &[EventType::CookFinished, EventType::OrderCanceled]
     }
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {

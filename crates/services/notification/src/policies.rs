@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use contracts::Event;
+use contracts::{Event, EventType};
 use platform::{
     Db, Tx,
     bus::{EventHandler, Incoming},
@@ -23,22 +23,21 @@ use crate::{
 pub struct NotificationPolicy;
 
 impl EventHandler for NotificationPolicy {
-    fn handles(&self, event_type: &str) -> bool {
-        matches!(
-            event_type,
-            "OrderPlaced"
-                | "OrderAccepted"
-                | "OrderRejected"
-                | "CookStarted"
-                | "CookFinished"
-                | "DeliveryPicked"
-                | "DeliveryCompleted"
-                | "OrderCancelRequested"
-                | "CancelRefused"
-                | "OrderCanceled"
-                | "PaymentRefunded"
-                | "OrderCompleted"
-        )
+    fn subscriptions(&self) -> &'static [EventType] {
+        &[
+            EventType::OrderPlaced,
+            EventType::OrderAccepted,
+            EventType::OrderRejected,
+            EventType::CookStarted,
+            EventType::CookFinished,
+            EventType::DeliveryPicked,
+            EventType::DeliveryCompleted,
+            EventType::OrderCancelRequested,
+            EventType::CancelRefused,
+            EventType::OrderCanceled,
+            EventType::PaymentRefunded,
+            EventType::OrderCompleted,
+        ]
     }
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {

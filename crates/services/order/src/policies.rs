@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use contracts::Event;
+use contracts::{Event, EventType};
 use platform::{
     Db, Tx,
     bus::{EventHandler, Incoming},
@@ -28,24 +28,23 @@ use crate::{
 pub struct OrderPolicies;
 
 impl EventHandler for OrderPolicies {
-    fn handles(&self, event_type: &str) -> bool {
-        matches!(
-            event_type,
-            "MenuPublished"
-                | "OrderPlaced"
-                | "OrderAccepted"
-                | "OrderRejected"
-                | "CookStarted"
-                | "CookFinished"
-                | "OrderCancelRequested"
-                | "StoreOrderCanceled"
-                | "CancelRefused"
-                | "OrderCanceled"
-                | "PaymentRefunded"
-                | "DeliveryPicked"
-                | "DeliveryCompleted"
-                | "OrderCompleted"
-        )
+    fn subscriptions(&self) -> &'static [EventType] {
+        &[
+            EventType::MenuPublished,
+            EventType::OrderPlaced,
+            EventType::OrderAccepted,
+            EventType::OrderRejected,
+            EventType::CookStarted,
+            EventType::CookFinished,
+            EventType::OrderCancelRequested,
+            EventType::StoreOrderCanceled,
+            EventType::CancelRefused,
+            EventType::OrderCanceled,
+            EventType::PaymentRefunded,
+            EventType::DeliveryPicked,
+            EventType::DeliveryCompleted,
+            EventType::OrderCompleted,
+        ]
     }
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 //! - whenever the order service gives up on a charge, the charge is voided (or refused if it
 //!   arrives later).
 
-use contracts::Event;
+use contracts::{Event, EventType};
 use platform::{
     Tx,
     bus::{EventHandler, Incoming},
@@ -18,11 +18,12 @@ use crate::{db, domain};
 pub struct PaymentPolicies;
 
 impl EventHandler for PaymentPolicies {
-    fn handles(&self, event_type: &str) -> bool {
-        matches!(
-            event_type,
-            "OrderRejected" | "OrderCanceled" | "PaymentVoidRequested"
-        )
+    fn subscriptions(&self) -> &'static [EventType] {
+        &[
+            EventType::OrderRejected,
+            EventType::OrderCanceled,
+            EventType::PaymentVoidRequested,
+        ]
     }
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {

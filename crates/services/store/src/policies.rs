@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use contracts::Event;
+use contracts::{Event, EventType};
 use platform::{
     Db, Tx,
     bus::{EventHandler, Incoming},
@@ -28,11 +28,12 @@ use crate::{
 pub struct StorePolicies;
 
 impl EventHandler for StorePolicies {
-    fn handles(&self, event_type: &str) -> bool {
-        matches!(
-            event_type,
-            "OrderPlaced" | "OrderCancelRequested" | "OrderCanceled"
-        )
+    fn subscriptions(&self) -> &'static [EventType] {
+        &[
+            EventType::OrderPlaced,
+            EventType::OrderCancelRequested,
+            EventType::OrderCanceled,
+        ]
     }
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
