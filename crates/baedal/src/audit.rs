@@ -81,6 +81,8 @@ async fn open(settings: &Settings, name: ServiceName) -> anyhow::Result<Db> {
 }
 
 pub async fn run(settings: &Settings, settle: Duration) -> anyhow::Result<Audit> {
+    // Rows written after this are still on their way; with no settle time, everything written
+    // up to this millisecond is judged.
     let before = now_ms() - settle.as_millis() as i64;
     let order_db = open(settings, ServiceName::Order).await?;
     let payment_db = open(settings, ServiceName::Payment).await?;
@@ -119,7 +121,7 @@ pub async fn run(settings: &Settings, settle: Duration) -> anyhow::Result<Audit>
     let mut charged_for_nothing = Vec::new();
     let mut approved_checked = 0;
     for (order_id, (status, at)) in &payments {
-        if status != "Approved" || *at >= before {
+        if status != "Approved" || *at > before {
             continue;
         }
         approved_checked += 1;
@@ -143,7 +145,7 @@ pub async fn run(settings: &Settings, settle: Duration) -> anyhow::Result<Audit>
     let mut uncharged = Vec::new();
     let mut settled_checked = 0;
     for (order_id, order) in &orders {
-        if order.updated_at >= before {
+        if order.updated_at > before {
             continue;
         }
         settled_checked += 1;
@@ -201,7 +203,7 @@ pub async fn run(settings: &Settings, settle: Duration) -> anyhow::Result<Audit>
     let mut disagreeing = Vec::new();
     let mut placed_checked = 0;
     for (order_id, order) in &orders {
-        if order.updated_at >= before || unplaced(&order.status) {
+        if order.updated_at > before || unplaced(&order.status) {
             continue;
         }
         placed_checked += 1;
@@ -257,7 +259,7 @@ pub async fn run(settings: &Settings, settle: Duration) -> anyhow::Result<Audit>
             .into_iter()
             .filter(|row| {
                 row.try_get::<i64, _>("created_at")
-                    .is_ok_and(|at| at < before)
+                    .is_ok_and(|at| at <= before)
             })
             .map(|row| {
                 Ok((

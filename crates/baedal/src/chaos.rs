@@ -182,10 +182,7 @@ fn fate(n: usize) -> Fate {
 struct Clients {
     http: reqwest::Client,
     gateway: String,
-    store_id: String,
-    customers: Vec<String>,
-    owner: String,
-    riders: Vec<String>,
+    crew: crate::bench::DemoCrew,
 }
 
 /// What a call answered, once it answered at all.
@@ -199,41 +196,11 @@ impl Clients {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()?;
-        let login = |name: &'static str| {
-            let http = http.clone();
-            let gateway = gateway.to_owned();
-            async move { super::bench::login(&http, &gateway, name).await }
-        };
-        let mut customers = Vec::new();
-        for name in ["customer1", "customer2", "customer3"] {
-            customers.push(login(name).await?);
-        }
-        let mut riders = Vec::new();
-        for name in ["rider1", "rider2", "rider3"] {
-            riders.push(login(name).await?);
-        }
-        let owner = login("owner1").await?;
-        let stores: Vec<Value> = http
-            .get(format!("{gateway}/stores"))
-            .bearer_auth(&customers[0])
-            .send()
-            .await?
-            .json()
-            .await?;
-        let owner_id = crate::demo::subject_id("owner1");
-        let store_id = stores
-            .iter()
-            .find(|s| s["ownerId"] == owner_id.as_str())
-            .and_then(|s| s["storeId"].as_str())
-            .context("owner1's demo store")?
-            .to_owned();
+        let crew = crate::bench::DemoCrew::login(&http, gateway).await?;
         Ok(Self {
             http,
             gateway: gateway.to_owned(),
-            store_id,
-            customers,
-            owner,
-            riders,
+            crew,
         })
     }
 
@@ -280,11 +247,11 @@ impl Clients {
 
     /// One order through its fate. Returns where it ended, as the client saw it.
     async fn order(&self, n: usize) -> anyhow::Result<&'static str> {
-        let customer = &self.customers[n % self.customers.len()];
-        let rider = &self.riders[n % self.riders.len()];
+        let customer = self.crew.customer(n);
+        let rider = self.crew.rider(n);
         let key = uuid::Uuid::new_v4().to_string();
         let body = json!({
-            "storeId": self.store_id,
+            "storeId": self.crew.store_id,
             "items": [{"foodId": "tuna-kimbap", "quantity": 1 + n % 3}],
             "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
             "payment": {"method": "card", "cardToken": "tok_chaos"},
@@ -305,10 +272,10 @@ impl Clients {
             .as_str()
             .context("no orderId")?
             .to_owned();
-        let store_order = self.url(&format!("/stores/{}/orders/{order}", self.store_id));
+        let store_order = self.url(&format!("/stores/{}/orders/{order}", self.crew.store_id));
         let owner = |action: &str, body: Value| {
             let url = format!("{store_order}/{action}");
-            move |http: &reqwest::Client| http.post(&url).bearer_auth(&self.owner).json(&body)
+            move |http: &reqwest::Client| http.post(&url).bearer_auth(&self.crew.owner).json(&body)
         };
         match fate(n) {
             Fate::Cancel => {
@@ -513,6 +480,8 @@ async fn shake(
     // The kills, spread over the run.
     let mut deployment = deployment;
     let mut kills = Vec::new();
+    // Services are killed in turn, so a run with enough kills reaches every one.
+    let mut service_kills = 0;
     for k in 0..options.kills {
         let due = options.orders * (k + 1) / (options.kills + 1);
         while done.load(Ordering::Relaxed) < due && !load.is_empty() {
@@ -523,14 +492,10 @@ async fn shake(
         }
         let target = options.targets[k % options.targets.len()];
         let at = started.elapsed();
-        // Services are killed in turn, so a run with enough kills reaches every one.
-        let turn = options.targets[..]
-            .iter()
-            .cycle()
-            .take(k)
-            .filter(|t| **t == target)
-            .count();
-        let what = deployment.kill(target, turn).await?;
+        let what = deployment.kill(target, service_kills).await?;
+        if target == Target::Service {
+            service_kills += 1;
+        }
         println!("  kill {} at {:.1} s: {what}", k + 1, at.as_secs_f64());
         kills.push(
             json!({"atSeconds": at.as_secs_f64(), "target": format!("{target:?}"), "what": what}),
@@ -607,6 +572,50 @@ async fn unsettled(settings: &platform::Settings) -> anyhow::Result<Vec<(String,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn options(shape: Shape, targets: Vec<Target>, database_url: Option<&str>) -> ChaosOptions {
+        ChaosOptions {
+            shape,
+            orders: 1,
+            kills: 1,
+            targets,
+            clients: 1,
+            database_url: database_url.map(str::to_owned),
+            settle: Duration::ZERO,
+            json: PathBuf::from("unused.json"),
+            broker_bin: PathBuf::from("unused"),
+        }
+    }
+
+    /// A run that cannot do what it is asked is refused before anything starts.
+    #[tokio::test]
+    async fn a_target_outside_the_shape_or_serve_without_postgres_is_refused() {
+        let error = run(options(Shape::Serve, vec![Target::Up], None))
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("not a process of the Serve shape"),
+            "{error}"
+        );
+        let error = run(options(Shape::Up, vec![Target::Service], None))
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("not a process of the Up shape"),
+            "{error}"
+        );
+        let sqlite = Some("sqlite:///tmp/x/{service}.db");
+        let error = run(options(
+            Shape::Serve,
+            Shape::Serve.default_targets(),
+            sqlite,
+        ))
+        .await
+        .unwrap_err();
+        assert!(error.to_string().contains("runs on PostgreSQL"), "{error}");
+    }
 
     #[test]
     fn fates_cover_every_path_in_every_twenty_orders() {

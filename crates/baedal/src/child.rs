@@ -130,31 +130,15 @@ impl UpProcess {
                 );
         }
         let mut child = command.spawn().context("starting baedal up")?;
-        let gateway = config.gateway_url();
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "baedal up exited ({status}); the end of {}:\n{}",
-                    config.log().display(),
-                    tail(&config.log(), 30)
-                );
-            }
-            if let Ok(response) = http.get(format!("{gateway}/readyz")).send().await
-                && response.status().is_success()
-            {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "baedal up was not ready within 180 s; the end of {}:\n{}",
-                    config.log().display(),
-                    tail(&config.log(), 30)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let ready = format!("{}/readyz", config.gateway_url());
+        wait_ready(
+            &mut child,
+            "baedal up",
+            &config.log(),
+            Readiness::Http(ready),
+            Duration::from_secs(180),
+        )
+        .await?;
         self.child = Some(child);
         Ok(())
     }
@@ -287,8 +271,59 @@ pub fn write_json(path: &Path, report: &serde_json::Value) -> anyhow::Result<()>
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// How a started process shows it is ready.
+#[derive(Clone, Debug)]
+pub(crate) enum Readiness {
+    /// `/readyz` (or another URL) answers 2xx.
+    Http(String),
+    /// It accepts connections (the broker, which has no HTTP).
+    Tcp(std::net::SocketAddr),
+}
+
+/// Waits until `child` is ready, failing with the end of its `log` when it exits first or is not
+/// ready within `timeout`.
+pub(crate) async fn wait_ready(
+    child: &mut tokio::process::Child,
+    name: &str,
+    log: &Path,
+    readiness: Readiness,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{name} exited ({status}); the end of {}:\n{}",
+                log.display(),
+                tail(log, 30)
+            );
+        }
+        let ready = match &readiness {
+            Readiness::Http(url) => http
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()),
+            Readiness::Tcp(addr) => tokio::net::TcpStream::connect(addr).await.is_ok(),
+        };
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{name} was not ready within {} s; the end of {}:\n{}",
+                timeout.as_secs(),
+                log.display(),
+                tail(log, 30)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The last `lines` lines of a log, so a failure reported elsewhere (CI) carries its cause.
-pub(crate) fn tail(path: &Path, lines: usize) -> String {
+fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

@@ -12,18 +12,21 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context, bail};
-use platform::{ServiceName, Settings};
+use anyhow::Context;
+use platform::{ServiceName, Settings, config::Secret};
 use tokio::{
     net::{TcpListener, TcpStream},
     process::{Child, ChildStdin, Command},
     task::JoinHandle,
 };
 
-use crate::broker::free_port;
+use crate::{
+    broker::free_port,
+    child::{Readiness, wait_ready},
+};
 
 /// One process of the cluster and how to start it again.
 struct Member {
@@ -34,11 +37,6 @@ struct Member {
     /// Where it answers `/readyz`; the broker has none and is ready once it accepts connections.
     ready: Readiness,
     running: Option<(Child, Option<ChildStdin>)>,
-}
-
-enum Readiness {
-    Http(String),
-    Tcp(SocketAddr),
 }
 
 pub struct ServeCluster {
@@ -75,8 +73,14 @@ impl ServeCluster {
                 "BAEDAL_DATA_DIR".into(),
                 dir.join("data").display().to_string(),
             ),
-            ("BAEDAL_AUTH__JWT_SECRET".into(), secret()),
-            ("BAEDAL_AUTH__SERVICE_SECRET".into(), secret()),
+            (
+                "BAEDAL_AUTH__JWT_SECRET".into(),
+                Secret::random().expose().into(),
+            ),
+            (
+                "BAEDAL_AUTH__SERVICE_SECRET".into(),
+                Secret::random().expose().into(),
+            ),
             ("RUST_LOG".into(), "warn".into()),
         ];
         let mut binds = Vec::new();
@@ -231,37 +235,15 @@ impl Member {
             .with_context(|| format!("starting {}", self.name))?;
         // The broker stops when this closes; the services ignore it.
         let stdin = child.stdin.take();
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "{} exited ({status}); the end of {}:\n{}",
-                    self.name,
-                    log_path.display(),
-                    crate::child::tail(&log_path, 30)
-                );
-            }
-            let ready = match &self.ready {
-                Readiness::Http(url) => http
-                    .get(url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success()),
-                Readiness::Tcp(addr) => TcpStream::connect(addr).await.is_ok(),
-            };
-            if ready {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{} was not ready within 120 s; see {}",
-                    self.name,
-                    log_path.display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let ready = self.ready.clone();
+        wait_ready(
+            &mut child,
+            &self.name,
+            &log_path,
+            ready,
+            Duration::from_secs(120),
+        )
+        .await?;
         self.running = Some((child, stdin));
         Ok(())
     }
@@ -286,15 +268,6 @@ impl Member {
             }
         }
     }
-}
-
-/// A strong random key, as `serve` requires.
-fn secret() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
 }
 
 /// Round robin over `backends` per connection, skipping one that refuses (a killed replica).

@@ -668,6 +668,23 @@ mod tests {
         )));
     }
 
+    /// A replica with a stable name joins each group as a static member named after both, so
+    /// a restarted replica is the same member (and one process's groups never share a name).
+    #[tokio::test]
+    async fn a_named_replica_joins_its_groups_as_a_static_member() {
+        let mut settings = KafkaSettings {
+            brokers: "127.0.0.1:1".into(),
+            group_prefix: "t-".into(),
+            ..KafkaSettings::default()
+        };
+        let dynamic = EventBus::new(&settings).unwrap().consumer_config("order");
+        assert_eq!(dynamic.get("group.id"), Some("t-order"));
+        assert_eq!(dynamic.get("group.instance.id"), None);
+        settings.instance_id = Some("order-1".into());
+        let named = EventBus::new(&settings).unwrap().consumer_config("order");
+        assert_eq!(named.get("group.instance.id"), Some("order-order-1"));
+    }
+
     #[test]
     fn header_values_are_taken_plain_or_json_quoted() {
         assert_eq!(unquote("OrderPlaced"), "OrderPlaced");

@@ -35,7 +35,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::{login, percentile};
+use super::percentile;
 use crate::child::{UpConfig, UpProcess, signal, write_json};
 
 /// A stage's p99 must stay under this for a rate to count as sustained.
@@ -63,10 +63,7 @@ pub struct LifecycleOptions {
 struct Clients {
     http: reqwest::Client,
     gateway: String,
-    store_id: String,
-    customers: Vec<String>,
-    owner: String,
-    riders: Vec<String>,
+    crew: super::DemoCrew,
     poll: Duration,
 }
 
@@ -96,37 +93,11 @@ impl Clients {
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
             .build()?;
-        let mut customers = Vec::new();
-        for name in ["customer1", "customer2", "customer3"] {
-            customers.push(login(&http, gateway, name).await?);
-        }
-        let mut riders = Vec::new();
-        for name in ["rider1", "rider2", "rider3"] {
-            riders.push(login(&http, gateway, name).await?);
-        }
-        let owner = login(&http, gateway, "owner1").await?;
-        let stores: Vec<Value> = http
-            .get(format!("{gateway}/stores"))
-            .bearer_auth(&customers[0])
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let owner_id = crate::demo::subject_id("owner1");
-        let store_id = stores
-            .iter()
-            .find(|s| s["ownerId"] == owner_id.as_str())
-            .and_then(|s| s["storeId"].as_str())
-            .context("owner1's demo store is missing")?
-            .to_owned();
+        let crew = super::DemoCrew::login(&http, gateway).await?;
         Ok(Self {
             http,
             gateway: gateway.to_owned(),
-            store_id,
-            customers,
-            owner,
-            riders,
+            crew,
             poll,
         })
     }
@@ -137,7 +108,7 @@ impl Clients {
 
     fn order_body(&self) -> Value {
         let mut body: Value = serde_json::from_str(ORDER_BODY).expect("a JSON order");
-        body["storeId"] = json!(self.store_id);
+        body["storeId"] = json!(self.crew.store_id);
         body
     }
 
@@ -183,21 +154,21 @@ impl Clients {
     }
 
     async fn lifecycle(&self, index: usize, intended: Instant) -> anyhow::Result<Steps> {
-        let customer = &self.customers[index % self.customers.len()];
-        let rider = &self.riders[index % self.riders.len()];
+        let customer = self.crew.customer(index);
+        let rider = self.crew.rider(index);
         let mut steps = Steps::default();
         let started = Instant::now();
         let order = self.place(customer).await?;
         let placed = Instant::now();
         steps.place = placed - started;
 
-        let store_order = self.url(&format!("/stores/{}/orders/{order}", self.store_id));
+        let store_order = self.url(&format!("/stores/{}/orders/{order}", self.crew.store_id));
         self.until_ok(
             "accept",
             || {
                 self.http
                     .post(format!("{store_order}/accept"))
-                    .bearer_auth(&self.owner)
+                    .bearer_auth(&self.crew.owner)
                     .json(&json!({"cookMinutes": 5}))
             },
             &[404],
@@ -210,7 +181,7 @@ impl Clients {
                 || {
                     self.http
                         .post(format!("{store_order}/{step}"))
-                        .bearer_auth(&self.owner)
+                        .bearer_auth(&self.crew.owner)
                 },
                 &[],
             )
@@ -600,7 +571,7 @@ async fn backlog_drain(
             workers.spawn(async move {
                 let mut ok = 0;
                 for i in 0..count {
-                    let customer = &clients.customers[(worker + i) % clients.customers.len()];
+                    let customer = clients.crew.customer(worker + i);
                     if clients.place(customer).await.is_ok() {
                         ok += 1;
                     }
@@ -792,14 +763,14 @@ async fn read_probes(clients: &Arc<Clients>, callers: usize) -> Value {
     let healthz = request_rate(clients, callers, 5, |c, _| c.http.get(c.url("/healthz"))).await;
     let store = request_rate(clients, callers, 5, |c, i| {
         c.http
-            .get(c.url(&format!("/stores/{}", c.store_id)))
-            .bearer_auth(&c.customers[i % c.customers.len()])
+            .get(c.url(&format!("/stores/{}", c.crew.store_id)))
+            .bearer_auth(c.crew.customer(i))
     })
     .await;
     let orders = request_rate(clients, callers, 5, |c, i| {
         c.http
             .post(c.url("/orders"))
-            .bearer_auth(&c.customers[i % c.customers.len()])
+            .bearer_auth(c.crew.customer(i))
             .json(&c.order_body())
     })
     .await;
@@ -841,7 +812,7 @@ pub async fn run(options: LifecycleOptions) -> anyhow::Result<()> {
 async fn measure(platform: &UpProcess, options: &LifecycleOptions) -> anyhow::Result<Value> {
     let clients = Arc::new(Clients::new(&platform.config.gateway_url(), options.poll).await?);
     // The first order also waits for nothing: `up` is ready only with the menus in its replica.
-    clients.place(&clients.customers[0]).await?;
+    clients.place(&clients.crew.customers[0]).await?;
     let (fresh, fresh_rate) = sweep(platform, &clients, options, "fresh log").await?;
     println!("sustained on a fresh log: {fresh_rate}/s");
     let reads = if options.probe_clients > 0 {

@@ -73,6 +73,65 @@ impl Report {
     }
 }
 
+/// The demo accounts a load generator acts as, logged in, and owner1's demo store that their
+/// orders go to.
+pub(crate) struct DemoCrew {
+    pub customers: Vec<String>,
+    pub riders: Vec<String>,
+    pub owner: String,
+    pub store_id: String,
+}
+
+impl DemoCrew {
+    pub async fn login(http: &reqwest::Client, gateway: &str) -> anyhow::Result<Self> {
+        let mut customers = Vec::new();
+        for name in ["customer1", "customer2", "customer3"] {
+            customers.push(login(http, gateway, name).await?);
+        }
+        let mut riders = Vec::new();
+        for name in ["rider1", "rider2", "rider3"] {
+            riders.push(login(http, gateway, name).await?);
+        }
+        let owner = login(http, gateway, "owner1").await?;
+        let stores: Vec<Value> = http
+            .get(format!("{gateway}/stores"))
+            .bearer_auth(&customers[0])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let owner_id = crate::demo::subject_id("owner1");
+        let store_id = stores
+            .iter()
+            .find(|s| s["ownerId"] == owner_id.as_str())
+            .and_then(|s| s["storeId"].as_str())
+            .context("the demo store of owner1 is missing; run with demo data")?
+            .to_owned();
+        Ok(Self {
+            customers,
+            riders,
+            owner,
+            store_id,
+        })
+    }
+
+    /// The customer of the `n`-th order, taking turns.
+    pub fn customer(&self, n: usize) -> &str {
+        &self.customers[n % self.customers.len()]
+    }
+
+    /// The rider of the `n`-th order, taking turns.
+    pub fn rider(&self, n: usize) -> &str {
+        &self.riders[n % self.riders.len()]
+    }
+}
+
+/// Whether `url` answers 200 to `token`: the thing waited for is there.
+async fn answers_ok(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<bool> {
+    Ok(http.get(url).bearer_auth(token).send().await?.status() == reqwest::StatusCode::OK)
+}
+
 pub(crate) async fn login(
     http: &reqwest::Client,
     gateway: &str,
@@ -98,27 +157,12 @@ pub async fn run(gateway: &str, options: &BenchOptions) -> anyhow::Result<Report
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(options.concurrency)
         .build()?;
-    let customers = [
-        login(&http, gateway, "customer1").await?,
-        login(&http, gateway, "customer2").await?,
-        login(&http, gateway, "customer3").await?,
-    ];
-    let owner = login(&http, gateway, "owner1").await?;
-    let stores: Vec<Value> = http
-        .get(format!("{gateway}/stores"))
-        .bearer_auth(&customers[0])
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let owner_id = crate::demo::subject_id("owner1");
-    let store_id = stores
-        .iter()
-        .find(|s| s["ownerId"] == owner_id.as_str())
-        .and_then(|s| s["storeId"].as_str())
-        .context("the demo store of owner1 is missing; run with demo data")?
-        .to_owned();
+    let DemoCrew {
+        customers,
+        owner,
+        store_id,
+        ..
+    } = DemoCrew::login(&http, gateway).await?;
     let body = json!({
         "storeId": store_id,
         "items": [{"foodId": "tuna-kimbap", "quantity": 1}, {"foodId": "tteokbokki", "quantity": 1}],
@@ -191,15 +235,7 @@ pub async fn run(gateway: &str, options: &BenchOptions) -> anyhow::Result<Report
         let url = format!("{gateway}/stores/{store_id}/orders/{order_id}");
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
-            if http
-                .get(&url)
-                .bearer_auth(&owner)
-                .send()
-                .await?
-                .status()
-                .as_u16()
-                == 200
-            {
+            if answers_ok(&http, &url, &owner).await? {
                 drained = Some(started.elapsed());
                 break;
             }
@@ -226,28 +262,10 @@ pub async fn run(gateway: &str, options: &BenchOptions) -> anyhow::Result<Report
         let deadline = Instant::now() + Duration::from_secs(30);
         let (mut store_seen, mut mypage_seen) = (None, None);
         while (store_seen.is_none() || mypage_seen.is_none()) && Instant::now() < deadline {
-            if mypage_seen.is_none()
-                && http
-                    .get(&mypage_url)
-                    .bearer_auth(&customers[0])
-                    .send()
-                    .await?
-                    .status()
-                    .as_u16()
-                    == 200
-            {
+            if mypage_seen.is_none() && answers_ok(&http, &mypage_url, &customers[0]).await? {
                 mypage_seen = Some(placed_at.elapsed());
             }
-            if store_seen.is_none()
-                && http
-                    .get(&store_url)
-                    .bearer_auth(&owner)
-                    .send()
-                    .await?
-                    .status()
-                    .as_u16()
-                    == 200
-            {
+            if store_seen.is_none() && answers_ok(&http, &store_url, &owner).await? {
                 store_seen = Some(placed_at.elapsed());
             }
             tokio::time::sleep(Duration::from_millis(2)).await;

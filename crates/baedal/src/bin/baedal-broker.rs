@@ -55,12 +55,17 @@ const INDEXES: [&str; 3] = [
     "CREATE INDEX IF NOT EXISTS baedal_consumer_offset_by_topition ON consumer_offset (topition)",
 ];
 
-async fn add_indexes(path: &Path) -> anyhow::Result<()> {
+/// A connection to the broker's storage file beside tansu's own, for fixing up its schema.
+async fn connect(path: &Path) -> anyhow::Result<libsql::Connection> {
     let db = libsql::Builder::new_local(path)
         .build()
         .await
         .with_context(|| format!("opening {}", path.display()))?;
-    let connection = db.connect()?;
+    Ok(db.connect()?)
+}
+
+async fn add_indexes(path: &Path) -> anyhow::Result<()> {
+    let connection = connect(path).await?;
     for index in INDEXES {
         connection
             .execute(index, ())
@@ -76,11 +81,8 @@ async fn add_indexes(path: &Path) -> anyhow::Result<()> {
 /// nothing, for good (found by the chaos run). Committed offsets are kept (`consumer_offset`),
 /// so every group goes on where it stopped.
 async fn forget_group_members(path: &Path) -> anyhow::Result<()> {
-    let db = libsql::Builder::new_local(path)
-        .build()
-        .await
-        .with_context(|| format!("opening {}", path.display()))?;
-    db.connect()?
+    connect(path)
+        .await?
         .execute("DELETE FROM consumer_group_detail", ())
         .await
         .with_context(|| format!("resetting group membership in {}", path.display()))?;
@@ -163,23 +165,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     storage
         .query_pairs_mut()
         .append_pair("maintenance_interval", &args.maintenance_interval);
-    let listener = Url::parse(&format!("tcp://{}", args.listen))?;
-    let mut broker = tansu_broker::broker::Broker::<
-        tansu_broker::coordinator::group::administrator::Controller<
-            tansu_storage::StorageContainer,
-        >,
-        tansu_storage::StorageContainer,
-    >::builder()
-    .node_id(tansu_broker::NODE_ID)
-    .cluster_id("baedal")
-    .incarnation_id(uuid::Uuid::now_v7())
-    .advertised_listener(listener.clone())
-    .listener(listener)
-    .storage(storage)
-    .silent(true)
-    .build()
-    .await
-    .map_err(|error| anyhow::anyhow!("opening the broker's storage: {error:?}"))?;
+    let mut broker = build(args.listen, storage).await?;
     // The builder has created tansu's tables; they are fixed up before anything is served.
     add_indexes(&path).await?;
     forget_group_members(&path).await?;
@@ -192,6 +178,27 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         () = listening => println!("listening on {}", args.listen),
     }
     stopped(serving.await)
+}
+
+type TansuBroker = tansu_broker::broker::Broker<
+    tansu_broker::coordinator::group::administrator::Controller<tansu_storage::StorageContainer>,
+    tansu_storage::StorageContainer,
+>;
+
+/// tansu's broker on `listen` over `storage`; building it creates tansu's tables.
+async fn build(listen: SocketAddr, storage: Url) -> anyhow::Result<TansuBroker> {
+    let listener = Url::parse(&format!("tcp://{listen}"))?;
+    TansuBroker::builder()
+        .node_id(tansu_broker::NODE_ID)
+        .cluster_id("baedal")
+        .incarnation_id(uuid::Uuid::now_v7())
+        .advertised_listener(listener.clone())
+        .listener(listener)
+        .storage(storage)
+        .silent(true)
+        .build()
+        .await
+        .map_err(|error| anyhow::anyhow!("opening the broker's storage: {error:?}"))
 }
 
 fn stopped(result: Result<(), tansu_broker::Error>) -> anyhow::Result<()> {
@@ -315,31 +322,14 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let listener = Url::parse(&format!("tcp://127.0.0.1:{port}")).unwrap();
         let storage = Url::parse(&format!("sqlite:///{}", path.display())).unwrap();
-        let _broker = tansu_broker::broker::Broker::<
-            tansu_broker::coordinator::group::administrator::Controller<
-                tansu_storage::StorageContainer,
-            >,
-            tansu_storage::StorageContainer,
-        >::builder()
-        .node_id(tansu_broker::NODE_ID)
-        .cluster_id("baedal")
-        .incarnation_id(uuid::Uuid::now_v7())
-        .advertised_listener(listener.clone())
-        .listener(listener)
-        .storage(storage)
-        .silent(true)
-        .build()
-        .await
-        .unwrap();
+        let _broker = build(([127, 0, 0, 1], port).into(), storage).await.unwrap();
         add_indexes(&path).await.unwrap();
         add_indexes(&path)
             .await
             .expect("again, on a file that has them");
 
-        let db = libsql::Builder::new_local(&path).build().await.unwrap();
-        let connection = db.connect().unwrap();
+        let connection = connect(&path).await.unwrap();
         // The tables that grow with the log, and the aliases tansu's queries give them.
         let growing = [
             "header",

@@ -59,41 +59,8 @@ async fn the_audit_passes_a_healthy_platform_and_finds_a_charge_without_an_order
 
     // Completed and reviewed, then the review deleted.
     let done = app.placed_order(&customer, &store).await;
-    eventually(30, "the store to have it", || async {
-        let (status, _) = app
-            .owner(&owner, &store, &done, "accept", json!({"cookMinutes": 5}))
-            .await;
-        (status == 200).then_some(())
-    })
-    .await;
-    for step in ["cook-start", "cook-finish"] {
-        assert_eq!(
-            app.owner(&owner, &store, &done, step, json!({})).await.0,
-            200
-        );
-    }
-    let delivery = eventually(30, "the delivery", || async {
-        let (_, list) = app
-            .get(
-                &rider,
-                "/deliveries/available?lat=37.5&lng=127.03&radiusKm=3",
-            )
-            .await;
-        list.as_array()?
-            .iter()
-            .find(|d| d["orderId"] == done.as_str())
-            .map(|d| d["deliveryId"].as_str().unwrap().to_owned())
-    })
-    .await;
-    for step in ["pick", "complete"] {
-        let path = format!("/deliveries/{delivery}/{step}");
-        assert_eq!(app.post(&rider, &path, json!({})).await.0, 200);
-    }
-    eventually(30, "receipt", || async {
-        let path = format!("/orders/{done}/confirm-receipt");
-        (app.post(&customer, &path, json!({})).await.0 == 200).then_some(())
-    })
-    .await;
+    app.complete_order(&customer, &owner, &rider, &store, &done)
+        .await;
     let (status, review) = app
         .post(
             &customer,

@@ -6,7 +6,7 @@ use gateway::routes::{ObjectKind, PUBLIC, PublicRoute};
 use platform::Role;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, eventually};
+use crate::harness::TestApp;
 
 /// What one call must answer.
 #[derive(Debug, PartialEq)]
@@ -106,47 +106,9 @@ async fn objects(app: &TestApp) -> Objects {
     let store = app.store_id(&customer, "owner1").await;
     let other_store = app.store_id(&customer, "owner2").await;
     let order = app.placed_order(&customer, &store).await;
-    eventually(30, "the store to receive the order", || async {
-        let (status, _) = app
-            .owner(&owner, &store, &order, "accept", json!({"cookMinutes": 5}))
-            .await;
-        (status == 200).then_some(())
-    })
-    .await;
-    for action in ["cook-start", "cook-finish"] {
-        let (status, body) = app.owner(&owner, &store, &order, action, json!({})).await;
-        assert_eq!(status, 200, "{action}: {body}");
-    }
-    let delivery = eventually(30, "the delivery to open", || async {
-        let (_, list) = app
-            .get(
-                &rider,
-                "/deliveries/available?lat=37.5&lng=127.03&radiusKm=3",
-            )
-            .await;
-        list.as_array()?
-            .iter()
-            .find(|d| d["orderId"] == order.as_str())
-            .map(|d| d["deliveryId"].as_str().unwrap().to_owned())
-    })
-    .await;
-    for step in ["pick", "complete"] {
-        let (status, body) = app
-            .post(&rider, &format!("/deliveries/{delivery}/{step}"), json!({}))
-            .await;
-        assert_eq!(status, 200, "{step}: {body}");
-    }
-    eventually(30, "the order to be delivered", || async {
-        let (status, _) = app
-            .post(
-                &customer,
-                &format!("/orders/{order}/confirm-receipt"),
-                json!({}),
-            )
-            .await;
-        (status == 200).then_some(())
-    })
-    .await;
+    let delivery = app
+        .complete_order(&customer, &owner, &rider, &store, &order)
+        .await;
     let (status, review) = app
         .post(
             &customer,

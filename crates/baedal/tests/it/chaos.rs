@@ -14,12 +14,47 @@ use crate::harness::{Backend, Databases};
 #[tokio::test(flavor = "multi_thread")]
 async fn a_platform_killed_under_load_loses_no_money_and_strands_no_saga() {
     let databases = Databases::new(Backend::from_env());
+    let report = chaos(
+        &databases,
+        &["--shape", "up", "--orders", "300", "--kills", "3"],
+    )
+    .await;
+    assert_eq!(report["orders"], 300);
+    assert_eq!(report["kills"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_or_an_order_replica_killed_under_load_loses_no_money() {
+    if Backend::from_env() != Backend::Postgres {
+        // The serve shape runs on PostgreSQL only; the PostgreSQL leg of the suite runs it.
+        return;
+    }
+    let databases = Databases::new(Backend::Postgres);
+    let report = chaos(
+        &databases,
+        &["--shape", "serve", "--orders", "200", "--kills", "4"],
+    )
+    .await;
+    assert_eq!(report["orders"], 200);
+    let killed: Vec<&str> = report["kills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["what"].as_str().unwrap().split(' ').next().unwrap())
+        .collect();
+    assert_eq!(killed, ["order-1", "order-2", "broker", "payment"]);
+}
+
+/// Runs `baedal chaos` with `args` (8 clients, 30 s to settle) on the test's databases, and
+/// checks what every run must show: it succeeded with no violation, and every fate an order can
+/// have happened. Returns the report.
+async fn chaos(databases: &Databases, args: &[&str]) -> serde_json::Value {
     let report = databases.dir.path().join("chaos.json");
     let mut command = Command::new(env!("CARGO_BIN_EXE_baedal"));
     command
-        .args(["chaos", "--shape", "up", "--orders", "300", "--kills", "3"])
-        .args(["--clients", "8"])
-        .args(["--settle-secs", "30", "--json"])
+        .arg("chaos")
+        .args(args)
+        .args(["--clients", "8", "--settle-secs", "30", "--json"])
         .arg(&report)
         .env("BAEDAL_BROKER_BIN", crate::harness::BROKER_PROGRAM)
         .env_remove("BAEDAL_CONFIG");
@@ -34,8 +69,6 @@ async fn a_platform_killed_under_load_loses_no_money_and_strands_no_saga() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(report["violations"], 0, "{stdout}");
-    assert_eq!(report["orders"], 300);
-    assert_eq!(report["kills"].as_array().unwrap().len(), 3);
     let outcomes = report["outcomes"].as_object().unwrap();
     for kind in ["rejected", "completed", "reviewed", "reviewed and deleted"] {
         assert!(
@@ -47,45 +80,5 @@ async fn a_platform_killed_under_load_loses_no_money_and_strands_no_saga() {
         outcomes.contains_key("cancel asked") || outcomes.contains_key("cancel refused"),
         "{outcomes:?}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_service_or_an_order_replica_killed_under_load_loses_no_money() {
-    if Backend::from_env() != Backend::Postgres {
-        // The serve shape runs on PostgreSQL only; the PostgreSQL leg of the suite runs it.
-        return;
-    }
-    let databases = Databases::new(Backend::Postgres);
-    let report = databases.dir.path().join("chaos.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_baedal"))
-        .args([
-            "chaos", "--shape", "serve", "--orders", "200", "--kills", "4",
-        ])
-        .args(["--clients", "8", "--settle-secs", "30", "--json"])
-        .arg(&report)
-        .arg("--database-url")
-        .arg(databases.template())
-        .env("BAEDAL_BROKER_BIN", crate::harness::BROKER_PROGRAM)
-        .env_remove("BAEDAL_CONFIG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    databases.cleanup().await;
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(report["violations"], 0, "{stdout}");
-    assert_eq!(report["orders"], 200);
-    let killed: Vec<&str> = report["kills"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["what"].as_str().unwrap().split(' ').next().unwrap())
-        .collect();
-    assert_eq!(
-        killed,
-        ["order-1", "order-2", "broker", "payment"],
-        "{stdout}"
-    );
+    report
 }

@@ -435,6 +435,63 @@ impl TestApp {
         body["orderId"].as_str().unwrap().to_owned()
     }
 
+    /// Takes a placed order the whole way: the owner accepts it once the store has it and cooks
+    /// it, a rider near the store picks and delivers it, the customer confirms receipt. Returns
+    /// the delivery's id.
+    pub async fn complete_order(
+        &self,
+        customer: &str,
+        owner: &str,
+        rider: &str,
+        store_id: &str,
+        order_id: &str,
+    ) -> String {
+        eventually(30, "the store to receive the order", || async {
+            let (status, _) = self
+                .owner(
+                    owner,
+                    store_id,
+                    order_id,
+                    "accept",
+                    json!({"cookMinutes": 5}),
+                )
+                .await;
+            (status == 200).then_some(())
+        })
+        .await;
+        for action in ["cook-start", "cook-finish"] {
+            let (status, body) = self
+                .owner(owner, store_id, order_id, action, json!({}))
+                .await;
+            assert_eq!(status, 200, "{action}: {body}");
+        }
+        let delivery = eventually(30, "the delivery to open", || async {
+            let (_, list) = self
+                .get(
+                    rider,
+                    "/deliveries/available?lat=37.5&lng=127.03&radiusKm=3",
+                )
+                .await;
+            list.as_array()?
+                .iter()
+                .find(|d| d["orderId"] == order_id)
+                .map(|d| d["deliveryId"].as_str().unwrap().to_owned())
+        })
+        .await;
+        for step in ["pick", "complete"] {
+            let (status, body) = self
+                .post(rider, &format!("/deliveries/{delivery}/{step}"), json!({}))
+                .await;
+            assert_eq!(status, 200, "{step}: {body}");
+        }
+        eventually(30, "the order to be delivered", || async {
+            let path = format!("/orders/{order_id}/confirm-receipt");
+            (self.post(customer, &path, json!({})).await.0 == 200).then_some(())
+        })
+        .await;
+        delivery
+    }
+
     /// An owner's command on an order: accept, reject, cook-start, cook-finish.
     pub async fn owner(
         &self,
