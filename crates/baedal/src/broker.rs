@@ -229,7 +229,12 @@ pub fn locate(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// Builds `baedal-broker` into the directory `baedal` was built into (no-op when it is fresh).
 fn build_with_cargo(cargo: &Path, exe_dir: &Path) -> anyhow::Result<()> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    // `cargo run` names the checkout it runs from; the one baked in at compile time may be
+    // another checkout's when a build cache is shared.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let manifest = manifest_dir.join("Cargo.toml");
     let (Some(target_dir), Some(profile)) = (exe_dir.parent(), exe_dir.file_name()) else {
         return Ok(());
     };

@@ -91,12 +91,16 @@ fn migrate_prepares_every_database() {
 
 #[test]
 fn the_kubernetes_configuration_is_valid() {
-    let file = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../deploy/kubernetes/base/baedal.toml"
-    );
-    let settings = platform::Settings::load(Some(std::path::Path::new(file)))
-        .unwrap_or_else(|error| panic!("{file}: {error}"));
+    // Compiled in, so a build cache shared between checkouts never reads another one's copy.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("baedal.toml");
+    std::fs::write(
+        &file,
+        include_str!("../../../../deploy/kubernetes/base/baedal.toml"),
+    )
+    .unwrap();
+    let settings = platform::Settings::load(Some(&file))
+        .unwrap_or_else(|error| panic!("deploy/kubernetes/base/baedal.toml: {error}"));
     assert_eq!(
         settings.database_url(platform::ServiceName::Order),
         "postgres://baedal@postgres:5432/baedal_order"
