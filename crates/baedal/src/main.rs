@@ -451,9 +451,9 @@ fn banner(platform: &Platform, gateway_url: &str, demo_data: bool) {
     println!();
     println!("  baedal is up — gateway {gateway_url} (try: curl {gateway_url}/healthz)");
     println!(
-        "  kafka {} (topic {}{})",
+        "  kafka {} (topics {}.<context>{})",
         settings.kafka.brokers,
-        settings.kafka.topic,
+        settings.kafka.topic_prefix,
         if platform.broker.is_some() {
             ", embedded"
         } else {
@@ -571,9 +571,9 @@ async fn dlq(settings: &Settings, action: DlqAction) -> anyhow::Result<()> {
                 println!("replayed {}", describe(letter));
             }
             println!(
-                "{} dead letter(s) replayed to {}",
+                "{} dead letter(s) replayed to their topics under {}",
                 replayed.len(),
-                settings.kafka.topic
+                settings.kafka.topic_prefix
             );
         }
     }

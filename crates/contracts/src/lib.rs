@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 pub mod http;
 
-/// The domain event topic, as in the seeds; configurable per deployment.
-pub const DEFAULT_TOPIC: &str = "baedal";
+/// The prefix of the event topics: each producing context publishes to `<prefix>.<context>`
+/// (`baedal.order`, `baedal.store`, ...); configurable per deployment.
+pub const DEFAULT_TOPIC_PREFIX: &str = "baedal";
 /// Where poison events go, with the error that made them poison.
 pub const DEFAULT_DLQ_TOPIC: &str = "baedal.dlq";
 
@@ -312,8 +313,50 @@ impl std::fmt::Display for UnknownEventType {
 
 impl std::error::Error for UnknownEventType {}
 
+/// The bounded context that publishes an event. Each has a topic of its own, so a consumer fetches
+/// only the producers it listens to (see `EventType::producer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Producer {
+    Order,
+    Payment,
+    Store,
+    Delivery,
+    Review,
+    Customer,
+}
+
+impl Producer {
+    pub const ALL: [Producer; 6] = [
+        Producer::Order,
+        Producer::Payment,
+        Producer::Store,
+        Producer::Delivery,
+        Producer::Review,
+        Producer::Customer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Producer::Order => "order",
+            Producer::Payment => "payment",
+            Producer::Store => "store",
+            Producer::Delivery => "delivery",
+            Producer::Review => "review",
+            Producer::Customer => "customer",
+        }
+    }
+
+    /// The topic this context publishes to, under `prefix`.
+    pub fn topic(self, prefix: &str) -> String {
+        format!("{prefix}.{}", self.as_str())
+    }
+}
+
 macro_rules! catalogue {
-    ($($name:ident),* $(,)?) => {
+    ($($producer:ident: [$($name:ident),* $(,)?]),* $(,)?) => {
+        catalogue!(@flat [$($($name),*),*] [$($producer: [$($name),*]),*]);
+    };
+    (@flat [$($name:ident),*] [$($producer:ident: [$($named:ident),*]),*]) => {
         /// Every domain event on the topic. Serialized with its name in `eventType`, next to the
         /// event's own fields.
         #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -357,6 +400,13 @@ macro_rules! catalogue {
                     $(EventType::$name => stringify!($name),)*
                 }
             }
+
+            /// The context that publishes this type, and so the topic it is on.
+            pub fn producer(self) -> Producer {
+                match self {
+                    $($(EventType::$named => Producer::$producer,)*)*
+                }
+            }
         }
 
         impl std::str::FromStr for EventType {
@@ -384,28 +434,26 @@ macro_rules! catalogue {
 }
 
 catalogue!(
-    MenuPublished,
-    OrderPlaced,
-    PaymentApproved,
-    OrderAccepted,
-    OrderRejected,
-    CookStarted,
-    CookFinished,
-    OrderCancelRequested,
-    StoreOrderCanceled,
-    CancelRefused,
-    OrderCanceled,
-    PaymentVoidRequested,
-    PaymentRefunded,
-    DeliveryCompleted,
-    OrderCompleted,
-    DeliveryPicked,
-    DeliveryCanceled,
-    ReviewWritten,
-    ReviewDeleted,
-    CouponIssued,
-    CouponRevoked,
-    GradeRaised,
+    Store: [
+        MenuPublished,
+        OrderAccepted,
+        OrderRejected,
+        CookStarted,
+        CookFinished,
+        StoreOrderCanceled,
+        CancelRefused,
+    ],
+    Order: [
+        OrderPlaced,
+        OrderCancelRequested,
+        OrderCanceled,
+        PaymentVoidRequested,
+        OrderCompleted,
+    ],
+    Payment: [PaymentApproved, PaymentRefunded],
+    Delivery: [DeliveryPicked, DeliveryCompleted, DeliveryCanceled],
+    Review: [ReviewWritten, ReviewDeleted],
+    Customer: [CouponIssued, CouponRevoked, GradeRaised],
 );
 
 impl Event {
@@ -700,12 +748,25 @@ mod tests {
             }
         }
         let samples = samples();
-        let covered: Vec<_> = samples.iter().map(Event::event_type).collect();
-        assert_eq!(
-            covered,
-            Event::TYPES,
-            "add a sample of every new event above"
-        );
+        let mut covered: Vec<_> = samples.iter().map(Event::event_type).collect();
+        let mut types = Event::TYPES.to_vec();
+        covered.sort();
+        types.sort();
+        assert_eq!(covered, types, "add a sample of every new event above");
+        // The topics table: one row per producing context, naming each event it publishes.
+        for producer in Producer::ALL {
+            let topic = producer.topic(DEFAULT_TOPIC_PREFIX);
+            let row = doc
+                .lines()
+                .find(|line| line.trim_start().starts_with(&format!("| `{topic}` |")))
+                .unwrap_or_else(|| panic!("docs/events.md has no row for topic `{topic}`"));
+            for kind in EventType::ALL.iter().filter(|t| t.producer() == producer) {
+                assert!(
+                    row.contains(kind.as_str()),
+                    "docs/events.md does not list {kind} on `{topic}`"
+                );
+            }
+        }
         for event in samples {
             let name = event.event_type();
             let fields = documented

@@ -85,19 +85,21 @@ impl EventBus {
             .create()
             .context("creating Kafka admin client")?;
         let retention = self.settings.retention_ms.to_string();
-        let topics = [
-            NewTopic::new(
-                &self.settings.topic,
-                self.settings.partitions,
+        let event_topics = self.settings.event_topics();
+        let topics: Vec<NewTopic<'_>> = event_topics
+            .iter()
+            .map(|name| NewTopic::new(name, self.settings.partitions, TopicReplication::Fixed(1)))
+            .chain([NewTopic::new(
+                &self.settings.dlq_topic,
+                1,
                 TopicReplication::Fixed(1),
-            ),
-            NewTopic::new(&self.settings.dlq_topic, 1, TopicReplication::Fixed(1)),
-        ]
-        .map(|topic| {
-            topic
-                .set("cleanup.policy", "delete")
-                .set("retention.ms", &retention)
-        });
+            )])
+            .map(|topic| {
+                topic
+                    .set("cleanup.policy", "delete")
+                    .set("retention.ms", &retention)
+            })
+            .collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         for result in admin.create_topics(&topics, &options).await? {
             match result {
@@ -108,8 +110,10 @@ impl EventBus {
         Ok(())
     }
 
-    /// Publishes one record and waits for the broker to acknowledge it.
-    pub async fn publish(&self, topic: &str, record: &Outgoing) -> anyhow::Result<()> {
+    /// Publishes one record to its producing context's topic (by its type) and waits for the
+    /// broker to acknowledge it.
+    pub async fn publish(&self, record: &Outgoing) -> anyhow::Result<()> {
+        let topic = self.settings.topic_for(&record.event_type)?;
         let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: headers::TYPE,
@@ -129,7 +133,7 @@ impl EventBus {
                 value: Some(traceparent),
             });
         }
-        self.send(topic, &record.key, record.payload.as_bytes(), headers)
+        self.send(&topic, &record.key, record.payload.as_bytes(), headers)
             .await
     }
 
@@ -151,10 +155,10 @@ impl EventBus {
             .map_err(|(error, _)| anyhow!("publishing to {topic}: {error}"))
     }
 
-    /// True when the broker answers a metadata request for our topic (for `/readyz`).
+    /// True when the broker answers a metadata request for an event topic (for `/readyz`).
     pub async fn ping(&self) -> bool {
         let producer = self.producer.clone();
-        let topic = self.settings.topic.clone();
+        let topic = self.settings.topic_of(contracts::Producer::Order);
         tokio::task::spawn_blocking(move || {
             producer
                 .client()
@@ -375,10 +379,15 @@ impl<H: EventHandler> ConsumerRunner<H> {
                 joined: self.joined.clone(),
             })
             .context("creating Kafka consumer")?;
-        consumer
-            .subscribe(&[&self.bus.settings.topic])
-            .context("subscribing")?;
-        tracing::info!(consumer = %self.name, topic = %self.bus.settings.topic, "consuming");
+        // Only the topics of the contexts whose events this consumer takes: a group fetches no
+        // record it would skip.
+        let topics = self
+            .bus
+            .settings
+            .topics_carrying(self.handler.subscriptions());
+        let topic_names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topic_names).context("subscribing")?;
+        tracing::info!(consumer = %self.name, topics = ?topics, "consuming");
         'consuming: loop {
             let message = tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -4,6 +4,7 @@
 
 use std::{collections::BTreeMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr};
 
+use contracts::{EventType, Producer};
 use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
@@ -293,7 +294,9 @@ pub struct DatabaseSettings {
 pub struct KafkaSettings {
     /// `host:port[,host:port]`
     pub brokers: String,
-    pub topic: String,
+    /// Each producing context publishes to `<topic_prefix>.<context>` (`baedal.order`, ...), and
+    /// each consumer subscribes to the topics of the contexts whose events it takes.
+    pub topic_prefix: String,
     pub dlq_topic: String,
     pub partitions: i32,
     /// Prepended to each consumer group (the service name); lets isolated tests share a broker.
@@ -526,11 +529,35 @@ impl Default for DatabaseSettings {
     }
 }
 
+impl KafkaSettings {
+    /// The topic `producer` publishes to.
+    pub fn topic_of(&self, producer: Producer) -> String {
+        producer.topic(&self.topic_prefix)
+    }
+
+    /// Every event topic, one per producing context.
+    pub fn event_topics(&self) -> Vec<String> {
+        Producer::ALL.iter().map(|p| self.topic_of(*p)).collect()
+    }
+
+    /// The topics that carry `types`: what a consumer of them subscribes to.
+    pub fn topics_carrying(&self, types: &[EventType]) -> Vec<String> {
+        let producers: std::collections::BTreeSet<Producer> =
+            types.iter().map(|t| t.producer()).collect();
+        producers.into_iter().map(|p| self.topic_of(p)).collect()
+    }
+
+    /// The topic an event of type `event_type` (its `type` header) belongs on.
+    pub fn topic_for(&self, event_type: &str) -> Result<String, contracts::UnknownEventType> {
+        Ok(self.topic_of(event_type.parse::<EventType>()?.producer()))
+    }
+}
+
 impl Default for KafkaSettings {
     fn default() -> Self {
         Self {
             brokers: "127.0.0.1:9092".into(),
-            topic: contracts::DEFAULT_TOPIC.into(),
+            topic_prefix: contracts::DEFAULT_TOPIC_PREFIX.into(),
             dlq_topic: contracts::DEFAULT_DLQ_TOPIC.into(),
             // One partition: on one machine each group has one consumer, so more partitions add no
             // parallelism, and the embedded broker's cost grows with the partitions every fetch
@@ -685,7 +712,10 @@ impl Settings {
             return Err(ConfigError::key("kafka.brokers", "must not be empty"));
         }
         for (key, topic) in [
-            ("kafka.topic", &self.kafka.topic),
+            (
+                "kafka.topic_prefix",
+                &self.kafka.topic_of(Producer::Customer),
+            ),
             ("kafka.dlq_topic", &self.kafka.dlq_topic),
         ] {
             let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
@@ -696,10 +726,10 @@ impl Settings {
                 ));
             }
         }
-        if self.kafka.topic == self.kafka.dlq_topic {
+        if self.kafka.event_topics().contains(&self.kafka.dlq_topic) {
             return Err(ConfigError::key(
                 "kafka.dlq_topic",
-                "must differ from kafka.topic",
+                "must differ from the event topics (<kafka.topic_prefix>.<context>)",
             ));
         }
         if self.kafka.partitions < 1 {

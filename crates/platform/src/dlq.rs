@@ -115,7 +115,14 @@ pub async fn replay(
         let matches = failed_consumer.is_none_or(|wanted| {
             letter.header(headers::FAILED_CONSUMER).as_deref() == Some(wanted)
         });
-        if matches {
+        let topic = match replay_topic(settings, &letter) {
+            Ok(topic) => Some(topic),
+            Err(error) => {
+                tracing::warn!(offset = letter.offset, %error, "dead letter left where it is");
+                None
+            }
+        };
+        if matches && let Some(topic) = topic {
             let mut original = OwnedHeaders::new();
             for (key, value) in &letter.headers {
                 if key != headers::ERROR && key != headers::FAILED_CONSUMER {
@@ -125,7 +132,7 @@ pub async fn replay(
                     });
                 }
             }
-            let mut record = FutureRecord::to(&settings.topic)
+            let mut record = FutureRecord::to(&topic)
                 .payload(&letter.payload)
                 .headers(original);
             if let Some(key) = &letter.key {
@@ -147,4 +154,21 @@ pub async fn replay(
             .context("committing replay progress")?;
     }
     Ok(replayed)
+}
+
+/// The event topic a dead letter goes back to: its type's producing context's, taken from the
+/// `type` header or, failing that, the body's `eventType` (the rules consumers decode by).
+fn replay_topic(settings: &KafkaSettings, letter: &DeadLetter) -> anyhow::Result<String> {
+    let event_type = letter
+        .header(headers::TYPE)
+        .map(|t| t.trim_matches('"').to_owned())
+        .or_else(|| {
+            serde_json::from_slice::<serde_json::Value>(&letter.payload)
+                .ok()?
+                .get("eventType")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| anyhow::anyhow!("a dead letter without an event type has no topic"))?;
+    Ok(settings.topic_for(&event_type)?)
 }

@@ -156,12 +156,11 @@ impl Relay {
                 })
             })
             .collect::<sqlx::Result<Vec<_>>>()?;
-        let topic = self.bus.settings().topic.clone();
-        // All sends are queued at once and librdkafka keeps their order per partition; we wait
-        // for every acknowledgement, then stop at the first failure so nothing is marked sent out
-        // of order.
-        let results =
-            futures::future::join_all(records.iter().map(|r| self.bus.publish(&topic, r))).await;
+        // Each event goes to its producing context's topic, which is this service's own. All
+        // sends are queued at once and librdkafka keeps their order per partition; we wait for
+        // every acknowledgement, then stop at the first failure so nothing is marked sent out of
+        // order.
+        let results = futures::future::join_all(records.iter().map(|r| self.bus.publish(r))).await;
         let mut sent = Vec::new();
         let mut failure = None;
         for (record, result) in records.iter().zip(results) {

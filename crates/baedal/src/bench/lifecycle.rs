@@ -636,16 +636,18 @@ async fn ballast(kafka: &str, records: usize) -> anyhow::Result<Value> {
         message::{Header, OwnedHeaders},
         producer::{FutureProducer, FutureRecord},
     };
-    let topic = "baedal.ballast";
+    // Topics under a prefix of their own: in the broker's storage, but read by nobody.
     let settings = platform::config::KafkaSettings {
         brokers: kafka.to_owned(),
-        topic: topic.to_owned(),
-        dlq_topic: format!("{topic}.dlq"),
+        topic_prefix: "baedal-ballast".to_owned(),
+        dlq_topic: "baedal-ballast.dlq".to_owned(),
         ..platform::config::KafkaSettings::default()
     };
     platform::bus::EventBus::new(&settings)?
         .ensure_topics()
         .await?;
+    let topic = settings.topic_of(contracts::Producer::Order);
+    let topic = topic.as_str();
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", kafka)
         .set("linger.ms", "20")

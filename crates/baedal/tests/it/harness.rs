@@ -152,7 +152,7 @@ pub fn kafka_settings(brokers: &str) -> KafkaSettings {
     let id = Uuid::new_v4().simple().to_string();
     KafkaSettings {
         brokers: brokers.to_owned(),
-        topic: format!("t-{id}"),
+        topic_prefix: format!("t-{id}"),
         dlq_topic: format!("t-{id}.dlq"),
         partitions: 3,
         group_prefix: format!("{id}-"),
@@ -354,7 +354,14 @@ impl Record {
 }
 
 /// Reads a topic from the beginning as a fresh consumer group until `count` records arrived.
-pub async fn read_topic(brokers: &str, topic: &str, count: usize, seconds: u64) -> Vec<Record> {
+/// Records of `topics` so far (reads until `count` or `seconds`); order holds within a partition
+/// only.
+pub async fn read_topic(
+    brokers: &str,
+    topics: &[String],
+    count: usize,
+    seconds: u64,
+) -> Vec<Record> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("probe-{}", Uuid::new_v4()))
@@ -363,7 +370,8 @@ pub async fn read_topic(brokers: &str, topic: &str, count: usize, seconds: u64) 
         .set("fetch.wait.max.ms", "10")
         .create()
         .expect("probe consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names).expect("subscribe");
     let mut records = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
     while records.len() < count {
@@ -373,7 +381,7 @@ pub async fn read_topic(brokers: &str, topic: &str, count: usize, seconds: u64) 
         }
         match tokio::time::timeout(remaining, consumer.recv()).await {
             Ok(Ok(message)) => records.push(record(message.detach())),
-            Ok(Err(error)) => panic!("reading {topic}: {error}"),
+            Ok(Err(error)) => panic!("reading {topics:?}: {error}"),
             Err(_) => break,
         }
     }
@@ -559,7 +567,7 @@ impl TestApp {
             source: "test".into(),
             traceparent: None,
         };
-        bus.publish(&settings.kafka.topic, &record).await.unwrap();
+        bus.publish(&record).await.unwrap();
     }
 
     /// Records of the platform's topic so far (reads until `count` or `seconds`).
@@ -567,7 +575,7 @@ impl TestApp {
         let settings = &self.platform.as_ref().unwrap().settings;
         read_topic(
             &settings.kafka.brokers,
-            &settings.kafka.topic,
+            &settings.kafka.event_topics(),
             count,
             seconds,
         )

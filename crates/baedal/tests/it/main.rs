@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod harness;
 mod reliability;
+mod reorder;
 mod saga;
 mod scenario;
 mod thin_slice;

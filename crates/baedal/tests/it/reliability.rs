@@ -95,7 +95,7 @@ async fn the_outbox_publishes_in_order_what_a_crash_left_unpublished() {
         // The process comes back: its relay publishes what was left.
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(relay(&db, &kafka).run(shutdown.clone()));
-        let records = read_topic(&kafka.brokers, &kafka.topic, 4, 15).await;
+        let records = read_topic(&kafka.brokers, &kafka.event_topics(), 4, 15).await;
         assert_eq!(
             records.len(),
             3,
@@ -153,7 +153,7 @@ async fn a_broker_outage_delays_events_but_loses_none() {
         .ensure_topics()
         .await
         .unwrap();
-    let records = read_topic(&kafka.brokers, &kafka.topic, 5, 60).await;
+    let records = read_topic(&kafka.brokers, &kafka.event_topics(), 5, 60).await;
     let mut keys: Vec<_> = records.iter().map(|r| r.key.clone()).collect();
     keys.sort();
     keys.dedup();
@@ -258,11 +258,11 @@ async fn a_redelivered_event_changes_nothing() {
     bus.ensure_topics().await.unwrap();
     // The same event three times (a producer retry, a replay), and one other event.
     for _ in 0..3 {
-        bus.publish(&kafka.topic, &outgoing("evt-1", "o-1", body("o-1")))
+        bus.publish(&outgoing("evt-1", "o-1", body("o-1")))
             .await
             .unwrap();
     }
-    bus.publish(&kafka.topic, &outgoing("evt-2", "o-2", body("o-2")))
+    bus.publish(&outgoing("evt-2", "o-2", body("o-2")))
         .await
         .unwrap();
 
@@ -278,7 +278,7 @@ async fn a_redelivered_event_changes_nothing() {
     policy.stop().await;
 
     // A consumer restarted on the same group and database sees nothing new to do.
-    bus.publish(&kafka.topic, &outgoing("evt-1", "o-1", body("o-1")))
+    bus.publish(&outgoing("evt-1", "o-1", body("o-1")))
         .await
         .unwrap();
     let policy = start_policy(&db, &kafka, &applied, None);
@@ -298,13 +298,13 @@ async fn poison_events_are_dead_lettered_and_their_partition_moves_on() {
     let bus = EventBus::new(&kafka).unwrap();
     bus.ensure_topics().await.unwrap();
     // Same key, so same partition: the good event sits behind the two bad ones.
-    bus.publish(&kafka.topic, &outgoing("bad-1", "o-1", "{not json".into()))
+    bus.publish(&outgoing("bad-1", "o-1", "{not json".into()))
         .await
         .unwrap();
-    bus.publish(&kafka.topic, &outgoing("bad-2", "o-1", body("o-fails")))
+    bus.publish(&outgoing("bad-2", "o-1", body("o-fails")))
         .await
         .unwrap();
-    bus.publish(&kafka.topic, &outgoing("good", "o-1", body("o-1")))
+    bus.publish(&outgoing("good", "o-1", body("o-1")))
         .await
         .unwrap();
 
@@ -314,7 +314,13 @@ async fn poison_events_are_dead_lettered_and_their_partition_moves_on() {
         (applied.load(Ordering::SeqCst) == 1).then_some(())
     })
     .await;
-    let dead = read_topic(&kafka.brokers, &kafka.dlq_topic, 2, 20).await;
+    let dead = read_topic(
+        &kafka.brokers,
+        std::slice::from_ref(&kafka.dlq_topic),
+        2,
+        20,
+    )
+    .await;
     assert_eq!(dead.len(), 2);
     assert_eq!(dead[0].header("event-id"), Some("bad-1"));
     assert!(dead[0].header("error").unwrap().contains("cannot decode"));
@@ -407,7 +413,7 @@ async fn dead_letters_are_listed_and_replayed_once_their_cause_is_fixed() {
     let kafka = kafka_settings(&broker_addr().to_string());
     let bus = EventBus::new(&kafka).unwrap();
     bus.ensure_topics().await.unwrap();
-    bus.publish(&kafka.topic, &outgoing("evt-a", "o-a", body("o-a")))
+    bus.publish(&outgoing("evt-a", "o-a", body("o-a")))
         .await
         .unwrap();
 
@@ -448,7 +454,7 @@ async fn dead_letters_are_listed_and_replayed_once_their_cause_is_fixed() {
         .await
         .unwrap();
     assert!(again.is_empty(), "each dead letter is replayed once");
-    let records = read_topic(&kafka.brokers, &kafka.topic, 2, 10).await;
+    let records = read_topic(&kafka.brokers, &kafka.event_topics(), 2, 10).await;
     assert!(
         records.iter().all(|r| r.header("error").is_none()),
         "replayed records carry their original headers only"
@@ -517,6 +523,7 @@ async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
                 amount: 1000,
                 items: &[],
                 placed_at: 1_000,
+                ready_at: None,
             },
         )
         .await
@@ -576,9 +583,9 @@ async fn replicas_sharing_an_outbox_publish_each_event_once_in_order() {
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
     }
-    read_topic(&kafka.brokers, &kafka.topic, 40, 15).await;
+    read_topic(&kafka.brokers, &kafka.event_topics(), 40, 15).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let records = read_topic(&kafka.brokers, &kafka.topic, 41, 3).await;
+    let records = read_topic(&kafka.brokers, &kafka.event_topics(), 41, 3).await;
     assert_eq!(records.len(), 40, "every event once");
     for key in ["o-1", "o-2", "o-3"] {
         let ids: Vec<_> = records
@@ -594,8 +601,8 @@ async fn replicas_sharing_an_outbox_publish_each_event_once_in_order() {
     task_a.await.unwrap();
     enqueue(&replica_b, &["o-4", "o-4"]).await;
     enqueue(&replica_a, &["o-4"]).await;
-    read_topic(&kafka.brokers, &kafka.topic, 43, 15).await;
-    let records = read_topic(&kafka.brokers, &kafka.topic, 44, 3).await;
+    read_topic(&kafka.brokers, &kafka.event_topics(), 43, 15).await;
+    let records = read_topic(&kafka.brokers, &kafka.event_topics(), 44, 3).await;
     assert_eq!(records.iter().filter(|r| r.key == "o-4").count(), 3);
     assert_eq!(records.len(), 43);
     stop_b.cancel();
@@ -652,7 +659,7 @@ async fn a_graceful_stop_publishes_what_requests_in_flight_committed() {
         200,
         "the request was drained"
     );
-    let records = read_topic(&kafka.brokers, &kafka.topic, 1, 10).await;
+    let records = read_topic(&kafka.brokers, &kafka.event_topics(), 1, 10).await;
     assert_eq!(records.len(), 1, "published by the final pass");
     assert_eq!(records[0].key, "o-late");
 }
@@ -671,28 +678,27 @@ async fn records_past_their_retention_are_deleted() {
     bus.ensure_topics().await.unwrap();
     for i in 0..3 {
         let order = format!("old-{i}");
-        bus.publish(
-            &kafka.topic,
-            &outgoing(&format!("evt-old-{i}"), &order, body(&order)),
-        )
-        .await
-        .unwrap();
+        bus.publish(&outgoing(&format!("evt-old-{i}"), &order, body(&order)))
+            .await
+            .unwrap();
     }
     assert_eq!(
-        read_topic(&kafka.brokers, &kafka.topic, 3, 10).await.len(),
+        read_topic(&kafka.brokers, &kafka.event_topics(), 3, 10)
+            .await
+            .len(),
         3
     );
     eventually(30, "the old records to be deleted", || async {
-        read_topic(&kafka.brokers, &kafka.topic, 1, 2)
+        read_topic(&kafka.brokers, &kafka.event_topics(), 1, 2)
             .await
             .is_empty()
             .then_some(())
     })
     .await;
-    bus.publish(&kafka.topic, &outgoing("evt-new", "new", body("new")))
+    bus.publish(&outgoing("evt-new", "new", body("new")))
         .await
         .unwrap();
-    let records = read_topic(&kafka.brokers, &kafka.topic, 1, 10).await;
+    let records = read_topic(&kafka.brokers, &kafka.event_topics(), 1, 10).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].key, "new");
     broker.stop().await;

@@ -510,8 +510,8 @@ async fn under_overload_messages_are_shed_and_counted_and_a_redelivery_never_sen
         source: "test".into(),
         traceparent: None,
     };
-    bus.publish(&settings.kafka.topic, &record).await.unwrap();
-    bus.publish(&settings.kafka.topic, &record).await.unwrap();
+    bus.publish(&record).await.unwrap();
+    bus.publish(&record).await.unwrap();
     let cooking = eventually(30, "the message", || async {
         let (_, list) = app
             .get(&customer, &format!("/notifications?orderId={order_id}"))

@@ -28,7 +28,13 @@ async fn a_paid_order_reaches_the_store_and_the_customers_mypage() {
 
     // OrderPlaced is on the topic, keyed by the order id, with the four headers.
     let settings = &app.platform.as_ref().unwrap().settings;
-    let records = read_topic(&settings.kafka.brokers, &settings.kafka.topic, 6, 20).await;
+    let records = read_topic(
+        &settings.kafka.brokers,
+        &settings.kafka.event_topics(),
+        6,
+        20,
+    )
+    .await;
     let event = records
         .iter()
         .find(|r| r.header("type") == Some("OrderPlaced"))
@@ -130,7 +136,13 @@ async fn a_declined_card_gets_402_and_leaves_no_order() {
     assert_eq!(status, 200);
     assert_eq!(page["orders"].as_array().unwrap().len(), 0);
     let settings = &app.platform.as_ref().unwrap().settings;
-    let records = read_topic(&settings.kafka.brokers, &settings.kafka.topic, 100, 3).await;
+    let records = read_topic(
+        &settings.kafka.brokers,
+        &settings.kafka.event_topics(),
+        100,
+        3,
+    )
+    .await;
     assert!(
         records
             .iter()

@@ -139,6 +139,29 @@ pub async fn complete(
 }
 
 /// Closes the order's delivery if it is still open; returns its id when it was.
+/// Remembers that `order_id` was canceled, whether or not its delivery opened yet.
+pub async fn mark_canceled(conn: &mut Conn, order_id: &str, at: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO canceled_orders (order_id, canceled_at) VALUES ($1, $2) \
+         ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn was_canceled(conn: &mut Conn, order_id: &str) -> anyhow::Result<bool> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT 1 FROM canceled_orders WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
+}
+
 pub async fn cancel(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<String>> {
     let open: Option<String> = sqlx::query_scalar(
         "SELECT delivery_id FROM deliveries WHERE order_id = $1 AND status IN ($2, $3)",

@@ -1,5 +1,6 @@
 //! Whenever cooking finishes, a delivery opens for riders near the store (scenario step 7);
-//! whenever an order is canceled, its delivery closes.
+//! whenever an order is canceled, its delivery closes, or never opens: the two events come from
+//! different topics and may arrive in either order.
 
 use contracts::{DeliveryCanceled, Event, EventType};
 use platform::{
@@ -24,6 +25,11 @@ impl EventHandler for DeliveryPolicies {
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
         match &incoming.event {
             Event::CookFinished(cooked) => {
+                if db::was_canceled(tx, &cooked.order_id).await? {
+                    tracing::info!(order_id = %cooked.order_id,
+                        "no delivery for an order canceled before its food was cooked");
+                    return Ok(());
+                }
                 let delivery = Delivery {
                     delivery_id: Uuid::now_v7().to_string(),
                     order_id: cooked.order_id.clone(),
@@ -38,6 +44,7 @@ impl EventHandler for DeliveryPolicies {
                 db::open(tx, &delivery, incoming.timestamp).await?;
             }
             Event::OrderCanceled(canceled) => {
+                db::mark_canceled(tx, &canceled.order_id, incoming.timestamp).await?;
                 if let Some(delivery_id) = db::cancel(tx, &canceled.order_id).await? {
                     outbox::enqueue(
                         tx,

@@ -1,5 +1,6 @@
 //! The notification service's queries.
 
+use contracts::EventBody;
 use platform::db::{Conn, now_ms};
 use serde::Serialize;
 use sqlx::Row;
@@ -32,6 +33,50 @@ pub async fn contact(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<(
         .await?;
     row.map(|r| Ok((r.try_get("customer_id")?, r.try_get("store_name")?)))
         .transpose()
+}
+
+/// Keeps an event for an order whose contact is not known yet (its `OrderPlaced` is still on its
+/// way); the same event twice is kept once.
+pub async fn park(
+    conn: &mut Conn,
+    event_id: &str,
+    order_id: &str,
+    body: &EventBody,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO awaiting_contact (event_id, order_id, body, parked_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(order_id)
+    .bind(serde_json::to_string(body)?)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes the events kept for `order_id`: (event id, event), oldest first.
+pub async fn unpark(conn: &mut Conn, order_id: &str) -> anyhow::Result<Vec<(String, EventBody)>> {
+    let rows = sqlx::query(
+        "SELECT event_id, body FROM awaiting_contact WHERE order_id = $1 ORDER BY parked_at",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query("DELETE FROM awaiting_contact WHERE order_id = $1")
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let body: String = row.try_get("body")?;
+            Ok((row.try_get("event_id")?, serde_json::from_str(&body)?))
+        })
+        .collect()
 }
 
 pub struct NewNotification<'a> {

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use contracts::{Event, EventType};
+use contracts::{Event, EventBody, EventType};
 use platform::{
     Db, Tx,
     bus::{EventHandler, Incoming},
@@ -52,29 +52,46 @@ impl EventHandler for NotificationPolicy {
             .await?;
         }
         let Some((customer_id, store_name)) = db::contact(tx, event.key()).await? else {
-            tracing::warn!(
-                order_id = event.key(),
-                event_type = event.event_type(),
-                "no contact for this order; nobody to tell"
-            );
-            return Ok(());
+            // Its OrderPlaced is on another topic and not read yet: tell the customer once it is.
+            let body = EventBody {
+                timestamp: incoming.timestamp,
+                event: event.clone(),
+            };
+            return db::park(tx, &incoming.event_id, event.key(), &body).await;
         };
-        let Some(message) = domain::message(event, &store_name) else {
-            return Ok(());
-        };
-        db::queue(
-            tx,
-            NewNotification {
-                notification_id: &Uuid::now_v7().to_string(),
-                event_id: &incoming.event_id,
-                order_id: event.key(),
-                customer_id: &customer_id,
-                event_type: event.event_type(),
-                message: &message,
-            },
-        )
-        .await
+        tell(tx, &incoming.event_id, event, &customer_id, &store_name).await?;
+        if matches!(event, Event::OrderPlaced(_)) {
+            for (event_id, body) in db::unpark(tx, event.key()).await? {
+                tell(tx, &event_id, &body.event, &customer_id, &store_name).await?;
+            }
+        }
+        Ok(())
     }
+}
+
+/// Queues the message `event` makes, if any.
+async fn tell(
+    tx: &mut Tx,
+    event_id: &str,
+    event: &Event,
+    customer_id: &str,
+    store_name: &str,
+) -> anyhow::Result<()> {
+    let Some(message) = domain::message(event, store_name) else {
+        return Ok(());
+    };
+    db::queue(
+        tx,
+        NewNotification {
+            notification_id: &Uuid::now_v7().to_string(),
+            event_id,
+            order_id: event.key(),
+            customer_id,
+            event_type: event.event_type(),
+            message: &message,
+        },
+    )
+    .await
 }
 
 /// Sends queued messages through the channel: a bounded number at once, each attempt bounded in

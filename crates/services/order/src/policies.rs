@@ -90,6 +90,9 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
     let event = &incoming.event;
     let (kind, status, note): (StepKind, &str, Option<String>) = match event {
         Event::OrderPlaced(placed) => {
+            let ready_at = db::find_order(tx, &placed.order_id)
+                .await?
+                .and_then(|order| order.ready_at);
             views::open_entry(
                 tx,
                 NewEntry {
@@ -100,6 +103,7 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
                     amount: placed.amount,
                     items: &placed.items,
                     placed_at: incoming.timestamp,
+                    ready_at,
                 },
             )
             .await?;

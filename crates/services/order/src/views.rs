@@ -45,13 +45,16 @@ pub struct NewEntry<'a> {
     pub amount: i64,
     pub items: &'a [OrderLine],
     pub placed_at: i64,
+    /// Known already when the store's `OrderAccepted` (another topic) was read first.
+    pub ready_at: Option<i64>,
 }
 
 /// Starts an order's entry (from `OrderPlaced`).
 pub async fn open_entry(conn: &mut Conn, entry: NewEntry<'_>) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO mypage_orders (order_id, customer_id, store_id, store_name, amount, items, \
-         placed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id) DO NOTHING",
+         placed_at, ready_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(entry.order_id)
     .bind(entry.customer_id)
@@ -60,6 +63,7 @@ pub async fn open_entry(conn: &mut Conn, entry: NewEntry<'_>) -> anyhow::Result<
     .bind(entry.amount)
     .bind(serde_json::to_string(entry.items)?)
     .bind(entry.placed_at)
+    .bind(entry.ready_at)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -1,0 +1,446 @@
+//! Each producing context has a topic of its own, so two events of one order from different
+//! producers may reach a consumer in either order; only each producer's own events keep theirs.
+//! These tests hand one order's events to each consumer that reads more than one topic, in every
+//! interleaving that keeps each producer's order, and check that it ends where in-order delivery
+//! ends. (The store reads only the order service's topic; payment's two cross-topic events,
+//! `OrderRejected` and `OrderCanceled`, never both happen to one order, and each refunds at most
+//! once.)
+
+use contracts::{
+    CookFinished, CookStarted, DeliveryAddress, DeliveryCompleted, DeliveryPicked, Event,
+    EventType, GeoPoint, MenuItem, MenuPublished, OrderAccepted, OrderCanceled, OrderCompleted,
+    OrderLine, OrderPlaced, ReviewDeleted, ReviewWritten,
+};
+use platform::{
+    Db,
+    bus::{EventHandler, Incoming},
+    trace::TraceContext,
+};
+use sqlx::migrate::Migrator;
+
+const ORDER: &str = "o-reorder";
+const CUSTOMER: &str = "c-reorder";
+const STORE: &str = "s-reorder";
+
+/// Every merge of `streams` that keeps each stream's own order.
+fn interleavings<T: Clone>(streams: &[Vec<T>]) -> Vec<Vec<T>> {
+    if streams.iter().all(Vec::is_empty) {
+        return vec![Vec::new()];
+    }
+    let mut all = Vec::new();
+    for (i, stream) in streams.iter().enumerate() {
+        let Some((first, rest)) = stream.split_first() else {
+            continue;
+        };
+        let mut others = streams.to_vec();
+        others[i] = rest.to_vec();
+        for mut tail in interleavings(&others) {
+            tail.insert(0, first.clone());
+            all.push(tail);
+        }
+    }
+    all
+}
+
+#[test]
+fn interleavings_keep_each_streams_order_and_miss_none() {
+    let merged = interleavings(&[vec![1, 2], vec![10, 20, 30]]);
+    assert_eq!(merged.len(), 10, "5! / (2! 3!)");
+    for m in &merged {
+        let a: Vec<_> = m.iter().filter(|x| **x < 10).collect();
+        let b: Vec<_> = m.iter().filter(|x| **x >= 10).collect();
+        assert_eq!((a, b), (vec![&1, &2], vec![&10, &20, &30]));
+    }
+    let distinct: std::collections::HashSet<_> = merged.iter().collect();
+    assert_eq!(distinct.len(), merged.len());
+}
+
+/// One event with the id it keeps however often or late it is delivered.
+#[derive(Clone)]
+struct Delivered {
+    event_id: String,
+    event: Event,
+    at: i64,
+}
+
+/// The events of one order, grouped by the topic (producer) they are on, each in its order.
+fn by_topic(events: Vec<Event>) -> Vec<Vec<Delivered>> {
+    let mut streams: std::collections::BTreeMap<_, Vec<Delivered>> = Default::default();
+    for (i, event) in events.into_iter().enumerate() {
+        streams
+            .entry(event.kind().producer())
+            .or_default()
+            .push(Delivered {
+                event_id: format!("evt-{i}"),
+                event,
+                at: 1_000 * (i as i64 + 1),
+            });
+    }
+    streams.into_values().collect()
+}
+
+/// Hands `events` to `handler` one by one, each in its own transaction, as its consumer would.
+async fn deliver(db: &Db, handler: &impl EventHandler, events: &[Delivered]) {
+    for delivered in events {
+        let kind = delivered.event.kind();
+        if !handler.subscriptions().contains(&kind) {
+            continue;
+        }
+        let incoming = Incoming {
+            event_id: delivered.event_id.clone(),
+            event_type: kind.as_str().to_owned(),
+            key: Some(delivered.event.key().to_owned()),
+            source: Some(kind.producer().as_str().to_owned()),
+            trace: TraceContext::root(),
+            timestamp: delivered.at,
+            event: delivered.event.clone(),
+            partition: 0,
+            offset: 0,
+        };
+        let mut tx = db.begin().await.unwrap();
+        handler
+            .handle(&mut tx, &incoming)
+            .await
+            .unwrap_or_else(|e| panic!("{kind} failed: {e:#}"));
+        tx.commit().await.unwrap();
+    }
+}
+
+/// Runs every interleaving of `events` through a fresh database per run (after `seed`), and
+/// checks each ends in the state in-order delivery ends in; returns that state.
+async fn same_end_in_any_order<S: PartialEq + std::fmt::Debug>(
+    events: Vec<Event>,
+    migrations: &Migrator,
+    seed: impl AsyncFn(&Db),
+    handler: &impl EventHandler,
+    end_state: impl AsyncFn(&Db) -> S,
+) -> S {
+    let streams = by_topic(events);
+    assert!(streams.len() > 1, "the events span more than one topic");
+    let run = async |events: &[Delivered]| {
+        let db = Db::connect("sqlite::memory:", 1, migrations).await.unwrap();
+        seed(&db).await;
+        deliver(&db, handler, events).await;
+        let state = end_state(&db).await;
+        db.close().await;
+        state
+    };
+    let mut in_order: Vec<Delivered> = streams.iter().flatten().cloned().collect();
+    in_order.sort_by_key(|d| d.at);
+    let expected = run(&in_order).await;
+    let orders = interleavings(&streams);
+    assert!(orders.len() > 1);
+    for order in &orders {
+        let sequence: Vec<EventType> = order.iter().map(|d| d.event.kind()).collect();
+        assert_eq!(run(order).await, expected, "delivered as {sequence:?}");
+    }
+    expected
+}
+
+fn address() -> DeliveryAddress {
+    DeliveryAddress {
+        text: "Seoul".into(),
+        lat: 37.5,
+        lng: 127.0,
+    }
+}
+
+fn lines() -> Vec<OrderLine> {
+    vec![OrderLine {
+        food_id: "f-1".into(),
+        name: "kimbap".into(),
+        quantity: 2,
+        unit_price: 3500,
+    }]
+}
+
+fn placed() -> Event {
+    OrderPlaced {
+        order_id: ORDER.into(),
+        customer_id: CUSTOMER.into(),
+        store_id: STORE.into(),
+        store_name: "Kimbap Heaven".into(),
+        items: lines(),
+        amount: 7000,
+        delivery_address: address(),
+        payment_id: "p-1".into(),
+        menu_revision: 1,
+        priced_at: 1,
+    }
+    .into()
+}
+
+fn kitchen() -> Vec<Event> {
+    vec![
+        OrderAccepted {
+            order_id: ORDER.into(),
+            store_id: STORE.into(),
+            cook_minutes: 15,
+            ready_at: 900_000,
+        }
+        .into(),
+        CookStarted {
+            order_id: ORDER.into(),
+            store_id: STORE.into(),
+        }
+        .into(),
+        CookFinished {
+            order_id: ORDER.into(),
+            store_id: STORE.into(),
+            store_name: "Kimbap Heaven".into(),
+            store_location: GeoPoint {
+                lat: 37.5,
+                lng: 127.0,
+            },
+            customer_id: CUSTOMER.into(),
+            delivery_address: address(),
+        }
+        .into(),
+    ]
+}
+
+fn ride() -> Vec<Event> {
+    vec![
+        DeliveryPicked {
+            order_id: ORDER.into(),
+            delivery_id: "d-1".into(),
+            rider_id: "r-1".into(),
+        }
+        .into(),
+        DeliveryCompleted {
+            order_id: ORDER.into(),
+            delivery_id: "d-1".into(),
+            rider_id: "r-1".into(),
+        }
+        .into(),
+    ]
+}
+
+fn canceled() -> Event {
+    OrderCanceled {
+        order_id: ORDER.into(),
+        customer_id: CUSTOMER.into(),
+        store_id: STORE.into(),
+        amount: 7000,
+        reason: Some("the store never received the order".into()),
+    }
+    .into()
+}
+
+/// The order service's own copy of the order, as `POST /orders` left it: placed and paid.
+async fn placed_order(db: &Db) {
+    let menu = MenuPublished {
+        store_id: STORE.into(),
+        owner_id: "owner-1".into(),
+        name: "Kimbap Heaven".into(),
+        location: GeoPoint {
+            lat: 37.5,
+            lng: 127.0,
+        },
+        open: true,
+        foods: vec![MenuItem {
+            food_id: "f-1".into(),
+            name: "kimbap".into(),
+            price: 3500,
+            sold_out: false,
+        }],
+        revision: 1,
+    };
+    let priced = order::domain::Priced {
+        lines: lines(),
+        amount: 7000,
+    };
+    let mut placed = order::domain::Order::pending(
+        ORDER.into(),
+        CUSTOMER.into(),
+        &menu,
+        priced,
+        address(),
+        None,
+        1,
+    );
+    let mut tx = db.begin().await.unwrap();
+    order::db::insert_order(&mut tx, &placed).await.unwrap();
+    placed.paid("p-1".into()).unwrap();
+    assert!(order::db::save_order(&mut tx, &placed).await.unwrap());
+    tx.commit().await.unwrap();
+}
+
+/// The order follows the store and the delivery (two topics) and projects every event into the
+/// customer's mypage: same status, same ETA, same timeline whichever topic is read first.
+#[tokio::test]
+async fn the_order_and_its_mypage_end_the_same_in_any_order() {
+    let mut events = vec![placed()];
+    events.extend(kitchen());
+    events.extend(ride());
+    let (order, mypage) = same_end_in_any_order(
+        events,
+        &order::MIGRATIONS,
+        placed_order,
+        &order::policies::OrderPolicies,
+        async |db| {
+            let mut conn = db.pool().acquire().await.unwrap();
+            let order = order::db::find_order(&mut conn, ORDER)
+                .await
+                .unwrap()
+                .unwrap();
+            let mypage = order::views::find(&mut conn, CUSTOMER, ORDER)
+                .await
+                .unwrap()
+                .expect("the mypage entry");
+            let steps: Vec<String> = mypage.timeline.iter().map(|s| s.status.clone()).collect();
+            (
+                (order.status.as_str(), order.ready_at),
+                (mypage.status, mypage.ready_at, steps),
+            )
+        },
+    )
+    .await;
+    assert_eq!(order, ("Delivered", Some(900_000)));
+    assert_eq!(mypage.0, "Delivered");
+    assert_eq!(
+        mypage.1,
+        Some(900_000),
+        "the ETA, even when accepted was read first"
+    );
+    assert_eq!(
+        mypage.2,
+        [
+            "Placed",
+            "Accepted",
+            "Cooking",
+            "Cooked",
+            "Picked",
+            "Delivered"
+        ]
+    );
+}
+
+/// A delivery opens once the food is cooked and never for an order canceled meanwhile, whether
+/// the store's `CookFinished` or the order service's `OrderCanceled` is read first.
+#[tokio::test]
+async fn a_canceled_order_never_gets_a_live_delivery_in_any_order() {
+    let mut events = kitchen();
+    events.push(canceled());
+    let open = same_end_in_any_order(
+        events,
+        &delivery::MIGRATIONS,
+        async |_| {},
+        &delivery::policies::DeliveryPolicies,
+        async |db| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM deliveries WHERE order_id = $1 AND status IN ('Waiting', 'Picked')",
+            )
+            .bind(ORDER)
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+        },
+    )
+    .await;
+    assert_eq!(open, 0);
+}
+
+/// Every step the customer can see becomes one message, even when the store's or the rider's
+/// event is read before the `OrderPlaced` that says whom to tell.
+#[tokio::test]
+async fn each_step_is_told_once_in_any_order() {
+    let mut events = vec![placed()];
+    events.extend(kitchen());
+    events.extend(ride());
+    let (messages, waiting) = same_end_in_any_order(
+        events,
+        &notification::MIGRATIONS,
+        async |_| {},
+        &notification::policies::NotificationPolicy,
+        async |db| {
+            let mut told: Vec<String> = sqlx::query_scalar(
+                "SELECT event_type FROM notifications WHERE order_id = $1 AND customer_id = $2",
+            )
+            .bind(ORDER)
+            .bind(CUSTOMER)
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+            told.sort();
+            let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM awaiting_contact")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+            (told, waiting)
+        },
+    )
+    .await;
+    assert_eq!(waiting, 0, "nothing left waiting for its contact");
+    assert_eq!(
+        messages,
+        [
+            "CookFinished",
+            "CookStarted",
+            "DeliveryCompleted",
+            "DeliveryPicked",
+            "OrderAccepted",
+            "OrderPlaced"
+        ]
+    );
+}
+
+/// The customer's count and grade follow `OrderCompleted` (the order service's topic) and the
+/// coupon follows the review's events (the review service's), in whatever order they come.
+#[tokio::test]
+async fn grade_and_coupon_end_the_same_in_any_order() {
+    let events = vec![
+        OrderCompleted {
+            order_id: ORDER.into(),
+            customer_id: CUSTOMER.into(),
+            store_id: STORE.into(),
+            amount: 7000,
+        }
+        .into(),
+        ReviewWritten {
+            review_id: "rv-1".into(),
+            order_id: ORDER.into(),
+            customer_id: CUSTOMER.into(),
+            store_id: STORE.into(),
+            rating: 5,
+        }
+        .into(),
+        ReviewDeleted {
+            review_id: "rv-1".into(),
+            order_id: ORDER.into(),
+            customer_id: CUSTOMER.into(),
+        }
+        .into(),
+    ];
+    let policies = customer::policies::CustomerPolicies {
+        grades: platform::config::CustomerSettings::default().grades,
+    };
+    let (customer, coupons) = same_end_in_any_order(
+        events,
+        &customer::MIGRATIONS,
+        async |_| {},
+        &policies,
+        async |db| {
+            let customer: (i64, String) = sqlx::query_as(
+                "SELECT completed_orders, grade FROM customers WHERE customer_id = $1",
+            )
+            .bind(CUSTOMER)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            let coupons: Vec<String> =
+                sqlx::query_scalar("SELECT status FROM coupons WHERE customer_id = $1")
+                    .bind(CUSTOMER)
+                    .fetch_all(db.pool())
+                    .await
+                    .unwrap();
+            (customer, coupons)
+        },
+    )
+    .await;
+    assert_eq!(customer, (1, "귀한분".to_owned()));
+    assert!(
+        coupons.iter().all(|s| s == "Revoked"),
+        "the deleted review's coupon is not usable: {coupons:?}"
+    );
+}
