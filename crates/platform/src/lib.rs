@@ -15,9 +15,11 @@ pub mod runtime;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace;
+pub mod unit;
 
 pub use auth::{AuthKeys, Identity, Role};
 pub use config::{ServiceName, Settings};
 pub use db::{Db, Tx};
 pub use problem::{ApiError, ApiResult};
 pub use runtime::{RunningService, ServiceContext};
+pub use unit::{Aggregate, Decision, UnitOfWork, WorkError};

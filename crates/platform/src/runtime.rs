@@ -49,6 +49,11 @@ pub struct RunningService {
 }
 
 impl ServiceContext {
+    /// Commands' transactions on this service's database, waking its relay.
+    pub fn work(&self) -> crate::UnitOfWork {
+        crate::UnitOfWork::new(self.db.clone(), self.outbox.clone())
+    }
+
     /// Connects to the service's database (creating and migrating it) and to the event log.
     pub async fn connect(
         name: ServiceName,

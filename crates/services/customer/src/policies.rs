@@ -3,16 +3,21 @@
 //! - whenever a review is written, its customer gets one coupon;
 //! - whenever a review is deleted, that coupon is taken back (never twice, never below zero).
 
-use contracts::{CouponIssued, CouponRevoked, Event, EventType, GradeRaised};
+use std::convert::Infallible;
+
+use contracts::{Event, EventType};
 use platform::{
-    Tx,
+    Decision, Tx, WorkError,
     bus::{EventHandler, Incoming},
     config::Grade,
-    outbox,
+    unit,
 };
 use uuid::Uuid;
 
-use crate::{db, domain::grade_for};
+use crate::{
+    db,
+    domain::{Coupon, Customer, grade_for},
+};
 
 pub struct CustomerPolicies {
     pub grades: Vec<Grade>,
@@ -28,73 +33,56 @@ impl EventHandler for CustomerPolicies {
     }
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
-        let first_grade = grade_for(&self.grades, 0);
         match &incoming.event {
             Event::OrderCompleted(completed) => {
                 let customer_id = &completed.customer_id;
-                db::customer(tx, customer_id, first_grade).await?;
                 if !db::count_completed(tx, &completed.order_id, customer_id).await? {
                     return Ok(());
                 }
-                let completed_orders = db::add_completed(tx, customer_id).await?;
-                let grade = grade_for(&self.grades, completed_orders);
-                if db::set_grade(tx, customer_id, grade).await? {
-                    outbox::enqueue(
-                        tx,
-                        [GradeRaised {
-                            customer_id: customer_id.clone(),
-                            order_id: completed.order_id.clone(),
-                            grade: grade.to_owned(),
-                            completed_orders,
-                        }],
-                    )
-                    .await?;
-                }
+                let first_sight = Customer {
+                    customer_id: customer_id.clone(),
+                    completed_orders: 0,
+                    grade: grade_for(&self.grades, 0).to_owned(),
+                };
+                unit::create_in(tx, &first_sight, []).await?;
+                unit::change_in::<Customer, Infallible>(tx, customer_id, |customer| {
+                    Ok(Decision::Changed(
+                        customer
+                            .complete(&completed.order_id, &self.grades)
+                            .map(Event::from)
+                            .into_iter()
+                            .collect(),
+                    ))
+                })
+                .await?;
             }
             Event::ReviewWritten(review) => {
-                db::customer(tx, &review.customer_id, first_grade).await?;
-                let coupon_id = Uuid::now_v7().to_string();
-                if db::issue_coupon(
-                    tx,
-                    &coupon_id,
-                    &review.customer_id,
-                    &review.review_id,
-                    &review.order_id,
-                )
-                .await?
-                {
-                    outbox::enqueue(
-                        tx,
-                        [CouponIssued {
-                            coupon_id,
-                            customer_id: review.customer_id.clone(),
-                            review_id: review.review_id.clone(),
-                            order_id: review.order_id.clone(),
-                        }],
-                    )
-                    .await?;
-                }
+                let (coupon, issued) = Coupon::issue(
+                    Uuid::now_v7().to_string(),
+                    review.customer_id.clone(),
+                    review.review_id.clone(),
+                    review.order_id.clone(),
+                );
+                // False when the review earned it before, or its deletion was read first.
+                unit::create_in(tx, &coupon, [issued.into()]).await?;
             }
             Event::ReviewDeleted(review) => {
-                db::forestall_coupon(
-                    tx,
-                    &Uuid::now_v7().to_string(),
-                    &review.customer_id,
-                    &review.review_id,
-                    &review.order_id,
-                )
-                .await?;
-                if let Some(coupon_id) = db::revoke_coupon(tx, &review.review_id).await? {
-                    outbox::enqueue(
-                        tx,
-                        [CouponRevoked {
-                            coupon_id,
-                            customer_id: review.customer_id.clone(),
-                            review_id: review.review_id.clone(),
-                            order_id: review.order_id.clone(),
-                        }],
-                    )
-                    .await?;
+                let revoked = unit::change_in::<Coupon, Infallible>(tx, &review.review_id, |c| {
+                    Ok(c.revoke().into())
+                })
+                .await;
+                match revoked {
+                    Ok(_) => {}
+                    Err(WorkError::NotFound(_)) => {
+                        let forestalled = Coupon::forestalled(
+                            Uuid::now_v7().to_string(),
+                            review.customer_id.clone(),
+                            review.review_id.clone(),
+                            review.order_id.clone(),
+                        );
+                        unit::create_in(tx, &forestalled, []).await?;
+                    }
+                    Err(error) => return Err(error.into()),
                 }
             }
             _ => {}

@@ -5,12 +5,9 @@ use axum::{
     extract::{FromRef, State},
     routing::{get, post},
 };
-use contracts::{DeliveryCompleted, DeliveryPicked};
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
-    db::now_ms,
+    ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork,
     http::{Json, Path, Query},
-    outbox::{self, OutboxSignal},
 };
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +22,7 @@ use crate::{
 pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
-    pub outbox: OutboxSignal,
+    pub work: UnitOfWork,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -150,19 +147,6 @@ impl From<Refusal> for ApiError {
     }
 }
 
-/// The answer to a move whose conditional update matched nothing: 404, or why it was refused.
-async fn refused(
-    conn: &mut platform::db::Conn,
-    delivery_id: &str,
-    why: impl FnOnce(&Delivery) -> Refusal,
-) -> ApiError {
-    match db::find(conn, delivery_id).await {
-        Ok(Some(delivery)) => why(&delivery).into(),
-        Ok(None) => not_found(),
-        Err(error) => error.into(),
-    }
-}
-
 /// Scenario step 8: exactly one rider wins a delivery; the others get 409.
 async fn pick(
     State(state): State<AppState>,
@@ -170,22 +154,12 @@ async fn pick(
     Path(delivery_id): Path<String>,
 ) -> ApiResult<Json<DeliveryView>> {
     caller.require(Role::Rider)?;
-    let mut tx = state.db.begin().await?;
-    let Some(delivery) = db::pick(&mut tx, &delivery_id, &caller.subject_id, now_ms()).await?
-    else {
-        return Err(refused(&mut tx, &delivery_id, Delivery::pick_refusal).await);
-    };
-    outbox::enqueue(
-        &mut tx,
-        [DeliveryPicked {
-            order_id: delivery.order_id.clone(),
-            delivery_id: delivery.delivery_id.clone(),
-            rider_id: caller.subject_id.clone(),
-        }],
-    )
-    .await?;
-    tx.commit().await?;
-    state.outbox.wake();
+    let delivery = state
+        .work
+        .change::<Delivery, Refusal>(&delivery_id, |delivery| {
+            delivery.pick(&caller.subject_id).map(Decision::publish)
+        })
+        .await?;
     Ok(Json(view(delivery, None)))
 }
 
@@ -196,26 +170,12 @@ async fn complete(
     Path(delivery_id): Path<String>,
 ) -> ApiResult<Json<DeliveryView>> {
     caller.require(Role::Rider)?;
-    let now = now_ms();
-    let mut tx = state.db.begin().await?;
-    let Some(delivery) = db::complete(&mut tx, &delivery_id, &caller.subject_id, now).await? else {
-        return Err(refused(&mut tx, &delivery_id, |d| {
-            d.completion_refusal(&caller.subject_id)
+    let delivery = state
+        .work
+        .change::<Delivery, Refusal>(&delivery_id, |delivery| {
+            delivery.complete(&caller.subject_id).map(Decision::publish)
         })
-        .await);
-    };
-    views::count_delivery(&mut tx, &caller.subject_id, now).await?;
-    outbox::enqueue(
-        &mut tx,
-        [DeliveryCompleted {
-            order_id: delivery.order_id.clone(),
-            delivery_id: delivery.delivery_id.clone(),
-            rider_id: caller.subject_id.clone(),
-        }],
-    )
-    .await?;
-    tx.commit().await?;
-    state.outbox.wake();
+        .await?;
     Ok(Json(view(delivery, None)))
 }
 

@@ -1,14 +1,64 @@
-//! The delivery service's queries. Picking and completing are conditional updates: the database
-//! decides which rider wins, whatever the number of replicas.
+//! The delivery service's queries. A delivery is saved over the version it was read at, so the
+//! database decides which rider wins, whatever the number of replicas.
 
-use contracts::{DeliveryAddress, GeoPoint};
-use platform::db::Conn;
+use contracts::{DeliveryAddress, Event, GeoPoint};
+use platform::{
+    Aggregate, Tx,
+    db::{Conn, now_ms},
+};
 use sqlx::Row;
 
-use crate::domain::{BoundingBox, Delivery, DeliveryStatus};
+use crate::{
+    domain::{BoundingBox, Delivery, DeliveryStatus},
+    views,
+};
 
 const COLUMNS: &str = "delivery_id, order_id, customer_id, store_id, store_name, pickup_lat, \
-    pickup_lng, dropoff_text, dropoff_lat, dropoff_lng, status, rider_id";
+    pickup_lng, dropoff_text, dropoff_lat, dropoff_lng, status, rider_id, version";
+
+impl Aggregate for Delivery {
+    type Id = str;
+    const NOT_FOUND: (&'static str, &'static str) =
+        ("delivery-not-found", "there is no such delivery");
+
+    async fn load(tx: &mut Tx, id: &str) -> anyhow::Result<Option<Self>> {
+        find(tx, id).await
+    }
+
+    async fn insert(&self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
+        open(tx, self, now_ms()).await
+    }
+
+    /// Stamps when it was picked or delivered, and a delivery counts for its rider.
+    async fn save(&mut self, tx: &mut Tx, caused: &[Event]) -> anyhow::Result<bool> {
+        let now = now_ms();
+        let picked = caused.iter().any(|e| matches!(e, Event::DeliveryPicked(_)));
+        let delivered = caused
+            .iter()
+            .any(|e| matches!(e, Event::DeliveryCompleted(_)));
+        let updated = sqlx::query(
+            "UPDATE deliveries SET status = $1, rider_id = $2, \
+             picked_at = COALESCE($3, picked_at), delivered_at = COALESCE($4, delivered_at), \
+             version = version + 1 WHERE delivery_id = $5 AND version = $6",
+        )
+        .bind(self.status.as_str())
+        .bind(self.rider_id.as_deref())
+        .bind(picked.then_some(now))
+        .bind(delivered.then_some(now))
+        .bind(&self.delivery_id)
+        .bind(self.version)
+        .execute(&mut **tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self.version += 1;
+        if delivered && let Some(rider_id) = &self.rider_id {
+            views::count_delivery(tx, rider_id, now).await?;
+        }
+        Ok(true)
+    }
+}
 
 fn delivery(row: sqlx::any::AnyRow) -> anyhow::Result<Delivery> {
     let status: String = row.try_get("status")?;
@@ -30,6 +80,7 @@ fn delivery(row: sqlx::any::AnyRow) -> anyhow::Result<Delivery> {
         status: DeliveryStatus::parse(&status)
             .ok_or_else(|| anyhow::anyhow!("unknown delivery status {status}"))?,
         rider_id: row.try_get("rider_id")?,
+        version: row.try_get("version")?,
     })
 }
 
@@ -93,52 +144,16 @@ pub async fn waiting_in(
     .collect()
 }
 
-/// Gives a waiting delivery to `rider_id`; `None` when it was not waiting (another rider won).
-pub async fn pick(
-    conn: &mut Conn,
-    delivery_id: &str,
-    rider_id: &str,
-    now: i64,
-) -> anyhow::Result<Option<Delivery>> {
-    sqlx::query(&format!(
-        "UPDATE deliveries SET status = $1, rider_id = $2, picked_at = $3 \
-         WHERE delivery_id = $4 AND status = $5 RETURNING {COLUMNS}"
-    ))
-    .bind(DeliveryStatus::Picked.as_str())
-    .bind(rider_id)
-    .bind(now)
-    .bind(delivery_id)
-    .bind(DeliveryStatus::Waiting.as_str())
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(delivery)
-    .transpose()
+/// The delivery opened for `order_id`, if any.
+pub async fn delivery_of(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT delivery_id FROM deliveries WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
 }
 
-/// Marks a delivery delivered by the rider who picked it; `None` when it was not theirs or not
-/// on the way.
-pub async fn complete(
-    conn: &mut Conn,
-    delivery_id: &str,
-    rider_id: &str,
-    now: i64,
-) -> anyhow::Result<Option<Delivery>> {
-    sqlx::query(&format!(
-        "UPDATE deliveries SET status = $1, delivered_at = $2 \
-         WHERE delivery_id = $3 AND status = $4 AND rider_id = $5 RETURNING {COLUMNS}"
-    ))
-    .bind(DeliveryStatus::Delivered.as_str())
-    .bind(now)
-    .bind(delivery_id)
-    .bind(DeliveryStatus::Picked.as_str())
-    .bind(rider_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(delivery)
-    .transpose()
-}
-
-/// Closes the order's delivery if it is still open; returns its id when it was.
 /// Remembers that `order_id` was canceled, whether or not its delivery opened yet.
 pub async fn mark_canceled(conn: &mut Conn, order_id: &str, at: i64) -> anyhow::Result<()> {
     sqlx::query(
@@ -160,28 +175,4 @@ pub async fn was_canceled(conn: &mut Conn, order_id: &str) -> anyhow::Result<boo
             .await?
             .is_some(),
     )
-}
-
-pub async fn cancel(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<String>> {
-    let open: Option<String> = sqlx::query_scalar(
-        "SELECT delivery_id FROM deliveries WHERE order_id = $1 AND status IN ($2, $3)",
-    )
-    .bind(order_id)
-    .bind(DeliveryStatus::Waiting.as_str())
-    .bind(DeliveryStatus::Picked.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(delivery_id) = open else {
-        return Ok(None);
-    };
-    let updated = sqlx::query(
-        "UPDATE deliveries SET status = $1 WHERE delivery_id = $2 AND status IN ($3, $4)",
-    )
-    .bind(DeliveryStatus::Canceled.as_str())
-    .bind(&delivery_id)
-    .bind(DeliveryStatus::Waiting.as_str())
-    .bind(DeliveryStatus::Picked.as_str())
-    .execute(&mut *conn)
-    .await?;
-    Ok((updated.rows_affected() == 1).then_some(delivery_id))
 }

@@ -1,6 +1,6 @@
 //! Deliveries and where riders are. Pure: distances, the search box, and the delivery's states.
 
-use contracts::{DeliveryAddress, GeoPoint};
+use contracts::{DeliveryAddress, DeliveryCanceled, DeliveryCompleted, DeliveryPicked, GeoPoint};
 
 const EARTH_RADIUS_KM: f64 = 6371.0088;
 pub const MAX_RADIUS_KM: f64 = 20.0;
@@ -124,6 +124,8 @@ pub struct Delivery {
     pub dropoff: DeliveryAddress,
     pub status: DeliveryStatus,
     pub rider_id: Option<String>,
+    /// Moved on by every save; a save over an older one loses.
+    pub version: i64,
 }
 
 /// Why a rider's move on a delivery changed nothing.
@@ -140,21 +142,53 @@ pub enum Refusal {
 }
 
 impl Delivery {
-    /// Why a pick lost: the delivery as it is after the pick matched no waiting row.
-    pub fn pick_refusal(&self) -> Refusal {
+    /// Scenario step 8: a waiting delivery goes to the rider who takes it first.
+    pub fn pick(&mut self, rider_id: &str) -> Result<DeliveryPicked, Refusal> {
         match self.status {
-            DeliveryStatus::Picked | DeliveryStatus::Delivered => Refusal::AlreadyPicked,
-            _ => Refusal::NotAvailable,
+            DeliveryStatus::Waiting => {}
+            DeliveryStatus::Picked | DeliveryStatus::Delivered => {
+                return Err(Refusal::AlreadyPicked);
+            }
+            DeliveryStatus::Canceled => return Err(Refusal::NotAvailable),
         }
+        self.status = DeliveryStatus::Picked;
+        self.rider_id = Some(rider_id.to_owned());
+        Ok(DeliveryPicked {
+            order_id: self.order_id.clone(),
+            delivery_id: self.delivery_id.clone(),
+            rider_id: rider_id.to_owned(),
+        })
     }
 
-    /// Why `rider_id` could not complete it.
-    pub fn completion_refusal(&self, rider_id: &str) -> Refusal {
-        if self.rider_id.as_deref() == Some(rider_id) {
-            Refusal::NotInTransit(self.status)
-        } else {
-            Refusal::NotYours
+    /// Only the rider who picked it completes it, once.
+    pub fn complete(&mut self, rider_id: &str) -> Result<DeliveryCompleted, Refusal> {
+        if self.rider_id.as_deref() != Some(rider_id) {
+            return Err(Refusal::NotYours);
         }
+        if self.status != DeliveryStatus::Picked {
+            return Err(Refusal::NotInTransit(self.status));
+        }
+        self.status = DeliveryStatus::Delivered;
+        Ok(DeliveryCompleted {
+            order_id: self.order_id.clone(),
+            delivery_id: self.delivery_id.clone(),
+            rider_id: rider_id.to_owned(),
+        })
+    }
+
+    /// Its order was canceled: a delivery still open closes; `None` when it was not open.
+    pub fn cancel(&mut self) -> Option<DeliveryCanceled> {
+        if !matches!(
+            self.status,
+            DeliveryStatus::Waiting | DeliveryStatus::Picked
+        ) {
+            return None;
+        }
+        self.status = DeliveryStatus::Canceled;
+        Some(DeliveryCanceled {
+            order_id: self.order_id.clone(),
+            delivery_id: self.delivery_id.clone(),
+        })
     }
 }
 
@@ -179,9 +213,8 @@ mod tests {
         assert!(distance_km(GANGNAM, GANGNAM) < 1e-9);
     }
 
-    #[test]
-    fn refusals_say_why() {
-        let mut delivery = Delivery {
+    fn waiting() -> Delivery {
+        Delivery {
             delivery_id: "d".into(),
             order_id: "o".into(),
             customer_id: "c".into(),
@@ -193,19 +226,39 @@ mod tests {
                 lat: 0.0,
                 lng: 0.0,
             },
-            status: DeliveryStatus::Canceled,
+            status: DeliveryStatus::Waiting,
             rider_id: None,
-        };
-        assert_eq!(delivery.pick_refusal(), Refusal::NotAvailable);
-        delivery.status = DeliveryStatus::Picked;
-        delivery.rider_id = Some("r-1".into());
-        assert_eq!(delivery.pick_refusal(), Refusal::AlreadyPicked);
-        assert_eq!(delivery.completion_refusal("r-2"), Refusal::NotYours);
-        delivery.status = DeliveryStatus::Delivered;
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn one_rider_picks_and_only_they_complete_once() {
+        let mut delivery = waiting();
+        assert_eq!(delivery.complete("r-1"), Err(Refusal::NotYours));
+        let picked = delivery.pick("r-1").unwrap();
+        assert_eq!(picked.rider_id, "r-1");
+        assert_eq!(delivery.pick("r-2"), Err(Refusal::AlreadyPicked));
+        assert_eq!(delivery.complete("r-2"), Err(Refusal::NotYours));
+        assert_eq!(delivery.complete("r-1").unwrap().delivery_id, "d");
+        assert_eq!(delivery.status, DeliveryStatus::Delivered);
         assert_eq!(
-            delivery.completion_refusal("r-1"),
-            Refusal::NotInTransit(DeliveryStatus::Delivered)
+            delivery.complete("r-1"),
+            Err(Refusal::NotInTransit(DeliveryStatus::Delivered))
         );
+        assert_eq!(
+            delivery.cancel(),
+            None,
+            "a delivered delivery stays delivered"
+        );
+    }
+
+    #[test]
+    fn a_canceled_delivery_cannot_be_picked() {
+        let mut delivery = waiting();
+        assert!(delivery.cancel().is_some());
+        assert_eq!(delivery.cancel(), None, "closing twice publishes once");
+        assert_eq!(delivery.pick("r-1"), Err(Refusal::NotAvailable));
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<Run
     let state = AppState {
         db: ctx.db.clone(),
         auth: ctx.auth.clone(),
-        outbox: ctx.outbox.clone(),
+        work: ctx.work(),
     };
     ctx.serve(listener, router(state))
 }

@@ -2,11 +2,13 @@
 //! whenever an order is canceled, its delivery closes, or never opens: the two events come from
 //! different topics and may arrive in either order.
 
-use contracts::{DeliveryCanceled, Event, EventType};
+use std::convert::Infallible;
+
+use contracts::{Event, EventType};
 use platform::{
     Tx,
     bus::{EventHandler, Incoming},
-    outbox,
+    unit,
 };
 use uuid::Uuid;
 
@@ -40,19 +42,16 @@ impl EventHandler for DeliveryPolicies {
                     dropoff: cooked.delivery_address.clone(),
                     status: DeliveryStatus::Waiting,
                     rider_id: None,
+                    version: 1,
                 };
-                db::open(tx, &delivery, incoming.timestamp).await?;
+                unit::create_in(tx, &delivery, []).await?;
             }
             Event::OrderCanceled(canceled) => {
                 db::mark_canceled(tx, &canceled.order_id, incoming.timestamp).await?;
-                if let Some(delivery_id) = db::cancel(tx, &canceled.order_id).await? {
-                    outbox::enqueue(
-                        tx,
-                        [DeliveryCanceled {
-                            order_id: canceled.order_id.clone(),
-                            delivery_id,
-                        }],
-                    )
+                if let Some(delivery_id) = db::delivery_of(tx, &canceled.order_id).await? {
+                    unit::change_in::<Delivery, Infallible>(tx, &delivery_id, |delivery| {
+                        Ok(delivery.cancel().into())
+                    })
                     .await?;
                 }
             }

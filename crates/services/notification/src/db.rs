@@ -86,13 +86,16 @@ pub struct NewNotification<'a> {
     pub customer_id: &'a str,
     pub event_type: &'a str,
     pub message: &'a str,
+    /// The event's own timestamp.
+    pub occurred_at: i64,
 }
 
 /// Queues a message; the same event twice is one message.
 pub async fn queue(conn: &mut Conn, n: NewNotification<'_>) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO notifications (notification_id, event_id, order_id, customer_id, event_type, \
-         message, status, attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) \
+         message, status, attempts, created_at, occurred_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9) \
          ON CONFLICT (event_id) DO NOTHING",
     )
     .bind(n.notification_id)
@@ -103,6 +106,7 @@ pub async fn queue(conn: &mut Conn, n: NewNotification<'_>) -> anyhow::Result<()
     .bind(n.message)
     .bind(Delivery::Pending.as_str())
     .bind(now_ms())
+    .bind(n.occurred_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -153,7 +157,7 @@ pub async fn for_customer(
 ) -> anyhow::Result<Vec<Notification>> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM notifications WHERE customer_id = $1 AND ($2 = '' OR order_id = $2) \
-         ORDER BY created_at DESC, notification_id DESC LIMIT $3"
+         ORDER BY occurred_at DESC, notification_id DESC LIMIT $3"
     ))
     .bind(customer_id)
     .bind(order_id.unwrap_or(""))

@@ -59,24 +59,29 @@ impl EventHandler for NotificationPolicy {
             };
             return db::park(tx, &incoming.event_id, event.key(), &body).await;
         };
-        tell(tx, &incoming.event_id, event, &customer_id, &store_name).await?;
+        let told = EventBody {
+            timestamp: incoming.timestamp,
+            event: event.clone(),
+        };
+        tell(tx, &incoming.event_id, &told, &customer_id, &store_name).await?;
         if matches!(event, Event::OrderPlaced(_)) {
             for (event_id, body) in db::unpark(tx, event.key()).await? {
-                tell(tx, &event_id, &body.event, &customer_id, &store_name).await?;
+                tell(tx, &event_id, &body, &customer_id, &store_name).await?;
             }
         }
         Ok(())
     }
 }
 
-/// Queues the message `event` makes, if any.
+/// Queues the message `body`'s event makes, if any.
 async fn tell(
     tx: &mut Tx,
     event_id: &str,
-    event: &Event,
+    body: &EventBody,
     customer_id: &str,
     store_name: &str,
 ) -> anyhow::Result<()> {
+    let event = &body.event;
     let Some(message) = domain::message(event, store_name) else {
         return Ok(());
     };
@@ -89,6 +94,7 @@ async fn tell(
             customer_id,
             event_type: event.event_type(),
             message: &message,
+            occurred_at: body.timestamp,
         },
     )
     .await

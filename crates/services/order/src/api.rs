@@ -11,12 +11,13 @@ use axum::{
 };
 use contracts::http::{ChargeRequest, IDEMPOTENCY_KEY, OrderSummary, PaymentView};
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Identity, Role, ServiceName,
+    ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, ServiceName, UnitOfWork,
+    WorkError,
     auth::ServiceCaller,
     client::{CallError, ResilientClient},
-    db::{is_unique_violation, now_ms},
+    db::now_ms,
     http::{Json, Path, Query},
-    outbox::{self, OutboxSignal},
+    unit::Exists,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -32,7 +33,7 @@ use crate::{
 pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
-    pub outbox: OutboxSignal,
+    pub work: UnitOfWork,
     pub payment: ResilientClient,
     /// Each stage's deadline, for the stuck-saga list.
     pub stuck: std::sync::Arc<Vec<(OrderStatus, u64)>>,
@@ -156,7 +157,7 @@ async fn place_order(
             .ok_or_else(|| ApiError::not_found("store-not-found", "there is no such store"))?
     };
     let priced = price(&menu, &request.items)?;
-    let mut order = Order::pending(
+    let order = Order::pending(
         Uuid::now_v7().to_string(),
         caller.subject_id.clone(),
         &menu,
@@ -165,25 +166,21 @@ async fn place_order(
         request_key.clone(),
         now_ms(),
     );
-    {
-        let mut tx = state.db.begin().await?;
-        match db::insert_order(&mut tx, &order).await {
-            Ok(()) => tx.commit().await?,
-            Err(error) if is_unique_violation(&error) => {
-                // A concurrent twin with the same key was first.
-                drop(tx);
-                let key = request_key
-                    .as_ref()
-                    .ok_or_else(|| ApiError::internal(error))?;
-                let existing = find_by_request(&state, &caller.subject_id, &key.key)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::internal(anyhow::anyhow!("order of a request vanished"))
-                    })?;
-                return same_request(&state, existing, key).await;
-            }
-            Err(error) => return Err(error.into()),
+    match state.work.create(&order, []).await {
+        Ok(()) => {}
+        Err(WorkError::Refused(Exists)) => {
+            // A concurrent twin with the same key was first.
+            let key = request_key
+                .as_ref()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("order id collided")))?;
+            let existing = find_by_request(&state, &caller.subject_id, &key.key)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("order of a request vanished"))
+                })?;
+            return same_request(&state, existing, key).await;
         }
+        Err(error) => return Err(error.into()),
     }
 
     let charge = ChargeRequest {
@@ -202,25 +199,42 @@ async fn place_order(
             Some(&order.order_id),
         )
         .await;
+    // Only this request moves a `PaymentPending` order (or the payment deadline, long after):
+    // should the deadline have moved it meanwhile, the domain refuses and says so.
+    let order_id = order.order_id.clone();
     match outcome {
         Ok(payment) => {
-            let placed = order.paid(payment.payment_id)?;
-            save(&state, &order, Some(placed.into())).await?;
+            let order = state
+                .work
+                .change::<Order, _>(&order_id, |order| {
+                    order
+                        .paid(payment.payment_id.clone())
+                        .map(Decision::publish)
+                })
+                .await?;
             tracing::info!(order_id = %order.order_id, amount = order.amount, "order placed");
             Ok(placed_answer(&order))
         }
         Err(CallError::Rejected { status, .. }) if status == StatusCode::PAYMENT_REQUIRED => {
-            order.declined()?;
-            save(&state, &order, None).await?;
+            state
+                .work
+                .change::<Order, _>(&order_id, |order| {
+                    order.declined().map(|()| Decision::quiet())
+                })
+                .await?;
             Err(declined())
         }
         Err(error) => {
             // Only a definite refusal means no charge exists; after anything else it may, or
             // may still land: have it voided (or refused when it arrives late), durably, with
             // the order's end. Should this fail too, the order stays PaymentPending and the
-            // recovery sweep settles it.
-            let void = order.payment_failed()?;
-            save(&state, &order, Some(void.into())).await?;
+            // payment deadline settles it.
+            state
+                .work
+                .change::<Order, _>(&order_id, |order| {
+                    order.payment_failed().map(Decision::publish)
+                })
+                .await?;
             Err(payment_failure(error))
         }
     }
@@ -284,23 +298,6 @@ fn declined() -> ApiError {
         "payment-declined",
         "the card was declined; no order was placed",
     )
-}
-
-/// Saves the order's payment outcome over the version it was recorded at, with the event it
-/// causes. Only this request moves a `PaymentPending` order (or the recovery sweep, long after),
-/// so losing the version race is an error, not a retry.
-async fn save(state: &AppState, order: &Order, event: Option<contracts::Event>) -> ApiResult<()> {
-    let mut tx = state.db.begin().await?;
-    if !db::save_order(&mut tx, order).await? {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "order {} changed while it was being paid for",
-            order.order_id
-        )));
-    }
-    outbox::enqueue(&mut tx, event).await?;
-    tx.commit().await?;
-    state.outbox.wake();
-    Ok(())
 }
 
 /// The fallback of the payment call: a declined card is the customer's to fix (402); an
@@ -383,36 +380,24 @@ struct StatusView {
     status: &'static str,
 }
 
-/// Loads one of the caller's orders, lets the domain decide, saves it over the version read and
-/// writes what it caused; a concurrent change (a store event) is retried on fresh state.
+/// Changes one of the caller's orders through the unit of work: someone else's order, or one not
+/// placed yet, is no order at all.
 async fn customer_command<E: Into<contracts::Event>>(
     state: &AppState,
     caller: &Identity,
     order_id: &str,
-    decide: impl Fn(&mut Order) -> Result<Option<E>, OrderError>,
+    decide: impl Fn(&mut Order) -> Result<Option<E>, OrderError> + Send + Sync,
 ) -> ApiResult<Order> {
     caller.require(Role::Customer)?;
-    for _ in 0..3 {
-        let mut tx = state.db.begin().await?;
-        let mut order = db::find_order(&mut tx, order_id)
-            .await?
-            .filter(|o| o.customer_id == caller.subject_id && o.status.is_placed())
-            .ok_or_else(order_not_found)?;
-        let Some(event) = decide(&mut order)? else {
-            return Ok(order);
-        };
-        if !db::save_order(&mut tx, &order).await? {
-            continue;
-        }
-        outbox::enqueue(&mut tx, [event]).await?;
-        tx.commit().await?;
-        state.outbox.wake();
-        return Ok(order);
-    }
-    Err(ApiError::conflict(
-        "concurrent-change",
-        "the order is changing right now; try again",
-    ))
+    Ok(state
+        .work
+        .change::<Order, ApiError>(order_id, |order| {
+            if order.customer_id != caller.subject_id || !order.status.is_placed() {
+                return Err(order_not_found());
+            }
+            Ok(decide(order)?.into())
+        })
+        .await?)
 }
 
 /// Scenario step 6: the customer asks to cancel; the store decides (until cooking starts).

@@ -1,10 +1,40 @@
 //! The order service's queries: the order aggregate and the menu replica.
 
-use contracts::{GeoPoint, MenuPublished};
-use platform::db::Conn;
+use contracts::{Event, GeoPoint, MenuPublished};
+use platform::{
+    Aggregate, Tx,
+    db::{Conn, is_unique_violation},
+};
 use sqlx::Row;
 
 use crate::domain::{Order, OrderStatus, RequestKey};
+
+impl Aggregate for Order {
+    type Id = str;
+    const NOT_FOUND: (&'static str, &'static str) =
+        ("order-not-found", "there is no such order of yours");
+
+    async fn load(tx: &mut Tx, id: &str) -> anyhow::Result<Option<Self>> {
+        find_order(tx, id).await
+    }
+
+    /// False also when the customer's `Idempotency-Key` already has an order.
+    async fn insert(&self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
+        match insert_order(tx, self).await {
+            Ok(()) => Ok(true),
+            Err(error) if is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn save(&mut self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
+        let saved = save_order(tx, self).await?;
+        if saved {
+            self.version += 1;
+        }
+        Ok(saved)
+    }
+}
 
 /// Stores a copy of a store's menu unless a newer revision is already here (events of one store
 /// arrive in order, but a replayed dead letter may not).

@@ -26,8 +26,8 @@ pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<Run
         store: Duration::from_secs(saga.acceptance_deadline_secs + saga.store_grace_secs),
         interval: Duration::from_millis(saga.deadline_sweep_ms),
     };
-    let (db, outbox) = (ctx.db.clone(), ctx.outbox.clone());
-    ctx.spawn(move |shutdown| policies::deadlines(db, outbox, deadlines, shutdown));
+    let (db, work) = (ctx.db.clone(), ctx.work());
+    ctx.spawn(move |shutdown| policies::deadlines(db, work, deadlines, shutdown));
     let stages = stuck::stage_deadlines(&saga);
     let db = ctx.db.clone();
     let every = Duration::from_millis(saga.deadline_sweep_ms);
@@ -35,7 +35,7 @@ pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<Run
     let state = AppState {
         db: ctx.db.clone(),
         auth: ctx.auth.clone(),
-        outbox: ctx.outbox.clone(),
+        work: ctx.work(),
         payment: ctx.client(ServiceName::Payment)?,
         stuck: std::sync::Arc::new(stuck::stage_deadlines(&ctx.settings.saga)),
     };

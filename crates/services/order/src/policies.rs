@@ -8,14 +8,14 @@
 //! - whenever an order stays `Placed` past the store's deadline and a grace, the store never got
 //!   it: the order is canceled, and so refunded.
 
-use std::time::Duration;
+use std::{convert::Infallible, time::Duration};
 
 use contracts::{Event, EventType};
 use platform::{
-    Db, Tx,
+    Db, Decision, Tx, UnitOfWork, WorkError,
     bus::{EventHandler, Incoming},
     db::now_ms,
-    outbox::{self, OutboxSignal},
+    unit,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -64,24 +64,25 @@ impl EventHandler for OrderPolicies {
     }
 }
 
-/// The order aggregate follows an event from the store or the delivery.
+/// The order aggregate follows an event from the store or the delivery. A concurrent change (the
+/// customer's cancel) fails the event, which is then taken again on the new state.
 async fn follow(tx: &mut Tx, event: &Event) -> anyhow::Result<()> {
-    let Some(mut order) = db::find_order(tx, event.key()).await? else {
-        tracing::warn!(
-            order_id = event.key(),
-            event_type = event.event_type(),
-            "event for an unknown order"
-        );
-        return Ok(());
-    };
-    let caused = order.apply(event);
-    // A concurrent change (the customer's cancel) makes this fail; the event is then retried on
-    // the new state.
-    if !db::save_order(tx, &order).await? {
-        anyhow::bail!("order {} changed concurrently", order.order_id);
+    let followed = unit::change_in::<Order, Infallible>(tx, event.key(), |order| {
+        Ok(Decision::Changed(order.apply(event)))
+    })
+    .await;
+    match followed {
+        Ok(_) => Ok(()),
+        Err(WorkError::NotFound(_)) => {
+            tracing::warn!(
+                order_id = event.key(),
+                event_type = event.event_type(),
+                "event for an unknown order"
+            );
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
     }
-    outbox::enqueue(tx, caused).await?;
-    Ok(())
 }
 
 /// The mypage read model: one step per event.
@@ -164,7 +165,7 @@ pub struct Deadlines {
 /// Settles orders past their deadlines, every `interval`, until shutdown.
 pub async fn deadlines(
     db: Db,
-    outbox: OutboxSignal,
+    work: UnitOfWork,
     deadlines: Deadlines,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -176,12 +177,13 @@ pub async fn deadlines(
         let swept = async {
             let voided = settle(
                 &db,
+                &work,
                 OrderStatus::PaymentPending,
                 deadlines.payment,
                 |order| order.payment_failed().ok().map(Event::from),
             )
             .await?;
-            let expired = settle(&db, OrderStatus::Placed, deadlines.store, |order| {
+            let expired = settle(&db, &work, OrderStatus::Placed, deadlines.store, |order| {
                 order.expire().map(Event::from)
             })
             .await?;
@@ -190,7 +192,6 @@ pub async fn deadlines(
         match swept.await {
             Ok((0, 0)) => {}
             Ok((voided, expired)) => {
-                outbox.wake();
                 tracing::warn!(voided, expired, "settled orders past their deadlines");
                 metrics::counter!("orders_settled_by_deadline_total", "stage" => "payment")
                     .increment(voided as u64);
@@ -204,35 +205,32 @@ pub async fn deadlines(
     }
 }
 
-/// Applies `decide` to every order in `status` older than `age`, each in its own transaction;
-/// an order that moved on meanwhile is left alone.
+/// Applies `decide` to every order in `status` older than `age`, each in its own unit of work; an
+/// order that moved on meanwhile is left alone.
 async fn settle(
     db: &Db,
+    work: &UnitOfWork,
     status: OrderStatus,
     age: Duration,
-    decide: impl Fn(&mut Order) -> Option<Event>,
+    decide: impl Fn(&mut Order) -> Option<Event> + Send + Sync,
 ) -> anyhow::Result<usize> {
     let before = now_ms() - age.as_millis() as i64;
     let due = {
-        let mut conn = db.pool().acquire().await?;
+        let mut conn = db.reader().acquire().await?;
         db::orders_in_status(&mut conn, status, before, 100).await?
     };
     let mut settled = 0;
     for order_id in due {
-        let mut tx = db.begin().await?;
-        let Some(mut order) = db::find_order(&mut tx, &order_id).await? else {
-            continue;
-        };
-        if order.status != status {
-            continue;
-        }
-        let Some(event) = decide(&mut order) else {
-            continue;
-        };
-        // Saved over the version read: a request or event that moved the order meanwhile wins.
-        if db::save_order(&mut tx, &order).await? {
-            outbox::enqueue(&mut tx, [event]).await?;
-            tx.commit().await?;
+        // Set by the attempt that was saved: a request that moved the order meanwhile wins.
+        let mut moved = false;
+        let order = work
+            .change::<Order, Infallible>(&order_id, |order| {
+                let caused = (order.status == status).then(|| decide(order)).flatten();
+                moved = caused.is_some();
+                Ok(caused.into())
+            })
+            .await?;
+        if moved {
             tracing::warn!(order_id = %order.order_id, from = status.as_str(),
                 to = order.status.as_str(), "order settled by its deadline");
             settled += 1;

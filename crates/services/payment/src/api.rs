@@ -6,19 +6,22 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
-use contracts::http::{ChargeRequest, IDEMPOTENCY_KEY, PaymentStatus, PaymentView};
+use contracts::{
+    Event,
+    http::{ChargeRequest, IDEMPOTENCY_KEY, PaymentStatus, PaymentView},
+};
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Identity, Role, ServiceName,
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role, ServiceName, UnitOfWork, WorkError,
     auth::ServiceCaller,
-    db::{is_unique_violation, now_ms},
+    db::now_ms,
     http::{Json, Path},
-    outbox::{self, OutboxSignal},
+    unit::Exists,
 };
 use uuid::Uuid;
 
 use crate::{
     db,
-    domain::{Charge, DomainError},
+    domain::{Charge, DomainError, Payment},
 };
 
 /// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
@@ -26,7 +29,7 @@ use crate::{
 pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
-    pub outbox: OutboxSignal,
+    pub work: UnitOfWork,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -75,31 +78,32 @@ async fn charge(
     let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok());
     let customer_id = body.customer_id.clone();
     let charge = Charge::parse(body, &customer_id, key)?;
-    let mut tx = state.db.begin().await?;
-    if let Some(existing) = db::find_by_order(&mut tx, &charge.order_id).await? {
+    if let Some(existing) = find_by_order(&state, &charge.order_id).await? {
         return outcome(charge.replay(existing)?);
     }
     let (payment, approved) = charge.decide(Uuid::now_v7().to_string(), now_ms());
-    match db::insert(&mut tx, &payment).await {
+    match state
+        .work
+        .create(&Payment(payment.clone()), approved.map(Event::from))
+        .await
+    {
         Ok(()) => {}
-        Err(error) if is_unique_violation(&error) => {
+        Err(WorkError::Refused(Exists)) => {
             // A concurrent twin of this request committed first: answer what it decided.
-            drop(tx);
-            let mut conn = state.db.reader().acquire().await?;
-            let existing = db::find_by_order(&mut conn, &charge.order_id)
+            let existing = find_by_order(&state, &charge.order_id)
                 .await?
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("payment vanished")))?;
             return outcome(charge.replay(existing)?);
         }
         Err(error) => return Err(error.into()),
     }
-    if let Some(event) = approved {
-        outbox::enqueue(&mut tx, [event]).await?;
-    }
-    tx.commit().await?;
-    state.outbox.wake();
     tracing::info!(order_id = %payment.order_id, status = ?payment.status, "payment decided");
     outcome(payment)
+}
+
+async fn find_by_order(state: &AppState, order_id: &str) -> ApiResult<Option<PaymentView>> {
+    let mut conn = state.db.reader().acquire().await?;
+    Ok(db::find_by_order(&mut conn, order_id).await?)
 }
 
 async fn get_payment(

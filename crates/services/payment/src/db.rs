@@ -1,10 +1,60 @@
 //! The payment service's queries.
 
-use contracts::http::PaymentView;
-use platform::db::{Conn, now_ms};
+use contracts::{
+    Event,
+    http::{PaymentStatus, PaymentView},
+};
+use platform::{
+    Aggregate, Tx,
+    db::{Conn, is_unique_violation, now_ms},
+};
 use sqlx::Row;
 
-use crate::domain::{parse_status, status_str};
+use crate::domain::{Payment, parse_status, status_str};
+
+impl Aggregate for Payment {
+    /// The order id: an order has at most one payment.
+    type Id = str;
+    const NOT_FOUND: (&'static str, &'static str) =
+        ("payment-not-found", "there is no payment for this order");
+
+    async fn load(tx: &mut Tx, order_id: &str) -> anyhow::Result<Option<Self>> {
+        Ok(find_by_order(tx, order_id).await?.map(Payment))
+    }
+
+    /// False when the order has a payment already (a concurrent twin of the charge won).
+    async fn insert(&self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
+        match insert(tx, &self.0).await {
+            Ok(()) => Ok(true),
+            Err(error) if is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Every change of a payment leaves `Approved` (a refund, a void), so the status is its
+    /// version: of two changes decided on one approved payment, one is saved. A refund keeps its
+    /// record.
+    async fn save(&mut self, tx: &mut Tx, caused: &[Event]) -> anyhow::Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE payments SET status = $1, updated_at = $2 WHERE payment_id = $3 AND status = $4",
+        )
+        .bind(status_str(self.0.status))
+        .bind(now_ms())
+        .bind(&self.0.payment_id)
+        .bind(status_str(PaymentStatus::Approved))
+        .execute(&mut **tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for event in caused {
+            if let Event::PaymentRefunded(refund) = event {
+                insert_refund(tx, refund).await?;
+            }
+        }
+        Ok(true)
+    }
+}
 
 const COLUMNS: &str = "payment_id, order_id, customer_id, amount, method, status, created_at";
 
@@ -50,17 +100,6 @@ pub async fn insert(conn: &mut Conn, payment: &PaymentView) -> sqlx::Result<()> 
     .execute(&mut *conn)
     .await
     .map(drop)
-}
-
-/// Changes a payment's status (refund, void).
-pub async fn set_status(conn: &mut Conn, payment: &PaymentView) -> sqlx::Result<()> {
-    sqlx::query("UPDATE payments SET status = $1, updated_at = $2 WHERE payment_id = $3")
-        .bind(status_str(payment.status))
-        .bind(now_ms())
-        .bind(&payment.payment_id)
-        .execute(&mut *conn)
-        .await
-        .map(drop)
 }
 
 pub async fn insert_refund(

@@ -20,6 +20,10 @@ pub enum DomainError {
     Voided(String),
 }
 
+/// The payment of one order: the aggregate the unit of work loads (by order id) and saves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payment(pub PaymentView);
+
 /// A validated charge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Charge {
@@ -128,30 +132,32 @@ pub fn refund(
     })
 }
 
-/// The order service gave up on the charge. An approved charge is voided; a charge not seen yet
-/// gets a voided placeholder, so that if it arrives late it is refused instead of charged.
-pub fn void(
-    existing: Option<PaymentView>,
+/// The order service gave up on the charge: an approved charge is voided. False when there was
+/// nothing to void (declined, refunded or voided already).
+pub fn void(payment: &mut PaymentView) -> bool {
+    if payment.status != PaymentStatus::Approved {
+        return false;
+    }
+    payment.status = PaymentStatus::Voided;
+    true
+}
+
+/// The order service gave up on a charge not seen yet: a voided placeholder takes its place, so
+/// that if it arrives late it is refused instead of charged.
+pub fn voided_placeholder(
     order_id: &str,
     customer_id: &str,
-    new_id: String,
+    payment_id: String,
     now: i64,
-) -> Option<PaymentView> {
-    match existing {
-        Some(mut payment) if payment.status == PaymentStatus::Approved => {
-            payment.status = PaymentStatus::Voided;
-            Some(payment)
-        }
-        Some(_) => None,
-        None => Some(PaymentView {
-            payment_id: new_id,
-            order_id: order_id.to_owned(),
-            customer_id: customer_id.to_owned(),
-            amount: 0,
-            method: "card".into(),
-            status: PaymentStatus::Voided,
-            created_at: now,
-        }),
+) -> PaymentView {
+    PaymentView {
+        payment_id,
+        order_id: order_id.to_owned(),
+        customer_id: customer_id.to_owned(),
+        amount: 0,
+        method: "card".into(),
+        status: PaymentStatus::Voided,
+        created_at: now,
     }
 }
 
@@ -249,20 +255,17 @@ mod tests {
 
     #[test]
     fn a_voided_charge_is_refused_when_it_arrives_late() {
-        let placeholder = void(None, "o-1", "c-1", "p-0".into(), 1).unwrap();
+        let placeholder = voided_placeholder("o-1", "c-1", "p-0".into(), 1);
         assert_eq!(placeholder.status, PaymentStatus::Voided);
         let charge = Charge::parse(request("tok"), "c-1", None).unwrap();
         assert!(matches!(
             charge.replay(placeholder),
             Err(DomainError::Voided(_))
         ));
-        let (approved, _) = charge.decide("p-1".into(), 1);
-        assert_eq!(
-            void(Some(approved), "o-1", "c-1", "x".into(), 1)
-                .unwrap()
-                .status,
-            PaymentStatus::Voided
-        );
+        let (mut approved, _) = charge.decide("p-1".into(), 1);
+        assert!(void(&mut approved));
+        assert_eq!(approved.status, PaymentStatus::Voided);
+        assert!(!void(&mut approved), "voided once");
     }
 
     #[test]

@@ -4,16 +4,18 @@
 //! - whenever the order service gives up on a charge, the charge is voided (or refused if it
 //!   arrives later).
 
+use std::convert::Infallible;
+
 use contracts::{Event, EventType};
 use platform::{
-    Tx,
+    Decision, Tx, WorkError,
     bus::{EventHandler, Incoming},
     db::now_ms,
-    outbox,
+    unit,
 };
 use uuid::Uuid;
 
-use crate::{db, domain};
+use crate::domain::{self, Payment};
 
 pub struct PaymentPolicies;
 
@@ -31,22 +33,29 @@ impl EventHandler for PaymentPolicies {
             Event::OrderRejected(rejected) => refund(tx, &rejected.order_id, "rejected").await,
             Event::OrderCanceled(canceled) => refund(tx, &canceled.order_id, "canceled").await,
             Event::PaymentVoidRequested(request) => {
-                let existing = db::find_by_order(tx, &request.order_id).await?;
-                let had_payment = existing.is_some();
-                if let Some(voided) = domain::void(
-                    existing,
-                    &request.order_id,
-                    &request.customer_id,
-                    Uuid::now_v7().to_string(),
-                    now_ms(),
-                ) {
-                    if had_payment {
-                        db::set_status(tx, &voided).await?;
+                let voided = unit::change_in::<Payment, Infallible>(tx, &request.order_id, |p| {
+                    Ok(if domain::void(&mut p.0) {
+                        Decision::quiet()
                     } else {
-                        db::insert(tx, &voided).await?;
+                        Decision::Unchanged
+                    })
+                })
+                .await;
+                match voided {
+                    Ok(_) => {}
+                    // The charge has not arrived (or never will): a voided placeholder refuses it.
+                    Err(WorkError::NotFound(_)) => {
+                        let placeholder = domain::voided_placeholder(
+                            &request.order_id,
+                            &request.customer_id,
+                            Uuid::now_v7().to_string(),
+                            now_ms(),
+                        );
+                        unit::create_in(tx, &Payment(placeholder), []).await?;
                     }
-                    tracing::info!(order_id = %request.order_id, had_payment, "charge voided");
+                    Err(error) => return Err(error.into()),
                 }
+                tracing::info!(order_id = %request.order_id, "charge voided");
                 Ok(())
             }
             _ => Ok(()),
@@ -55,14 +64,16 @@ impl EventHandler for PaymentPolicies {
 }
 
 async fn refund(tx: &mut Tx, order_id: &str, reason: &str) -> anyhow::Result<()> {
-    let Some(mut payment) = db::find_by_order(tx, order_id).await? else {
-        tracing::warn!(order_id, "refund asked for an order without a payment");
-        return Ok(());
-    };
-    if let Some(refunded) = domain::refund(&mut payment, Uuid::now_v7().to_string(), reason) {
-        db::set_status(tx, &payment).await?;
-        db::insert_refund(tx, &refunded).await?;
-        outbox::enqueue(tx, [refunded]).await?;
+    let refunded = unit::change_in::<Payment, Infallible>(tx, order_id, |payment| {
+        Ok(domain::refund(&mut payment.0, Uuid::now_v7().to_string(), reason).into())
+    })
+    .await;
+    match refunded {
+        Ok(_) => Ok(()),
+        Err(WorkError::NotFound(_)) => {
+            tracing::warn!(order_id, "refund asked for an order without a payment");
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
     }
-    Ok(())
 }

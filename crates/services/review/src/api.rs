@@ -6,19 +6,19 @@ use axum::{
     http::{Method, StatusCode},
     routing::{delete, get, post},
 };
-use contracts::{ReviewDeleted, ReviewWritten, http::OrderSummary};
+use contracts::http::OrderSummary;
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    Aggregate, ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork, WorkError,
     client::{CallError, ResilientClient},
     http::{Json, Path, Query},
-    outbox::{self, OutboxSignal},
+    unit::Exists,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    db::{self, NewReview, ReviewView},
-    domain::{Rating, ReviewError, Text},
+    db::{self, ReviewView},
+    domain::{Rating, Review, ReviewError, Text},
 };
 
 /// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
@@ -26,7 +26,7 @@ use crate::{
 pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
-    pub outbox: OutboxSignal,
+    pub work: UnitOfWork,
     pub orders: ResilientClient,
     pub max_text_chars: usize,
 }
@@ -123,74 +123,54 @@ async fn write_review(
             ),
         ));
     }
-    let review_id = Uuid::now_v7().to_string();
-    let mut tx = state.db.begin().await?;
-    let inserted = db::insert(
-        &mut tx,
-        NewReview {
-            review_id: &review_id,
-            order_id: &order.order_id,
-            customer_id: &caller.subject_id,
-            store_id: &order.store_id,
-            rating: rating.value(),
-            body: &text.into_inner(),
-        },
-    )
-    .await?;
-    if !inserted {
-        return Err(ApiError::conflict(
-            "already-reviewed",
-            "this order already has a review",
-        ));
+    let (review, written) = Review::write(
+        Uuid::now_v7().to_string(),
+        order.order_id,
+        caller.subject_id.clone(),
+        order.store_id,
+        rating,
+        text,
+    );
+    match state.work.create(&review, [written.into()]).await {
+        Ok(()) => {}
+        Err(WorkError::Refused(Exists)) => {
+            return Err(ApiError::conflict(
+                "already-reviewed",
+                "this order already has a review",
+            ));
+        }
+        Err(error) => return Err(error.into()),
     }
-    outbox::enqueue(
-        &mut tx,
-        [ReviewWritten {
-            review_id: review_id.clone(),
-            order_id: order.order_id.clone(),
-            customer_id: caller.subject_id.clone(),
-            store_id: order.store_id.clone(),
-            rating: rating.value(),
-        }],
-    )
-    .await?;
-    tx.commit().await?;
-    state.outbox.wake();
     Ok((
         StatusCode::CREATED,
         Json(Written {
-            review_id,
-            order_id: order.order_id,
-            store_id: order.store_id,
-            rating: rating.value(),
+            review_id: review.review_id,
+            order_id: review.order_id,
+            store_id: review.store_id,
+            rating: review.rating.value(),
         }),
     ))
 }
 
-/// The author removes a review; its coupon is taken back.
+/// The author removes a review; its coupon is taken back. To anyone else it is not there.
 async fn delete_review(
     State(state): State<AppState>,
     caller: Identity,
     Path(review_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Role::Customer)?;
-    let mut tx = state.db.begin().await?;
-    let order_id = db::delete(&mut tx, &review_id, &caller.subject_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("review-not-found", "there is no such review of yours")
-        })?;
-    outbox::enqueue(
-        &mut tx,
-        [ReviewDeleted {
-            review_id,
-            order_id,
-            customer_id: caller.subject_id.clone(),
-        }],
-    )
-    .await?;
-    tx.commit().await?;
-    state.outbox.wake();
+    state
+        .work
+        .change::<Review, ApiError>(&review_id, |review| {
+            review
+                .delete(&caller.subject_id)
+                .map(Decision::publish)
+                .ok_or_else(|| {
+                    let (code, detail) = Review::NOT_FOUND;
+                    ApiError::not_found(code, detail)
+                })
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,66 +1,77 @@
 //! The review service's queries.
 
-use platform::db::{Conn, now_ms};
+use contracts::Event;
+use platform::{
+    Aggregate, Tx,
+    db::{Conn, now_ms},
+};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::domain::ReviewStatus;
+use crate::domain::{Rating, Review, ReviewStatus, Text};
 
-pub struct NewReview<'a> {
-    pub review_id: &'a str,
-    pub order_id: &'a str,
-    pub customer_id: &'a str,
-    pub store_id: &'a str,
-    pub rating: i64,
-    pub body: &'a str,
-}
+impl Aggregate for Review {
+    type Id = str;
+    const NOT_FOUND: (&'static str, &'static str) =
+        ("review-not-found", "there is no such review of yours");
 
-/// Stores a review; false when the order already has one (deleted or not).
-pub async fn insert(conn: &mut Conn, review: NewReview<'_>) -> anyhow::Result<bool> {
-    let inserted = sqlx::query(
-        "INSERT INTO reviews (review_id, order_id, customer_id, store_id, rating, body, status, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING",
-    )
-    .bind(review.review_id)
-    .bind(review.order_id)
-    .bind(review.customer_id)
-    .bind(review.store_id)
-    .bind(review.rating)
-    .bind(review.body)
-    .bind(ReviewStatus::Active.as_str())
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
-}
+    async fn load(tx: &mut Tx, review_id: &str) -> anyhow::Result<Option<Self>> {
+        let row = sqlx::query(
+            "SELECT review_id, order_id, customer_id, store_id, rating, body, status \
+             FROM reviews WHERE review_id = $1",
+        )
+        .bind(review_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.map(|row| {
+            let status: String = row.try_get("status")?;
+            Ok(Review {
+                review_id: row.try_get("review_id")?,
+                order_id: row.try_get("order_id")?,
+                customer_id: row.try_get("customer_id")?,
+                store_id: row.try_get("store_id")?,
+                rating: Rating::parse(row.try_get("rating")?)?,
+                text: Text::stored(row.try_get("body")?),
+                status: ReviewStatus::parse(&status)
+                    .ok_or_else(|| anyhow::anyhow!("unknown review status {status}"))?,
+            })
+        })
+        .transpose()
+    }
 
-/// Marks the author's active review deleted; returns its order id when it was.
-pub async fn delete(
-    conn: &mut Conn,
-    review_id: &str,
-    customer_id: &str,
-) -> anyhow::Result<Option<String>> {
-    let order_id: Option<String> = sqlx::query_scalar(
-        "SELECT order_id FROM reviews WHERE review_id = $1 AND customer_id = $2 AND status = $3",
-    )
-    .bind(review_id)
-    .bind(customer_id)
-    .bind(ReviewStatus::Active.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(order_id) = order_id else {
-        return Ok(None);
-    };
-    let updated = sqlx::query(
-        "UPDATE reviews SET status = $1, deleted_at = $2 WHERE review_id = $3 AND status = $4",
-    )
-    .bind(ReviewStatus::Deleted.as_str())
-    .bind(now_ms())
-    .bind(review_id)
-    .bind(ReviewStatus::Active.as_str())
-    .execute(&mut *conn)
-    .await?;
-    Ok((updated.rows_affected() == 1).then_some(order_id))
+    /// False when the order already has a review (deleted or not).
+    async fn insert(&self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO reviews (review_id, order_id, customer_id, store_id, rating, body, \
+             status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(&self.review_id)
+        .bind(&self.order_id)
+        .bind(&self.customer_id)
+        .bind(&self.store_id)
+        .bind(self.rating.value())
+        .bind(self.text.as_str())
+        .bind(self.status.as_str())
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// A review changes once, from active to deleted, so its status is its version.
+    async fn save(&mut self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE reviews SET status = $1, deleted_at = $2 WHERE review_id = $3 AND status = $4",
+        )
+        .bind(self.status.as_str())
+        .bind(now_ms())
+        .bind(&self.review_id)
+        .bind(ReviewStatus::Active.as_str())
+        .execute(&mut **tx)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
 }
 
 #[derive(Serialize, Debug, Clone)]

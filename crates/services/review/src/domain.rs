@@ -1,5 +1,7 @@
 //! A review of a completed order. Pure: what a valid review is.
 
+use contracts::{ReviewDeleted, ReviewWritten};
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReviewError {
     #[error("{0}")]
@@ -42,6 +44,15 @@ impl Text {
     pub fn into_inner(self) -> String {
         self.0
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Text as it was stored, valid when it was written.
+    pub(crate) fn stored(text: String) -> Self {
+        Self(text)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +68,68 @@ impl ReviewStatus {
             ReviewStatus::Deleted => "Deleted",
         }
     }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [ReviewStatus::Active, ReviewStatus::Deleted]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A customer's review of one completed order: the aggregate the unit of work saves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Review {
+    pub review_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    pub store_id: String,
+    pub rating: Rating,
+    pub text: Text,
+    pub status: ReviewStatus,
+}
+
+impl Review {
+    /// A new review, and the event that gives its author a coupon.
+    pub fn write(
+        review_id: String,
+        order_id: String,
+        customer_id: String,
+        store_id: String,
+        rating: Rating,
+        text: Text,
+    ) -> (Self, ReviewWritten) {
+        let written = ReviewWritten {
+            review_id: review_id.clone(),
+            order_id: order_id.clone(),
+            customer_id: customer_id.clone(),
+            store_id: store_id.clone(),
+            rating: rating.value(),
+        };
+        let review = Self {
+            review_id,
+            order_id,
+            customer_id,
+            store_id,
+            rating,
+            text,
+            status: ReviewStatus::Active,
+        };
+        (review, written)
+    }
+
+    /// Only its author deletes it, once; `None` for anyone else or a second time (to them it is
+    /// not there), and the event takes the coupon back.
+    pub fn delete(&mut self, by: &str) -> Option<ReviewDeleted> {
+        if self.customer_id != by || self.status != ReviewStatus::Active {
+            return None;
+        }
+        self.status = ReviewStatus::Deleted;
+        Some(ReviewDeleted {
+            review_id: self.review_id.clone(),
+            order_id: self.order_id.clone(),
+            customer_id: self.customer_id.clone(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +142,23 @@ mod tests {
         assert!(Text::parse(&"맛".repeat(500), 500).is_ok());
         assert!(Text::parse(&"맛".repeat(501), 500).is_err());
         assert_eq!(Text::parse("  good  ", 10).unwrap().into_inner(), "good");
+    }
+
+    #[test]
+    fn only_the_author_deletes_a_review_once() {
+        let (mut review, written) = Review::write(
+            "rv".into(),
+            "o".into(),
+            "c-1".into(),
+            "s".into(),
+            Rating::parse(4).unwrap(),
+            Text::parse("good", 10).unwrap(),
+        );
+        assert_eq!(written.rating, 4);
+        assert_eq!(review.delete("c-2"), None);
+        assert_eq!(review.delete("c-1").unwrap().order_id, "o");
+        assert_eq!(review.status, ReviewStatus::Deleted);
+        assert_eq!(review.delete("c-1"), None);
     }
 
     proptest! {

@@ -17,7 +17,7 @@ pub fn run(ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<Running
     let state = AppState {
         db: ctx.db.clone(),
         auth: ctx.auth.clone(),
-        outbox: ctx.outbox.clone(),
+        work: ctx.work(),
         orders: ctx.client(ServiceName::Order)?,
         max_text_chars: ctx.settings.review.max_text_chars,
     };

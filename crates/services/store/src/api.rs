@@ -7,16 +7,13 @@ use axum::{
     routing::{get, post, put},
 };
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
-    db::now_ms,
+    Aggregate, ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork,
     http::{Json, Path, Query},
-    outbox::{self, OutboxSignal},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    commands::{CommandError, change_order},
     db,
     domain::{
         CookMinutes, DomainError, FoodDraft, Reason, Store, StoreOrder, StoreOrderError,
@@ -30,7 +27,7 @@ use crate::{
 pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
-    pub outbox: OutboxSignal,
+    pub work: UnitOfWork,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -64,25 +61,20 @@ impl From<DomainError> for ApiError {
     }
 }
 
-impl From<CommandError> for ApiError {
-    fn from(error: CommandError) -> Self {
+impl From<StoreOrderError> for ApiError {
+    fn from(error: StoreOrderError) -> Self {
         match error {
-            CommandError::NotFound => {
-                ApiError::not_found("order-not-found", "this store has no such order")
-            }
-            CommandError::Conflict => ApiError::conflict(
-                "concurrent-change",
-                "the order changed while you acted on it; reload it",
-            ),
-            CommandError::Rule(rule @ StoreOrderError::InvalidTransition { .. }) => {
+            rule @ StoreOrderError::InvalidTransition { .. } => {
                 ApiError::conflict("invalid-transition", rule.to_string())
             }
-            CommandError::Rule(StoreOrderError::Invalid(detail)) => {
-                ApiError::unprocessable("invalid-request", detail)
-            }
-            CommandError::Internal(error) => ApiError::internal(error),
+            StoreOrderError::Invalid(detail) => ApiError::unprocessable("invalid-request", detail),
         }
     }
+}
+
+fn order_not_found() -> ApiError {
+    let (code, detail) = StoreOrder::NOT_FOUND;
+    ApiError::not_found(code, detail)
 }
 
 #[derive(Serialize)]
@@ -190,12 +182,7 @@ async fn register_store(
         &body.name,
         location,
     )?;
-    let mut tx = state.db.begin().await?;
-    db::insert_store(&mut tx, &store).await?;
-    db::record_menu(&mut tx, &published, now_ms()).await?;
-    outbox::enqueue(&mut tx, [published]).await?;
-    tx.commit().await?;
-    state.outbox.wake();
+    state.work.create(&store, [published.into()]).await?;
     Ok((StatusCode::CREATED, Json(detail(store))))
 }
 
@@ -231,16 +218,34 @@ async fn owned_store(
     Ok(store)
 }
 
+/// Changes a store the caller owns through the unit of work: 404 when it does not exist, 403
+/// when it is someone else's.
+async fn change_own_store(
+    state: &AppState,
+    caller: &Identity,
+    store_id: &str,
+    mut decide: impl FnMut(&mut Store) -> Result<Option<contracts::MenuPublished>, ApiError> + Send,
+) -> ApiResult<Json<StoreDetail>> {
+    caller.require(Role::Owner)?;
+    let store = state
+        .work
+        .change::<Store, ApiError>(store_id, |store| {
+            if store.owner_id != caller.subject_id {
+                return Err(ApiError::forbidden("this store belongs to another owner"));
+            }
+            Ok(decide(store)?.into())
+        })
+        .await?;
+    Ok(Json(detail(store)))
+}
+
 async fn replace_menu(
     State(state): State<AppState>,
     caller: Identity,
     Path(store_id): Path<String>,
     Json(body): Json<MenuBody>,
 ) -> ApiResult<Json<StoreDetail>> {
-    let mut tx = state.db.begin().await?;
-    let mut store = owned_store(&mut tx, &caller, &store_id).await?;
-    let read_revision = store.revision;
-    let drafts = body
+    let drafts: Vec<FoodDraft> = body
         .foods
         .into_iter()
         .map(|f| FoodDraft {
@@ -250,29 +255,11 @@ async fn replace_menu(
             sold_out: f.sold_out,
         })
         .collect();
-    let published = store.replace_menu(drafts, || Uuid::now_v7().to_string())?;
-    save(&state, tx, &store, read_revision, published).await?;
-    Ok(Json(detail(store)))
-}
-
-async fn save(
-    state: &AppState,
-    mut tx: platform::Tx,
-    store: &Store,
-    read_revision: i64,
-    published: contracts::MenuPublished,
-) -> ApiResult<()> {
-    if !db::update_store(&mut tx, store, read_revision).await? {
-        return Err(ApiError::conflict(
-            "concurrent-change",
-            "the store changed while you edited it; reload and try again",
-        ));
-    }
-    db::record_menu(&mut tx, &published, now_ms()).await?;
-    outbox::enqueue(&mut tx, [published]).await?;
-    tx.commit().await?;
-    state.outbox.wake();
-    Ok(())
+    change_own_store(&state, &caller, &store_id, |store| {
+        let published = store.replace_menu(drafts.clone(), || Uuid::now_v7().to_string())?;
+        Ok(Some(published))
+    })
+    .await
 }
 
 async fn set_open(
@@ -281,13 +268,7 @@ async fn set_open(
     store_id: String,
     open: bool,
 ) -> ApiResult<Json<StoreDetail>> {
-    let mut tx = state.db.begin().await?;
-    let mut store = owned_store(&mut tx, &caller, &store_id).await?;
-    let read_revision = store.revision;
-    if let Some(published) = store.set_open(open) {
-        save(&state, tx, &store, read_revision, published).await?;
-    }
-    Ok(Json(detail(store)))
+    change_own_store(&state, &caller, &store_id, |store| Ok(store.set_open(open))).await
 }
 
 async fn open_store(
@@ -349,39 +330,35 @@ struct StoreOrderState {
     ready_at: Option<i64>,
 }
 
-/// Runs an owner's command on one of their store's orders. A lost race with the cancel policy is
-/// retried on fresh state, so the owner gets the real answer (409 once the order was canceled).
+/// Runs an owner's command on one of their store's orders through the unit of work; a lost race
+/// with the cancel policy is decided again on fresh state, so the owner gets the real answer
+/// (409 once the order was canceled).
 async fn owner_command(
     state: &AppState,
     caller: &Identity,
     store_id: &str,
     order_id: &str,
-    decide: impl Fn(&mut StoreOrder, &Store) -> Result<contracts::Event, StoreOrderError>,
+    decide: impl Fn(&mut StoreOrder, &Store) -> Result<contracts::Event, StoreOrderError> + Send + Sync,
 ) -> ApiResult<Json<StoreOrderState>> {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let mut tx = state.db.begin().await?;
-        let store = owned_store(&mut tx, caller, store_id).await?;
-        let result = change_order(&mut tx, Some(store_id), order_id, |order| {
-            decide(order, &store).map(Some)
-        })
-        .await;
-        match result {
-            Ok(order) => {
-                tx.commit().await?;
-                state.outbox.wake();
-                return Ok(Json(StoreOrderState {
-                    order_id: order.order_id,
-                    status: order.status.as_str(),
-                    cook_minutes: order.cook_minutes,
-                    ready_at: order.ready_at,
-                }));
+    let store = {
+        let mut conn = state.db.reader().acquire().await?;
+        owned_store(&mut conn, caller, store_id).await?
+    };
+    let order = state
+        .work
+        .change::<StoreOrder, ApiError>(order_id, |order| {
+            if order.store_id != store_id {
+                return Err(order_not_found());
             }
-            Err(CommandError::Conflict) if attempts < 3 => continue,
-            Err(error) => return Err(error.into()),
-        }
-    }
+            Ok(Decision::publish(decide(order, &store)?))
+        })
+        .await?;
+    Ok(Json(StoreOrderState {
+        order_id: order.order_id,
+        status: order.status.as_str(),
+        cook_minutes: order.cook_minutes,
+        ready_at: order.ready_at,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -396,7 +373,7 @@ async fn accept(
     Path((store_id, order_id)): Path<(String, String)>,
     Json(body): Json<AcceptBody>,
 ) -> ApiResult<Json<StoreOrderState>> {
-    let minutes = CookMinutes::parse(body.cook_minutes).map_err(CommandError::from)?;
+    let minutes = CookMinutes::parse(body.cook_minutes).map_err(ApiError::from)?;
     let now = platform::db::now_ms();
     owner_command(&state, &caller, &store_id, &order_id, |order, _| {
         order.accept(minutes, now).map(Into::into)
@@ -416,7 +393,7 @@ async fn reject(
     Path((store_id, order_id)): Path<(String, String)>,
     Json(body): Json<RejectBody>,
 ) -> ApiResult<Json<StoreOrderState>> {
-    let reason = Reason::parse(&body.reason).map_err(CommandError::from)?;
+    let reason = Reason::parse(&body.reason).map_err(ApiError::from)?;
     owner_command(&state, &caller, &store_id, &order_id, |order, _| {
         order.reject(reason.clone(), false).map(Into::into)
     })
@@ -465,7 +442,7 @@ async fn get_order(
     let order = db::find_store_order(&mut conn, &order_id)
         .await?
         .filter(|o| o.store_id == store_id)
-        .ok_or(CommandError::NotFound)?;
+        .ok_or_else(order_not_found)?;
     Ok(Json(StoreOrderView {
         order_id: order.order_id,
         customer_id: order.customer_id,

@@ -1,10 +1,108 @@
 //! The store service's queries (portable SQL; see platform::db).
 
-use contracts::GeoPoint;
-use platform::db::{Conn, now_ms};
+use contracts::{Event, GeoPoint};
+use platform::{
+    Aggregate, Tx,
+    db::{Conn, is_unique_violation, now_ms},
+};
 use sqlx::{FromRow, Row};
 
-use crate::domain::{Food, Store, StoreOrder, StoreOrderStatus};
+use crate::{
+    domain::{Food, Store, StoreOrder, StoreOrderStatus},
+    views,
+};
+
+impl Aggregate for Store {
+    type Id = str;
+    const NOT_FOUND: (&'static str, &'static str) = ("store-not-found", "there is no such store");
+
+    async fn load(tx: &mut Tx, id: &str) -> anyhow::Result<Option<Self>> {
+        Ok(find_store(tx, id).await?)
+    }
+
+    async fn insert(&self, tx: &mut Tx, caused: &[Event]) -> anyhow::Result<bool> {
+        match insert_store(tx, self).await {
+            Ok(()) => {}
+            Err(error) if is_unique_violation(&error) => return Ok(false),
+            Err(error) => return Err(error.into()),
+        }
+        record_menus(tx, caused).await?;
+        Ok(true)
+    }
+
+    /// Every change moves the revision on by one, so the revision read is the one before.
+    async fn save(&mut self, tx: &mut Tx, caused: &[Event]) -> anyhow::Result<bool> {
+        if !update_store(tx, self, self.revision - 1).await? {
+            return Ok(false);
+        }
+        record_menus(tx, caused).await?;
+        Ok(true)
+    }
+}
+
+impl Aggregate for StoreOrder {
+    type Id = str;
+    const NOT_FOUND: (&'static str, &'static str) =
+        ("order-not-found", "this store has no such order");
+
+    async fn load(tx: &mut Tx, id: &str) -> anyhow::Result<Option<Self>> {
+        find_store_order(tx, id).await
+    }
+
+    /// A received order counts in its store's food counts.
+    async fn insert(&self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
+        if !insert_store_order(tx, self).await? {
+            return Ok(false);
+        }
+        views::count_order(tx, &self.store_id, &self.items, 1).await?;
+        Ok(true)
+    }
+
+    /// An order rejected or canceled leaves the food counts.
+    async fn save(&mut self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
+        let Some(before) = status_at(tx, &self.order_id, self.version).await? else {
+            return Ok(false);
+        };
+        if !save_store_order(tx, self).await? {
+            return Ok(false);
+        }
+        self.version += 1;
+        if before.counts() && !self.counts() {
+            views::count_order(tx, &self.store_id, &self.items, -1).await?;
+        }
+        Ok(true)
+    }
+}
+
+/// Keeps each menu a change published, for judging orders priced at it.
+async fn record_menus(tx: &mut Tx, caused: &[Event]) -> anyhow::Result<()> {
+    for event in caused {
+        if let Event::MenuPublished(menu) = event {
+            record_menu(tx, menu, now_ms()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The status of an order while it is still at `version`.
+async fn status_at(
+    conn: &mut Conn,
+    order_id: &str,
+    version: i64,
+) -> anyhow::Result<Option<StoreOrderStatus>> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM store_orders WHERE order_id = $1 AND version = $2")
+            .bind(order_id)
+            .bind(version)
+            .fetch_optional(&mut *conn)
+            .await?;
+    status
+        .map(|s| {
+            StoreOrderStatus::parse(&s)
+                .ok_or_else(|| anyhow::anyhow!("unknown store order status {s}"))
+        })
+        .transpose()
+}
 
 #[derive(FromRow)]
 struct StoreRow {

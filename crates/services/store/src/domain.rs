@@ -220,6 +220,14 @@ pub enum StoreOrderStatus {
 }
 
 impl StoreOrderStatus {
+    /// Whether an order in this status counts in the store's food counts.
+    pub fn counts(self) -> bool {
+        !matches!(
+            self,
+            StoreOrderStatus::Rejected | StoreOrderStatus::Canceled
+        )
+    }
+
     pub const ALL: [StoreOrderStatus; 6] = [
         StoreOrderStatus::Placed,
         StoreOrderStatus::Accepted,
@@ -431,10 +439,7 @@ impl StoreOrder {
     }
 
     pub fn counts(&self) -> bool {
-        !matches!(
-            self.status,
-            StoreOrderStatus::Rejected | StoreOrderStatus::Canceled
-        )
+        self.status.counts()
     }
 }
 

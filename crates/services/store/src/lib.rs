@@ -2,7 +2,6 @@
 //! each store receives.
 
 pub mod api;
-pub mod commands;
 pub mod db;
 pub mod domain;
 pub mod policies;
@@ -19,16 +18,16 @@ pub static MIGRATIONS: Migrator = sqlx::migrate!();
 /// Serves the store API and receives placed orders until the context's shutdown.
 pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
     ctx.consume(policies::StorePolicies);
-    let (db, outbox) = (ctx.db.clone(), ctx.outbox.clone());
+    let (db, work) = (ctx.db.clone(), ctx.work());
     let deadline = std::time::Duration::from_secs(ctx.settings.saga.acceptance_deadline_secs);
     let interval = std::time::Duration::from_millis(ctx.settings.saga.deadline_sweep_ms);
     ctx.spawn(move |shutdown| {
-        policies::acceptance_deadline(db, outbox, deadline, interval, shutdown)
+        policies::acceptance_deadline(db, work, deadline, interval, shutdown)
     });
     let state = AppState {
         db: ctx.db.clone(),
         auth: ctx.auth.clone(),
-        outbox: ctx.outbox.clone(),
+        work: ctx.work(),
     };
     ctx.serve(listener, router(state))
 }

@@ -7,22 +7,20 @@
 //! - whenever the order service cancels an order the store never answered, the store drops it,
 //!   or remembers it so that it is not taken should it arrive after all.
 
-use std::time::Duration;
+use std::{convert::Infallible, time::Duration};
 
 use contracts::{Event, EventType};
 use platform::{
-    Db, Tx,
+    Db, Decision, Tx, UnitOfWork, WorkError,
     bus::{EventHandler, Incoming},
     db::now_ms,
-    outbox::OutboxSignal,
+    unit,
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    commands::{CommandError, change_order},
     db,
-    domain::{CancelDecision, Reason, StoreOrder, StoreOrderStatus, stale_order},
-    views,
+    domain::{CancelDecision, Reason, StoreOrder, StoreOrderError, StoreOrderStatus, stale_order},
 };
 
 pub struct StorePolicies;
@@ -57,10 +55,9 @@ impl EventHandler for StorePolicies {
                     ready_at: None,
                     version: 1,
                 };
-                if !db::insert_store_order(tx, &order).await? {
+                if !unit::create_in(tx, &order, []).await? {
                     return Ok(()); // received before
                 }
-                views::count_order(tx, &order.store_id, &order.items, 1).await?;
                 // The order service priced it from its replica of the menu, which lags: an order
                 // priced after a pause, a sold-out mark or a price change is rejected (and so
                 // refunded) rather than cooked at the old state.
@@ -77,9 +74,9 @@ impl EventHandler for StorePolicies {
                 if let Some(why) = stale {
                     tracing::info!(order_id = %placed.order_id, reason = %why,
                         "rejecting an order priced at a stale menu");
-                    change_order(tx, None, &placed.order_id, |order| {
+                    unit::change_in::<StoreOrder, _>(tx, &placed.order_id, |order| {
                         let reason = Reason::parse(&format!("the menu had changed: {why}"))?;
-                        order.reject(reason, true).map(|e| Some(e.into()))
+                        order.reject(reason, true).map(Decision::publish)
                     })
                     .await?;
                 }
@@ -87,11 +84,11 @@ impl EventHandler for StorePolicies {
             }
             Event::OrderCancelRequested(request) => {
                 let result =
-                    change_order(tx, Some(&request.store_id), &request.order_id, |order| {
+                    unit::change_in::<StoreOrder, Infallible>(tx, &request.order_id, |order| {
                         Ok(match order.request_cancel() {
-                            CancelDecision::Canceled(event) => Some(event.into()),
-                            CancelDecision::Refused(event) => Some(event.into()),
-                            CancelDecision::AlreadyCanceled => None,
+                            CancelDecision::Canceled(event) => Decision::publish(event),
+                            CancelDecision::Refused(event) => Decision::publish(event),
+                            CancelDecision::AlreadyCanceled => Decision::Unchanged,
                         })
                     })
                     .await;
@@ -99,32 +96,34 @@ impl EventHandler for StorePolicies {
                     Ok(_) => Ok(()),
                     // The request overtook its order (impossible on one partition, but cheap to
                     // survive): retried, then dead-lettered for an operator.
-                    Err(CommandError::NotFound) => {
+                    Err(WorkError::NotFound(_)) => {
                         anyhow::bail!("cancel request for unknown order {}", request.order_id)
                     }
                     Err(error) => Err(error.into()),
                 }
             }
             Event::OrderCanceled(canceled) => {
-                match db::find_store_order(tx, &canceled.order_id).await? {
-                    // Canceled on the customer's request: the store decided that already.
-                    Some(order) if order.status == StoreOrderStatus::Canceled => Ok(()),
-                    Some(mut order) => {
-                        let counted = order.counts();
+                let result =
+                    unit::change_in::<StoreOrder, Infallible>(tx, &canceled.order_id, |order| {
+                        // Canceled on the customer's request: the store decided that already.
+                        if order.status == StoreOrderStatus::Canceled {
+                            return Ok(Decision::Unchanged);
+                        }
                         if !order.withdraw() {
-                            tracing::warn!(order_id = %order.order_id, status = order.status.as_str(),
+                            tracing::warn!(order_id = %order.order_id,
+                                status = order.status.as_str(),
                                 "the order service canceled an order the store is cooking");
-                            return Ok(());
+                            return Ok(Decision::Unchanged);
                         }
-                        if !db::save_store_order(tx, &order).await? {
-                            anyhow::bail!("store order {} changed concurrently", order.order_id);
-                        }
-                        if counted {
-                            views::count_order(tx, &order.store_id, &order.items, -1).await?;
-                        }
-                        Ok(())
+                        Ok(Decision::quiet())
+                    })
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(WorkError::NotFound(_)) => {
+                        db::withdraw(tx, &canceled.order_id).await.map(drop)
                     }
-                    None => db::withdraw(tx, &canceled.order_id).await.map(drop),
+                    Err(error) => Err(error.into()),
                 }
             }
             _ => Ok(()),
@@ -135,7 +134,7 @@ impl EventHandler for StorePolicies {
 /// Rejects orders nobody answered within the deadline, every `interval`, until shutdown.
 pub async fn acceptance_deadline(
     db: Db,
-    outbox: OutboxSignal,
+    work: UnitOfWork,
     deadline: Duration,
     interval: Duration,
     shutdown: CancellationToken,
@@ -145,12 +144,9 @@ pub async fn acceptance_deadline(
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(interval) => {}
         }
-        match reject_overdue(&db, deadline).await {
+        match reject_overdue(&db, &work, deadline).await {
             Ok(0) => {}
-            Ok(count) => {
-                outbox.wake();
-                tracing::info!(count, "rejected orders past the acceptance deadline");
-            }
+            Ok(count) => tracing::info!(count, "rejected orders past the acceptance deadline"),
             Err(error) => {
                 tracing::warn!(error = %format!("{error:#}"), "acceptance deadline sweep failed")
             }
@@ -158,33 +154,27 @@ pub async fn acceptance_deadline(
     }
 }
 
-async fn reject_overdue(db: &Db, deadline: Duration) -> anyhow::Result<usize> {
+async fn reject_overdue(db: &Db, work: &UnitOfWork, deadline: Duration) -> anyhow::Result<usize> {
     let placed_before = now_ms() - deadline.as_millis() as i64;
     let overdue = {
-        let mut conn = db.pool().acquire().await?;
+        let mut conn = db.reader().acquire().await?;
         db::unanswered_orders(&mut conn, placed_before, 100).await?
     };
     let mut rejected = 0;
     for order_id in overdue {
-        let mut tx = db.begin().await?;
+        // Set by the attempt that was saved: an owner who answered meanwhile wins.
         let mut rejecting = false;
-        let result = change_order(&mut tx, None, &order_id, |order| {
-            if order.status != StoreOrderStatus::Placed {
-                return Ok(None); // the owner answered meanwhile
+        work.change::<StoreOrder, StoreOrderError>(&order_id, |order| {
+            rejecting = order.status == StoreOrderStatus::Placed;
+            if !rejecting {
+                return Ok(Decision::Unchanged);
             }
-            rejecting = true;
             let reason = Reason::parse("the store did not answer in time")?;
-            order.reject(reason, true).map(|e| Some(e.into()))
+            order.reject(reason, true).map(Decision::publish)
         })
-        .await;
-        match result {
-            Ok(_) if rejecting => {
-                tx.commit().await?;
-                rejected += 1;
-            }
-            // Answered meanwhile, or being answered right now: the owner wins.
-            Ok(_) | Err(CommandError::Conflict) => tx.rollback().await?,
-            Err(error) => return Err(error.into()),
+        .await?;
+        if rejecting {
+            rejected += 1;
         }
     }
     Ok(rejected)
