@@ -228,6 +228,20 @@ fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Every process whose command name is `name` (PostgreSQL's server processes, say).
+pub(crate) fn processes_named(name: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .collect()
+}
+
 /// Whether the process runs: a zombie has exited (in a container nobody may reap it).
 fn alive(pid: u32) -> bool {
     stat_fields(pid).is_some_and(|f| f.first().is_some_and(|state| state != "Z"))
@@ -241,7 +255,7 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
 }
 
 /// utime + stime; /proc counts in USER_HZ, 100 on Linux.
-fn cpu_seconds_of(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds_of(pid: u32) -> f64 {
     stat_fields(pid)
         .map(|f| {
             let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
@@ -250,7 +264,7 @@ fn cpu_seconds_of(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn rss_kib_of(pid: u32) -> u64 {
+pub(crate) fn rss_kib_of(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {

@@ -36,6 +36,8 @@ struct Member {
     env: Vec<(String, String)>,
     /// Where it answers `/readyz`; the broker has none and is ready once it accepts connections.
     ready: Readiness,
+    /// Where it serves `/metrics` (the broker: nowhere).
+    metrics: Option<SocketAddr>,
     running: Option<(Child, Option<ChildStdin>)>,
 }
 
@@ -58,7 +60,16 @@ impl ServeCluster {
     ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("baedal-serve-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir)?;
-        let addr = || -> anyhow::Result<SocketAddr> { Ok(([127, 0, 0, 1], free_port()?).into()) };
+        // Each port once: two random picks may meet.
+        let taken = std::cell::RefCell::new(std::collections::HashSet::new());
+        let addr = || -> anyhow::Result<SocketAddr> {
+            loop {
+                let port = free_port()?;
+                if taken.borrow_mut().insert(port) {
+                    return Ok(([127, 0, 0, 1], port).into());
+                }
+            }
+        };
         let kafka = addr()?;
         let gateway = addr()?;
         let order_replicas = [addr()?, addr()?];
@@ -68,7 +79,6 @@ impl ServeCluster {
             ("BAEDAL_DATABASE__URL".into(), database_url.into()),
             ("BAEDAL_KAFKA__BROKERS".into(), kafka.to_string()),
             ("BAEDAL_GATEWAY__BIND".into(), gateway.to_string()),
-            ("BAEDAL_METRICS__BIND".into(), "127.0.0.1:0".into()),
             (
                 "BAEDAL_DATA_DIR".into(),
                 dir.join("data").display().to_string(),
@@ -109,19 +119,22 @@ impl ServeCluster {
 
         let exe = std::env::current_exe()?;
         let serve = |name: String, service: ServiceName, bind: SocketAddr| {
+            let metrics = addr()?;
             let mut env = common.clone();
             let key = service.as_str().to_uppercase();
             env.push((format!("BAEDAL_SERVICES__{key}__BIND"), bind.to_string()));
+            env.push(("BAEDAL_METRICS__BIND".into(), metrics.to_string()));
             // As a StatefulSet pod's name: the restarted replica is the same group member.
             env.push(("BAEDAL_KAFKA__INSTANCE_ID".into(), name.clone()));
-            Member {
+            anyhow::Ok(Member {
                 name,
                 program: exe.clone(),
                 args: vec!["serve".into(), service.as_str().into()],
                 env,
                 ready: Readiness::Http(format!("http://{bind}/readyz")),
+                metrics: Some(metrics),
                 running: None,
-            }
+            })
         };
         let mut members = vec![Member {
             name: "broker".into(),
@@ -135,6 +148,7 @@ impl ServeCluster {
             ],
             env: vec![("RUST_LOG".into(), "warn".into())],
             ready: Readiness::Tcp(kafka),
+            metrics: None,
             running: None,
         }];
         for (i, replica) in order_replicas.iter().enumerate() {
@@ -142,17 +156,21 @@ impl ServeCluster {
                 format!("order-{}", i + 1),
                 ServiceName::Order,
                 *replica,
-            ));
+            )?);
         }
         for (service, bind) in binds {
-            members.push(serve(service.as_str().into(), service, bind));
+            members.push(serve(service.as_str().into(), service, bind)?);
         }
+        let gateway_metrics = addr()?;
+        let mut gateway_env = common.clone();
+        gateway_env.push(("BAEDAL_METRICS__BIND".into(), gateway_metrics.to_string()));
         members.push(Member {
             name: "gateway".into(),
             program: exe.clone(),
             args: vec!["serve".into(), "gateway".into()],
-            env: common.clone(),
+            env: gateway_env,
             ready: Readiness::Http(format!("http://{gateway}/readyz")),
+            metrics: Some(gateway_metrics),
             running: None,
         });
 
@@ -179,6 +197,29 @@ impl ServeCluster {
     /// Names of the processes, the broker first.
     pub fn names(&self) -> Vec<String> {
         self.members.iter().map(|m| m.name.clone()).collect()
+    }
+
+    /// Where each process serves `/metrics`.
+    pub fn metrics_urls(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter_map(|m| m.metrics.map(|addr| format!("http://{addr}/metrics")))
+            .collect()
+    }
+
+    /// The running processes' ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.members.iter().filter_map(Member::pid).collect()
+    }
+
+    /// The id of the named process, while it runs.
+    pub fn pid_of(&self, name: &str) -> Option<u32> {
+        self.members.iter().find(|m| m.name == name)?.pid()
+    }
+
+    /// The broker's address.
+    pub fn kafka(&self) -> &str {
+        &self.settings.kafka.brokers
     }
 
     /// SIGKILLs the named process, waits for it to exit, and starts it again until it is ready.
@@ -218,6 +259,10 @@ impl ServeCluster {
 }
 
 impl Member {
+    fn pid(&self) -> Option<u32> {
+        self.running.as_ref()?.0.id()
+    }
+
     async fn start(&mut self, dir: &Path) -> anyhow::Result<()> {
         let log_path = dir.join(format!("{}.log", self.name));
         let log = std::fs::OpenOptions::new()

@@ -120,9 +120,10 @@ enum BenchKind {
         #[command(flatten)]
         broker: BrokerArgs,
     },
-    /// Whole order lifecycles at fixed arrival rates against a `baedal up` started for the run:
-    /// the sustainable rate, each saga hop's latency, backlog drain, flatness against a full
-    /// log, read rates, CPU per lifecycle and memory. Prints a table and writes JSON.
+    /// Whole order lifecycles at fixed arrival rates against a platform started for the run
+    /// (`baedal up`, or the serve shape with `--serve-database-url`): the sustainable rate, each
+    /// saga hop's latency, backlog drain, flatness against a full log, read rates, CPU per
+    /// lifecycle and memory. Prints a table and writes JSON.
     Lifecycle {
         /// Lifecycles per second, tried in turn (stops at the first not sustained).
         #[arg(
@@ -148,6 +149,10 @@ enum BenchKind {
         probe_clients: usize,
         #[arg(long, default_value = "target/bench/lifecycle.json")]
         json: PathBuf,
+        /// Run the serve shape instead of `up`: a process per service (order twice) on this
+        /// PostgreSQL `database.url` template, e.g. postgres://postgres@127.0.0.1:5432/bench_{service}.
+        #[arg(long)]
+        serve_database_url: Option<String>,
         #[command(flatten)]
         broker: BrokerArgs,
     },
@@ -367,6 +372,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                     ballast,
                     probe_clients,
                     json,
+                    serve_database_url,
                     broker,
                 },
         } => {
@@ -380,6 +386,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 probe_clients,
                 json,
                 broker_bin,
+                serve_database_url,
             })
             .await
         }

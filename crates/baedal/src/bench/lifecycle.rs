@@ -20,6 +20,10 @@
 //!   gateway's own `/healthz`.
 //! - **CPU per lifecycle**: the `up` process's and its broker's CPU time (from /proc) divided by
 //!   the lifecycles completed; peak RSS of both.
+//! - **The serve shape** (`--serve-database-url`): the same against a process per service (order
+//!   twice, behind a balancer) on PostgreSQL with the broker apart. Stages and counters are summed
+//!   over every process's `/metrics`; CPU is every baedal process's, and PostgreSQL's server
+//!   processes' CPU is reported beside it.
 
 use std::{
     collections::BTreeMap,
@@ -32,11 +36,16 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use platform::ServiceName;
 use serde_json::{Value, json};
+use sqlx::migrate::MigrateDatabase;
 use tokio::task::JoinSet;
 
 use super::percentile;
-use crate::child::{UpConfig, UpProcess, signal, write_json};
+use crate::{
+    child::{UpConfig, UpProcess, cpu_seconds_of, processes_named, rss_kib_of, signal, write_json},
+    cluster::ServeCluster,
+};
 
 /// A stage's p99 must stay under this for a rate to count as sustained.
 const STAGE_P99_LIMIT_MS: f64 = 250.0;
@@ -55,8 +64,157 @@ pub struct LifecycleOptions {
     /// Clients of the closed-loop read probes (0: skip).
     pub probe_clients: usize,
     pub json: PathBuf,
-    /// The `baedal-broker` the `up` under test runs.
+    /// The `baedal-broker` the platform under test runs.
     pub broker_bin: PathBuf,
+    /// `None`: `baedal up`, the embedded default. `Some(url)`: the `serve` shape, a process per
+    /// service (order twice) on PostgreSQL (`url` names the databases with `{service}`), the
+    /// broker apart.
+    pub serve_database_url: Option<String>,
+}
+
+/// The platform under test.
+enum Deployment {
+    Up(Box<UpProcess>),
+    /// With the database URL of each of its databases, dropped at the end.
+    Serve(Box<ServeCluster>, Vec<String>),
+}
+
+impl Deployment {
+    async fn start(options: &LifecycleOptions) -> anyhow::Result<Self> {
+        Ok(match &options.serve_database_url {
+            None => Deployment::Up(Box::new(
+                UpProcess::start(UpConfig::fresh("lifecycle", options.broker_bin.clone())?).await?,
+            )),
+            Some(template) => {
+                // Databases of this run's own, so every run starts from empty ones.
+                let run = &uuid::Uuid::now_v7().simple().to_string()[20..];
+                let url = template.replace("{service}", &format!("{{service}}_{run}"));
+                let databases: Vec<String> = ServiceName::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .chain(["gateway"])
+                    .map(|name| url.replace("{service}", name))
+                    .collect();
+                // One machine plays every client: measure the platform, not the limiter.
+                let env = [
+                    ("BAEDAL_GATEWAY__RATE_LIMIT__PER_SECOND", "0"),
+                    ("BAEDAL_GATEWAY__RATE_LIMIT__LOGINS_PER_MINUTE", "0"),
+                ]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()));
+                let cluster = match ServeCluster::start(&url, &options.broker_bin, &env).await {
+                    Ok(cluster) => cluster,
+                    Err(error) => {
+                        drop_databases(&databases).await;
+                        return Err(error);
+                    }
+                };
+                let deployment = Deployment::Serve(Box::new(cluster), databases);
+                if let Deployment::Serve(cluster, _) = &deployment
+                    && let Err(error) =
+                        crate::demo::seed_remote(&cluster.settings(), &cluster.gateway).await
+                {
+                    deployment.stop().await;
+                    return Err(error.context("seeding the demo data"));
+                }
+                deployment
+            }
+        })
+    }
+
+    fn shape(&self) -> &'static str {
+        match self {
+            Deployment::Up(_) => "up",
+            Deployment::Serve(..) => "serve",
+        }
+    }
+
+    fn gateway_url(&self) -> String {
+        match self {
+            Deployment::Up(up) => up.config.gateway_url(),
+            Deployment::Serve(cluster, _) => cluster.gateway.clone(),
+        }
+    }
+
+    fn kafka(&self) -> String {
+        match self {
+            Deployment::Up(up) => up.config.kafka.clone(),
+            Deployment::Serve(cluster, _) => cluster.kafka().to_owned(),
+        }
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Deployment::Up(up) => up.pids(),
+            Deployment::Serve(cluster, _) => cluster.pids(),
+        }
+    }
+
+    fn broker_pid(&self) -> Option<u32> {
+        match self {
+            Deployment::Up(up) => up.broker_pid(),
+            Deployment::Serve(cluster, _) => cluster.pid_of("broker"),
+        }
+    }
+
+    /// CPU seconds so far of baedal's processes: `up` and its broker, or every process of the
+    /// cluster.
+    fn cpu_seconds(&self) -> f64 {
+        self.pids().into_iter().map(cpu_seconds_of).sum()
+    }
+
+    /// CPU seconds so far of the PostgreSQL server (the serve shape's storage); 0 for `up`.
+    fn storage_cpu_seconds(&self) -> f64 {
+        match self {
+            Deployment::Up(_) => 0.0,
+            Deployment::Serve(..) => processes_named("postgres")
+                .into_iter()
+                .map(cpu_seconds_of)
+                .sum(),
+        }
+    }
+
+    fn rss_mib(&self) -> f64 {
+        self.pids().into_iter().map(rss_kib_of).sum::<u64>() as f64 / 1024.0
+    }
+
+    /// Every process's metrics, one page after another (series of one name add up).
+    async fn metrics(&self, http: &reqwest::Client) -> anyhow::Result<String> {
+        let urls = match self {
+            Deployment::Up(up) => vec![up.config.metrics_url()],
+            Deployment::Serve(cluster, _) => cluster.metrics_urls(),
+        };
+        let mut pages = String::new();
+        for url in urls {
+            pages.push_str(&scrape(http, &url).await?);
+            pages.push('\n');
+        }
+        Ok(pages)
+    }
+
+    fn log_hint(&self) -> String {
+        match self {
+            Deployment::Up(up) => up.config.log().display().to_string(),
+            Deployment::Serve(cluster, _) => format!("{}/*.log", cluster.dir.display()),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Deployment::Up(up) => up.stop(true).await,
+            Deployment::Serve(cluster, databases) => {
+                cluster.stop(true).await;
+                drop_databases(&databases).await;
+            }
+        }
+    }
+}
+
+async fn drop_databases(urls: &[String]) {
+    for url in urls {
+        if let Err(error) = sqlx::Any::drop_database(url).await {
+            eprintln!("could not drop {}: {error}", platform::db::redact(url));
+        }
+    }
 }
 
 /// Everything a lifecycle needs, shared by all of them.
@@ -303,6 +461,14 @@ fn event_lags(page: &str) -> BTreeMap<(String, String), Buckets> {
     }
     for buckets in series.values_mut() {
         buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // Processes of one consumer (replicas) each have the series: their buckets add up.
+        buckets.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += later.1;
+            }
+            same
+        });
     }
     series
 }
@@ -364,14 +530,15 @@ fn summary(samples: &mut [Duration]) -> Value {
 
 /// One rate of the sweep.
 async fn run_rate(
-    platform: &UpProcess,
+    platform: &Deployment,
     clients: &Arc<Clients>,
     rate: f64,
     duration: Duration,
 ) -> anyhow::Result<Value> {
     let http = &clients.http;
-    let before = event_lags(&scrape(http, &platform.config.metrics_url()).await?);
+    let before = event_lags(&platform.metrics(http).await?);
     let cpu_before = platform.cpu_seconds();
+    let storage_cpu_before = platform.storage_cpu_seconds();
     let mut peak_rss = platform.rss_mib();
     let total = (rate * duration.as_secs_f64()).round().max(1.0) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate);
@@ -422,7 +589,8 @@ async fn run_rate(
     running.abort_all();
     let elapsed = started.elapsed();
     let cpu = platform.cpu_seconds() - cpu_before;
-    let after = event_lags(&scrape(http, &platform.config.metrics_url()).await?);
+    let storage_cpu = platform.storage_cpu_seconds() - storage_cpu_before;
+    let after = event_lags(&platform.metrics(http).await?);
 
     let mut stages = Vec::new();
     let mut worst_p99 = 0.0f64;
@@ -466,13 +634,16 @@ async fn run_rate(
         "worstStageP99Ms": worst_p99,
         "cpuSeconds": cpu,
         "cpuMsPerLifecycle": if completed > 0 { cpu * 1000.0 / completed as f64 } else { 0.0 },
+        "storageCpuSeconds": storage_cpu,
+        "storageCpuMsPerLifecycle":
+            if completed > 0 { storage_cpu * 1000.0 / completed as f64 } else { 0.0 },
         "peakRssMiB": peak_rss,
         "sustained": sustained,
     }))
 }
 
 async fn sweep(
-    platform: &UpProcess,
+    platform: &Deployment,
     clients: &Arc<Clients>,
     options: &LifecycleOptions,
     label: &str,
@@ -498,7 +669,7 @@ async fn sweep(
 fn print_rate(result: &Value) {
     let f = |v: &Value| v.as_f64().unwrap_or(0.0);
     println!(
-        "  rate {:>6.1}/s  done {:>5}/{:<5} fail {:<3} | lifecycle p50 {:>7.0} p99 {:>7.0} ms | worst stage p99 {:>6.0} ms | {:>5.1} ms CPU/lifecycle | {:>4.0} MiB | {}",
+        "  rate {:>6.1}/s  done {:>5}/{:<5} fail {:<3} | lifecycle p50 {:>7.0} p99 {:>7.0} ms | worst stage p99 {:>6.0} ms | {:>5.1} ms CPU/lifecycle (+{:.1} PostgreSQL) | {:>4.0} MiB | {}",
         f(&result["rate"]),
         result["completed"],
         result["started"],
@@ -507,6 +678,7 @@ fn print_rate(result: &Value) {
         f(&result["lifecycle"]["p99Ms"]),
         f(&result["worstStageP99Ms"]),
         f(&result["cpuMsPerLifecycle"]),
+        f(&result["storageCpuMsPerLifecycle"]),
         f(&result["peakRssMiB"]),
         if result["sustained"].as_bool() == Some(true) {
             "sustained"
@@ -531,7 +703,7 @@ fn print_rate(result: &Value) {
 /// Orders taken while the broker is stopped, then the time until the store, the customer's
 /// mypage and the notifications have every one of them.
 async fn backlog_drain(
-    platform: &UpProcess,
+    platform: &Deployment,
     clients: &Arc<Clients>,
     orders: usize,
 ) -> anyhow::Result<Value> {
@@ -557,7 +729,7 @@ async fn backlog_drain(
         ]
     };
     let applied = |page: &str| counter_total(page, "events_consumed_total", "outcome=\"applied\"");
-    let page = scrape(http, &platform.config.metrics_url()).await?;
+    let page = platform.metrics(http).await?;
     let (start_counts, start_applied) = (counted(&page), applied(&page));
     signal(broker, "-STOP");
     let taking = Instant::now();
@@ -591,7 +763,7 @@ async fn backlog_drain(
     let deadline = drain_start + Duration::from_secs(600);
     let mut last_progress = Instant::now();
     let drained = loop {
-        let page = scrape(http, &platform.config.metrics_url()).await?;
+        let page = platform.metrics(http).await?;
         let counts = counted(&page);
         let behind: f64 = counts
             .iter()
@@ -798,21 +970,21 @@ pub async fn run(options: LifecycleOptions) -> anyhow::Result<()> {
         options.duration.as_secs(),
         options.poll.as_millis()
     );
-    let platform =
-        UpProcess::start(UpConfig::fresh("lifecycle", options.broker_bin.clone())?).await?;
+    let platform = Deployment::start(&options).await?;
+    println!("the {} shape", platform.shape());
     let outcome = measure(&platform, &options).await;
     if outcome.is_err() {
-        eprintln!("the platform's log: {}", platform.config.log().display());
+        eprintln!("the platform's logs: {}", platform.log_hint());
     }
     let report = outcome?;
-    platform.stop(true).await;
+    platform.stop().await;
     write_json(&options.json, &report)?;
     println!("figures written to {}", options.json.display());
     Ok(())
 }
 
-async fn measure(platform: &UpProcess, options: &LifecycleOptions) -> anyhow::Result<Value> {
-    let clients = Arc::new(Clients::new(&platform.config.gateway_url(), options.poll).await?);
+async fn measure(platform: &Deployment, options: &LifecycleOptions) -> anyhow::Result<Value> {
+    let clients = Arc::new(Clients::new(&platform.gateway_url(), options.poll).await?);
     // The first order also waits for nothing: `up` is ready only with the menus in its replica.
     clients.place(&clients.crew.customers[0]).await?;
     let (fresh, fresh_rate) = sweep(platform, &clients, options, "fresh log").await?;
@@ -828,7 +1000,7 @@ async fn measure(platform: &UpProcess, options: &LifecycleOptions) -> anyhow::Re
         None
     };
     let (full, full_rate, ballast) = if options.ballast > 0 {
-        let ballast = ballast(&platform.config.kafka, options.ballast).await?;
+        let ballast = ballast(&platform.kafka(), options.ballast).await?;
         let (full, rate) = sweep(platform, &clients, options, "log with ballast").await?;
         println!(
             "sustained with {} ballast records: {rate}/s ({:.0}% of the fresh log's)",
@@ -841,6 +1013,7 @@ async fn measure(platform: &UpProcess, options: &LifecycleOptions) -> anyhow::Re
     };
     Ok(json!({
         "bench": "lifecycle",
+        "shape": platform.shape(),
         "machine": machine(),
         "options": {
             "rates": options.rates,
