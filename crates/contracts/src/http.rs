@@ -7,7 +7,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// order → payment: charge the customer for an order. Repeating it with the same order id returns
 /// the first outcome and never charges twice.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargeRequest {
     pub order_id: String,
@@ -19,7 +19,7 @@ pub struct ChargeRequest {
     pub card_token: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
 pub enum PaymentStatus {
     Approved,
     Declined,
@@ -27,7 +27,7 @@ pub enum PaymentStatus {
     Refunded,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
     pub payment_id: String,
@@ -40,7 +40,7 @@ pub struct PaymentView {
 }
 
 /// review → order: the facts of an order another service may check (`GET /internal/orders/{id}`).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderSummary {
     pub order_id: String,

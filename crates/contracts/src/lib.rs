@@ -27,14 +27,14 @@ pub mod headers {
 }
 
 /// A point on the map, WGS84 degrees.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, utoipa::ToSchema)]
 pub struct GeoPoint {
     pub lat: f64,
     pub lng: f64,
 }
 
 /// One line of a store's menu as published to other services.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MenuItem {
     pub food_id: String,
@@ -45,7 +45,7 @@ pub struct MenuItem {
 }
 
 /// One line of an order, priced by the order service from its menu replica.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLine {
     pub food_id: String,
@@ -55,7 +55,7 @@ pub struct OrderLine {
     pub unit_price: i64,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryAddress {
     pub text: String,

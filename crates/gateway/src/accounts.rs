@@ -160,6 +160,19 @@ pub async fn authenticate(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/accounts/{username}",
+    tag = "accounts",
+    params(("username" = String, Path)),
+    responses(
+        (status = 204, description = "disabled: its tokens stop working at once"),
+        (status = 403, description = "only admins disable accounts (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such account (`code`: account-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "admins cannot disable themselves (`code`: cannot-delete-self)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// An admin deletes an account: it can no longer log in, and its tokens stop working within
 /// `auth.account_check_secs` on every gateway (at once on this one).
 async fn disable(
@@ -190,13 +203,13 @@ async fn disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginRequest {
     username: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LoginResponse {
     token: String,
@@ -211,6 +224,18 @@ struct Account {
     disabled: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "accounts",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "a bearer token for the other routes", body = LoginResponse),
+        (status = 401, description = "wrong username or password (`code`: invalid-credentials)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the body is not a login, or a field is empty (`code`: invalid-body, missing-credentials)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(())
+)]
 async fn login(
     State(accounts): State<Accounts>,
     Json(request): Json<LoginRequest>,
@@ -324,4 +349,14 @@ fn same_subject(username: &str, subject_id: &str, existing: &Account) -> anyhow:
         existing.subject_id
     );
     Ok(())
+}
+
+/// The gateway's own account routes, described for the merged OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(login, disable))]
+struct AccountsDoc;
+
+/// This service's part of the public API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <AccountsDoc as utoipa::OpenApi>::openapi()
 }

@@ -3,6 +3,7 @@
 //! a service is down or slow.
 
 pub mod accounts;
+pub mod docs;
 pub mod limits;
 pub mod proxy;
 pub mod routes;
@@ -104,6 +105,7 @@ pub async fn app(settings: &Settings, db: Db, started: Gate) -> anyhow::Result<R
     ));
     let router = accounts::routes(accounts)
         .merge(web_app())
+        .merge(docs::routes())
         .merge(operational_routes(Readiness {
             db: Some(db),
             bus: None,

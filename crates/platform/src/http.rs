@@ -82,10 +82,7 @@ pub struct Readiness {
 /// Health and readiness endpoints, merged into every service's router.
 pub fn operational_routes(readiness: Readiness) -> Router {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "alive"})) }),
-        )
+        .route("/healthz", get(alive))
         .route("/readyz", get(ready))
         .with_state(Arc::new(readiness))
 }
@@ -96,7 +93,30 @@ pub fn metrics_routes() -> Router {
     Router::new().route("/metrics", get(metrics_text))
 }
 
-async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
+/// The process is alive (liveness): it answers without looking at anything else.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "alive: `{\"status\": \"alive\"}`")),
+    security(())
+)]
+pub async fn alive() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "alive"}))
+}
+
+/// Whether the process can do its work (readiness): its database and broker answer.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "ready: `{\"status\": \"ready\", \"database\": \"up\", \"broker\": \"up\"}`"),
+        (status = 503, description = "still starting, or a dependency is down (`code`: starting, not-ready)", body = crate::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(())
+)]
+pub async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
     if !readiness.started.is_open() {
         return ApiError::unavailable("starting", "still starting").into_response();
     }
@@ -384,6 +404,15 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// `/healthz` and `/readyz`, described for an OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(alive, ready))]
+struct OperationsDoc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <OperationsDoc as utoipa::OpenApi>::openapi()
 }
 
 #[cfg(test)]

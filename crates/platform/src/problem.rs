@@ -13,14 +13,17 @@ use serde::{Deserialize, Serialize};
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 /// The body clients receive, and the body services decode from each other.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct Problem {
+    /// A URI naming the problem type (`about:blank` here: the `code` names it).
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
     pub status: u16,
+    /// What went wrong and, for a client mistake, what to fix.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// The stable, machine-readable name of the problem (`store-not-found`, ...).
     pub code: String,
 }
 

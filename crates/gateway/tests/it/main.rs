@@ -1,5 +1,6 @@
 //! The gateway against real local servers standing in for the services.
 
+mod docs;
 mod limits;
 mod login;
 mod routing;

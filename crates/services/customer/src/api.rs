@@ -27,7 +27,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Profile {
     customer_id: String,
@@ -39,6 +39,16 @@ struct Profile {
     coupons: Vec<CouponView>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/customers/me",
+    tag = "customer",
+    responses(
+        (status = 200, description = "the customer's grade, count and coupons", body = Profile),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn me(State(state): State<AppState>, caller: Identity) -> ApiResult<Json<Profile>> {
     caller.require(Role::Customer)?;
     let mut conn = state.db.reader().acquire().await?;
@@ -59,4 +69,14 @@ async fn me(State(state): State<AppState>, caller: Identity) -> ApiResult<Json<P
         coupon_count: coupons.iter().filter(|c| c.status == "Active").count(),
         coupons,
     }))
+}
+
+/// The routes this service answers through the gateway, described for the merged OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(me))]
+struct ApiDoc;
+
+/// This service's part of the public API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

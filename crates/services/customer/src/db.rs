@@ -145,7 +145,7 @@ pub async fn count_completed(
     Ok(inserted.rows_affected() == 1)
 }
 
-#[derive(serde::Serialize, Debug, Clone)]
+#[derive(serde::Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CouponView {
     pub coupon_id: String,

@@ -43,7 +43,7 @@ impl From<DeliveryError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct DeliveryView {
     delivery_id: String,
@@ -73,7 +73,8 @@ fn view(delivery: Delivery, distance_km: Option<f64>) -> DeliveryView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NearQuery {
     lat: f64,
@@ -81,6 +82,18 @@ struct NearQuery {
     radius_km: Option<f64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/deliveries/available",
+    tag = "delivery",
+    params(NearQuery),
+    responses(
+        (status = 200, description = "waiting deliveries near the rider, nearest first", body = Vec<DeliveryView>),
+        (status = 400, description = "the position or radius is out of range (`code`: invalid-search, invalid-query)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// Scenario step 7: cooked orders waiting within the radius, nearest first.
 async fn available(
     State(state): State<AppState>,
@@ -108,6 +121,18 @@ fn not_found() -> ApiError {
     ApiError::not_found("delivery-not-found", "there is no such delivery")
 }
 
+#[utoipa::path(
+    get,
+    path = "/deliveries/{deliveryId}",
+    tag = "delivery",
+    params(("deliveryId" = String, Path)),
+    responses(
+        (status = 200, description = "the delivery", body = DeliveryView),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such delivery (`code`: delivery-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn get_delivery(
     State(state): State<AppState>,
     caller: Identity,
@@ -147,6 +172,19 @@ impl From<Refusal> for ApiError {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/deliveries/{deliveryId}/pick",
+    tag = "delivery",
+    params(("deliveryId" = String, Path)),
+    responses(
+        (status = 200, description = "picked by the caller", body = DeliveryView),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such delivery (`code`: delivery-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "another rider won it, or it closed (`code`: already-picked, not-available, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// Scenario step 8: exactly one rider wins a delivery; the others get 409.
 async fn pick(
     State(state): State<AppState>,
@@ -163,6 +201,19 @@ async fn pick(
     Ok(Json(view(delivery, None)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/deliveries/{deliveryId}/complete",
+    tag = "delivery",
+    params(("deliveryId" = String, Path)),
+    responses(
+        (status = 200, description = "delivered", body = DeliveryView),
+        (status = 403, description = "only the rider who picked it completes it (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such delivery (`code`: delivery-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the delivery is not on the way (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// Only the rider who picked the delivery completes it; the rider's count rises with it.
 async fn complete(
     State(state): State<AppState>,
@@ -179,6 +230,17 @@ async fn complete(
     Ok(Json(view(delivery, None)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/riders/{riderId}/stats",
+    tag = "delivery",
+    params(("riderId" = String, Path)),
+    responses(
+        (status = 200, description = "the rider's deliveries", body = RiderStats),
+        (status = 403, description = "riders see only their own stats (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn stats(
     State(state): State<AppState>,
     caller: Identity,
@@ -190,4 +252,14 @@ async fn stats(
     }
     let mut conn = state.db.reader().acquire().await?;
     Ok(Json(views::rider_stats(&mut conn, &rider_id).await?))
+}
+
+/// The routes this service answers through the gateway, described for the merged OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(available, get_delivery, pick, complete, stats))]
+struct ApiDoc;
+
+/// This service's part of the public API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

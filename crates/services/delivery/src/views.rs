@@ -4,7 +4,7 @@ use platform::db::Conn;
 use serde::Serialize;
 use sqlx::Row;
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RiderStats {
     pub rider_id: String,

@@ -26,13 +26,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListQuery {
     order_id: Option<String>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/notifications",
+    tag = "notification",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "the customer's messages, newest event first", body = Vec<crate::db::Notification>),
+        (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// The caller's messages, newest first, with whether each was sent.
 async fn list(
     State(state): State<AppState>,
@@ -57,4 +70,14 @@ async fn list(
         )
         .await?,
     ))
+}
+
+/// The routes this service answers through the gateway, described for the merged OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list))]
+struct ApiDoc;
+
+/// This service's part of the public API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

@@ -112,7 +112,7 @@ pub async fn queue(conn: &mut Conn, n: NewNotification<'_>) -> anyhow::Result<()
     Ok(())
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub notification_id: String,

@@ -68,7 +68,7 @@ impl From<OrderError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PlaceOrderBody {
     store_id: String,
@@ -77,14 +77,14 @@ struct PlaceOrderBody {
     payment: PaymentBody,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ItemBody {
     food_id: String,
     quantity: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddressBody {
     text: String,
@@ -92,14 +92,14 @@ struct AddressBody {
     lng: f64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PaymentBody {
     method: String,
     card_token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Placed {
     order_id: String,
@@ -110,6 +110,23 @@ struct Placed {
 /// How long a repeated request waits for the first one (same `Idempotency-Key`) to finish.
 const SAME_REQUEST_WAIT: Duration = Duration::from_secs(5);
 
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "order",
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key and body give the same order and one charge, however often sent")),
+    request_body = PlaceOrderBody,
+    responses(
+        (status = 201, description = "paid and placed", body = Placed),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 402, description = "the card was declined; no order was placed (`code`: payment-declined)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the order cannot be taken as asked (`code`: store-closed, sold-out, idempotency-key-reused, request-in-progress)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the order is not valid (`code`: invalid-order, unknown-food, payment-refused, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "payment is unavailable; no order was placed (`code`: payment-unavailable)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// Scenario steps 1–2: price the order from the menu replica, record it as `PaymentPending`,
 /// charge the customer synchronously, and only then place it with its `OrderPlaced` event. No
 /// payment, no order; and no charge without an order that knows of it, whenever a crash comes.
@@ -322,7 +339,7 @@ fn payment_failure(error: CallError) -> ApiError {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OrderView {
     order_id: String,
@@ -343,6 +360,18 @@ fn order_not_found() -> ApiError {
     ApiError::not_found("order-not-found", "there is no such order of yours")
 }
 
+#[utoipa::path(
+    get,
+    path = "/orders/{orderId}",
+    tag = "order",
+    params(("orderId" = String, Path)),
+    responses(
+        (status = 200, description = "the order", body = OrderView),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn get_order(
     State(state): State<AppState>,
     caller: Identity,
@@ -373,7 +402,7 @@ async fn get_order(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StatusView {
     order_id: String,
@@ -400,6 +429,19 @@ async fn customer_command<E: Into<contracts::Event>>(
         .await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{orderId}/cancel",
+    tag = "order",
+    params(("orderId" = String, Path)),
+    responses(
+        (status = 202, description = "asked: the store decides", body = StatusView),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "cooking started, or the order is past canceling (`code`: cancel-too-late, invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// Scenario step 6: the customer asks to cancel; the store decides (until cooking starts).
 async fn cancel_order(
     State(state): State<AppState>,
@@ -416,6 +458,19 @@ async fn cancel_order(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{orderId}/confirm-receipt",
+    tag = "order",
+    params(("orderId" = String, Path)),
+    responses(
+        (status = 200, description = "completed", body = StatusView),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the order was not delivered yet (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// Scenario step 11: the customer got the food.
 async fn confirm_receipt(
     State(state): State<AppState>,
@@ -429,14 +484,15 @@ async fn confirm_receipt(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
     limit: Option<i64>,
     before: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Page {
     orders: Vec<MypageOrder>,
@@ -444,6 +500,18 @@ struct Page {
     next_before: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/mypage/orders",
+    tag = "order",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "the customer's orders, newest first", body = Page),
+        (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn mypage_list(
     State(state): State<AppState>,
     caller: Identity,
@@ -468,6 +536,18 @@ async fn mypage_list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/mypage/orders/{orderId}",
+    tag = "order",
+    params(("orderId" = String, Path)),
+    responses(
+        (status = 200, description = "the order with its timeline", body = MypageOrder),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn mypage_order(
     State(state): State<AppState>,
     caller: Identity,
@@ -501,6 +581,16 @@ async fn order_summary(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/sagas/stuck",
+    tag = "order",
+    responses(
+        (status = 200, description = "orders past their stage's deadline, per stage", body = Vec<crate::stuck::StuckStage>),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// For operators: the orders stuck past their stage's deadline, per stage.
 async fn stuck_sagas(
     State(state): State<AppState>,
@@ -509,4 +599,22 @@ async fn stuck_sagas(
     caller.require(Role::Admin)?;
     let mut conn = state.db.reader().acquire().await?;
     Ok(Json(crate::stuck::stuck(&mut conn, &state.stuck).await?))
+}
+
+/// The routes this service answers through the gateway, described for the merged OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    place_order,
+    get_order,
+    cancel_order,
+    confirm_receipt,
+    mypage_list,
+    mypage_order,
+    stuck_sagas
+))]
+struct ApiDoc;
+
+/// This service's part of the public API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

@@ -33,7 +33,7 @@ pub fn stage_deadlines(saga: &platform::config::SagaSettings) -> Vec<(OrderStatu
     ]
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StuckStage {
     pub stage: &'static str,
@@ -43,7 +43,7 @@ pub struct StuckStage {
     pub orders: Vec<StuckOrder>,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StuckOrder {
     pub order_id: String,

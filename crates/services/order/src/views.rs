@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use crate::domain::OrderStatus;
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub status: String,
@@ -21,7 +21,7 @@ pub struct Step {
     pub note: Option<String>,
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MypageOrder {
     pub order_id: String,

@@ -106,6 +106,18 @@ async fn find_by_order(state: &AppState, order_id: &str) -> ApiResult<Option<Pay
     Ok(db::find_by_order(&mut conn, order_id).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/payments/{orderId}",
+    tag = "payment",
+    params(("orderId" = String, Path)),
+    responses(
+        (status = 200, description = "the payment of an order, with its refund", body = PaymentDetail),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no payment of yours for this order (`code`: payment-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn get_payment(
     State(state): State<AppState>,
     caller: Identity,
@@ -121,7 +133,7 @@ async fn get_payment(
     Ok(Json(PaymentDetail { payment, refund }))
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PaymentDetail {
     #[serde(flatten)]
@@ -129,13 +141,26 @@ struct PaymentDetail {
     refund: Option<db::RefundView>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListQuery {
     customer_id: Option<String>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/payments",
+    tag = "payment",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "the customer's payments, newest first", body = Vec<PaymentView>),
+        (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// Recent payments: admins see everyone's (optionally one customer's), customers their own.
 async fn list_payments(
     State(state): State<AppState>,
@@ -158,4 +183,14 @@ async fn list_payments(
     Ok(Json(
         db::recent(&mut conn, customer.as_deref(), limit).await?,
     ))
+}
+
+/// The routes this service answers through the gateway, described for the merged OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_payments, get_payment))]
+struct ApiDoc;
+
+/// This service's part of the public API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

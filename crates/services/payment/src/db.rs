@@ -121,7 +121,7 @@ pub async fn insert_refund(
     .map(drop)
 }
 
-#[derive(serde::Serialize, Debug, Clone)]
+#[derive(serde::Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundView {
     pub refund_id: String,

@@ -47,7 +47,7 @@ impl From<ReviewError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WriteBody {
     order_id: String,
@@ -56,7 +56,7 @@ struct WriteBody {
     text: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Written {
     review_id: String,
@@ -65,6 +65,21 @@ struct Written {
     rating: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/reviews",
+    tag = "review",
+    request_body = WriteBody,
+    responses(
+        (status = 201, description = "written: a coupon follows", body = Written),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the order has a review, or is not completed (`code`: already-reviewed, order-not-completed)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the rating or text is not valid (`code`: invalid-review, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "orders cannot be checked right now; nothing was stored (`code`: order-lookup-unavailable)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// A review of a completed order of one's own, once. The order is looked up synchronously in the
 /// order service (timeout, breaker); when it cannot answer, nothing is stored and the customer is
 /// asked to retry later.
@@ -152,6 +167,18 @@ async fn write_review(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/reviews/{reviewId}",
+    tag = "review",
+    params(("reviewId" = String, Path)),
+    responses(
+        (status = 204, description = "deleted: its coupon is taken back"),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such review of yours (`code`: review-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// The author removes a review; its coupon is taken back. To anyone else it is not there.
 async fn delete_review(
     State(state): State<AppState>,
@@ -174,12 +201,24 @@ async fn delete_review(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{storeId}/reviews",
+    tag = "review",
+    params(("storeId" = String, Path), ListQuery),
+    responses(
+        (status = 200, description = "the store's reviews, newest first", body = Vec<ReviewView>),
+        (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn store_reviews(
     State(state): State<AppState>,
     _caller: Identity,
@@ -195,4 +234,14 @@ async fn store_reviews(
     }
     let mut conn = state.db.reader().acquire().await?;
     Ok(Json(db::store_reviews(&mut conn, &store_id, limit).await?))
+}
+
+/// The routes this service answers through the gateway, described for the merged OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(write_review, delete_review, store_reviews))]
+struct ApiDoc;
+
+/// This service's part of the public API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

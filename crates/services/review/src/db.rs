@@ -74,7 +74,7 @@ impl Aggregate for Review {
     }
 }
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewView {
     pub review_id: String,

@@ -77,7 +77,7 @@ fn order_not_found() -> ApiError {
     ApiError::not_found(code, detail)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StoreSummary {
     store_id: String,
@@ -88,7 +88,7 @@ struct StoreSummary {
     open: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct FoodView {
     food_id: String,
@@ -97,7 +97,7 @@ struct FoodView {
     sold_out: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StoreDetail {
     #[serde(flatten)]
@@ -134,6 +134,15 @@ fn detail(store: Store) -> StoreDetail {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores",
+    tag = "store",
+    responses(
+        (status = 200, description = "every store", body = Vec<StoreSummary>)
+    ),
+    security(("bearer" = []))
+)]
 async fn list_stores(
     State(state): State<AppState>,
     _caller: Identity,
@@ -143,6 +152,17 @@ async fn list_stores(
     Ok(Json(stores.iter().map(summary).collect()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{storeId}",
+    tag = "store",
+    params(("storeId" = String, Path)),
+    responses(
+        (status = 200, description = "the store and its menu", body = StoreDetail),
+        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn get_store(
     State(state): State<AppState>,
     _caller: Identity,
@@ -159,7 +179,7 @@ fn store_not_found() -> ApiError {
     ApiError::not_found("store-not-found", "there is no such store")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RegisterStore {
     name: String,
@@ -168,6 +188,18 @@ struct RegisterStore {
     lng: f64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores",
+    tag = "store",
+    request_body = RegisterStore,
+    responses(
+        (status = 201, description = "the store, registered for its owner", body = StoreDetail),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the store is not valid (`code`: invalid-store, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 /// Admins register stores for owners (owners then manage their menus).
 async fn register_store(
     State(state): State<AppState>,
@@ -186,13 +218,13 @@ async fn register_store(
     Ok((StatusCode::CREATED, Json(detail(store))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct MenuBody {
     foods: Vec<FoodBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FoodBody {
     food_id: Option<String>,
@@ -239,6 +271,21 @@ async fn change_own_store(
     Ok(Json(detail(store)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/stores/{storeId}/menu",
+    tag = "store",
+    params(("storeId" = String, Path)),
+    request_body = MenuBody,
+    responses(
+        (status = 200, description = "the store with its new menu", body = StoreDetail),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the store changed meanwhile (`code`: concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the menu is not valid (`code`: invalid-store, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn replace_menu(
     State(state): State<AppState>,
     caller: Identity,
@@ -271,6 +318,18 @@ async fn set_open(
     change_own_store(&state, &caller, &store_id, |store| Ok(store.set_open(open))).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{storeId}/open",
+    tag = "store",
+    params(("storeId" = String, Path)),
+    responses(
+        (status = 200, description = "the store, open", body = StoreDetail),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn open_store(
     State(state): State<AppState>,
     caller: Identity,
@@ -279,6 +338,18 @@ async fn open_store(
     set_open(state, caller, store_id, true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{storeId}/pause",
+    tag = "store",
+    params(("storeId" = String, Path)),
+    responses(
+        (status = 200, description = "the store, paused", body = StoreDetail),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn pause_store(
     State(state): State<AppState>,
     caller: Identity,
@@ -287,13 +358,27 @@ async fn pause_store(
     set_open(state, caller, store_id, false).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OrdersQuery {
     status: Option<String>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{storeId}/orders",
+    tag = "store",
+    params(("storeId" = String, Path), OrdersQuery),
+    responses(
+        (status = 200, description = "the store's orders, oldest first", body = Vec<StoreOrderView>),
+        (status = 400, description = "a query parameter is malformed (`code`: invalid-status, invalid-limit)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn list_orders(
     State(state): State<AppState>,
     caller: Identity,
@@ -321,7 +406,7 @@ async fn list_orders(
     Ok(Json(orders))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StoreOrderState {
     order_id: String,
@@ -361,12 +446,27 @@ async fn owner_command(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AcceptBody {
     cook_minutes: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{storeId}/orders/{orderId}/accept",
+    tag = "store",
+    params(("storeId" = String, Path), ("orderId" = String, Path)),
+    request_body = AcceptBody,
+    responses(
+        (status = 200, description = "accepted", body = StoreOrderState),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "cook minutes out of range (`code`: invalid-request, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn accept(
     State(state): State<AppState>,
     caller: Identity,
@@ -381,12 +481,27 @@ async fn accept(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RejectBody {
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{storeId}/orders/{orderId}/reject",
+    tag = "store",
+    params(("storeId" = String, Path), ("orderId" = String, Path)),
+    request_body = RejectBody,
+    responses(
+        (status = 200, description = "rejected (the customer is refunded)", body = StoreOrderState),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the reason is missing or too long (`code`: invalid-request, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn reject(
     State(state): State<AppState>,
     caller: Identity,
@@ -400,6 +515,19 @@ async fn reject(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{storeId}/orders/{orderId}/cook-start",
+    tag = "store",
+    params(("storeId" = String, Path), ("orderId" = String, Path)),
+    responses(
+        (status = 200, description = "cooking", body = StoreOrderState),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn cook_start(
     State(state): State<AppState>,
     caller: Identity,
@@ -411,6 +539,19 @@ async fn cook_start(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{storeId}/orders/{orderId}/cook-finish",
+    tag = "store",
+    params(("storeId" = String, Path), ("orderId" = String, Path)),
+    responses(
+        (status = 200, description = "cooked: a delivery opens for riders nearby", body = StoreOrderState),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn cook_finish(
     State(state): State<AppState>,
     caller: Identity,
@@ -422,6 +563,18 @@ async fn cook_finish(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{storeId}/food-counts",
+    tag = "store",
+    params(("storeId" = String, Path)),
+    responses(
+        (status = 200, description = "live orders and units per food, most ordered first", body = Vec<FoodCount>),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn food_counts(
     State(state): State<AppState>,
     caller: Identity,
@@ -432,6 +585,18 @@ async fn food_counts(
     Ok(Json(views::food_counts(&mut conn, &store_id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{storeId}/orders/{orderId}",
+    tag = "store",
+    params(("storeId" = String, Path), ("orderId" = String, Path)),
+    responses(
+        (status = 200, description = "one of the store's orders", body = StoreOrderView),
+        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 async fn get_order(
     State(state): State<AppState>,
     caller: Identity,
@@ -452,4 +617,28 @@ async fn get_order(
         delivery_address: order.delivery_address,
         placed_at: order.placed_at,
     }))
+}
+
+/// The routes this service answers through the gateway, described for the merged OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_stores,
+    register_store,
+    get_store,
+    replace_menu,
+    open_store,
+    pause_store,
+    list_orders,
+    get_order,
+    accept,
+    reject,
+    cook_start,
+    cook_finish,
+    food_counts
+))]
+struct ApiDoc;
+
+/// This service's part of the public API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

@@ -5,7 +5,7 @@ use platform::db::Conn;
 use serde::Serialize;
 use sqlx::Row;
 
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreOrderView {
     pub order_id: String,
@@ -74,7 +74,7 @@ pub async fn count_order(
     Ok(())
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FoodCount {
     pub food_id: String,

@@ -1,0 +1,138 @@
+//! The OpenAPI document and Swagger UI, served by a real gateway.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::support::spawn_gateway;
+
+/// The gateway's own API routes (the rest are relayed and listed in `gateway::routes::PUBLIC`).
+const OWN: [(&str, &str); 4] = [
+    ("POST", "/auth/login"),
+    ("DELETE", "/accounts/{username}"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+];
+
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut found = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if item.get(method).is_some() {
+                found.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// Every routed endpoint is in the document and every documented one is routed: the document
+/// is held to the gateway's route table, and the gateway's own documented routes answer.
+#[tokio::test]
+async fn the_document_describes_exactly_the_routes() {
+    let gateway = spawn_gateway(|_| {}).await;
+    let response = gateway.get("/openapi.json").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+
+    let documented = operations(&doc);
+    let mut routed: BTreeSet<(String, String)> = gateway::routes::PUBLIC
+        .iter()
+        .map(|route| (route.method.to_string(), route.path.to_owned()))
+        .collect();
+    routed.extend(OWN.map(|(method, path)| (method.to_owned(), path.to_owned())));
+    let missing: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(missing.is_empty(), "routed but not documented: {missing:?}");
+    assert!(
+        unrouted.is_empty(),
+        "documented but not routed: {unrouted:?}"
+    );
+
+    // The gateway's own documented routes are there (anything but the relay's `no-route`).
+    for (method, path) in OWN {
+        let url = format!("{}{}", gateway.url, path.replace("{username}", "nobody"));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = gateway.client.request(method, &url).send().await.unwrap();
+        assert_ne!(response.status(), 404, "{path} is not routed");
+    }
+    gateway.stop().await;
+}
+
+/// Problems are described as problems, with their codes, and secured operations name the bearer
+/// scheme the document defines.
+#[tokio::test]
+async fn problems_name_their_codes_and_security_is_bearer() {
+    let gateway = spawn_gateway(|_| {}).await;
+    let doc: Value = gateway
+        .get("/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["Problem"]["properties"]["code"].is_object());
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let open = ["/auth/login", "/healthz", "/readyz"].contains(&path.as_str());
+            let security = &operation["security"];
+            if open {
+                assert_eq!(security, &serde_json::json!([{}]), "{method} {path}");
+            } else {
+                assert_eq!(
+                    security,
+                    &serde_json::json!([{"bearer": []}]),
+                    "{method} {path}"
+                );
+                assert!(operation["responses"]["401"].is_object(), "{method} {path}");
+            }
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if status.starts_with('2') {
+                    continue;
+                }
+                let description = response["description"].as_str().unwrap_or_default();
+                assert!(
+                    description.contains("`code`:"),
+                    "{method} {path} {status} names no code: {description}"
+                );
+                assert_eq!(
+                    response["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    gateway.stop().await;
+}
+
+/// Swagger UI is served from the gateway itself.
+#[tokio::test]
+async fn swagger_ui_is_served_at_docs() {
+    let gateway = spawn_gateway(|_| {}).await;
+    let response = gateway.get("/docs/").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("swagger-ui"), "{page}");
+    let initializer = gateway
+        .get("/docs/swagger-initializer.js")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(initializer.status(), 200);
+    assert!(
+        initializer.text().await.unwrap().contains("/openapi.json"),
+        "Swagger UI loads the gateway's document"
+    );
+    gateway.stop().await;
+}
