@@ -164,7 +164,7 @@ pub async fn authenticate(
     delete,
     path = "/accounts/{username}",
     tag = "accounts",
-    params(("username" = String, Path)),
+    params(("username" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 204, description = "disabled: its tokens stop working at once"),
         (status = 403, description = "only admins disable accounts (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -205,7 +205,9 @@ async fn disable(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct LoginRequest {
+    #[schema(min_length = 1, pattern = "\\S")]
     username: String,
+    #[schema(min_length = 1)]
     password: String,
 }
 

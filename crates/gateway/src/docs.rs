@@ -22,7 +22,8 @@ use utoipa_swagger_ui::SwaggerUi;
         description = "Food delivery: customers order and pay, store owners accept and cook, \
                        riders nearby deliver. Every error is `application/problem+json` with a \
                        stable `code`. Log in at `POST /auth/login` and send the token as \
-                       `Authorization: Bearer <token>`.",
+                       `Authorization: Bearer <token>`. No text may hold NUL (U+0000): a body \
+                       with one is 422 `invalid-body`, a path 400 `invalid-path`.",
         version = env!("CARGO_PKG_VERSION"),
     ),
     modifiers(&Bearer),
@@ -70,24 +71,14 @@ pub fn document() -> openapi::OpenApi {
 /// The routes anyone may call without a token.
 const PUBLIC_PATHS: [&str; 3] = ["/auth/login", "/healthz", "/readyz"];
 
-/// What the gateway itself may answer on any route before a service sees the request: a bad or
-/// missing token on a secured one, the rate limit, and a service that cannot be reached.
+/// What may be answered on any route before its handler decides: a bad or missing token on a
+/// secured one, the rate limit, a service that cannot be reached, a path parameter or query the
+/// relay refuses, and a body that is not JSON of the right shape. Where the route already
+/// describes the status, its description gains these codes.
 fn add_gateway_problems(doc: &mut openapi::OpenApi) {
-    let problem = |description: &str| {
-        RefOr::T(
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    platform::problem::CONTENT_TYPE,
-                    ContentBuilder::new()
-                        .schema(Some(RefOr::Ref(openapi::Ref::from_schema_name("Problem"))))
-                        .build(),
-                )
-                .build(),
-        )
-    };
     for (path, item) in doc.paths.paths.iter_mut() {
         let secured = !PUBLIC_PATHS.contains(&path.as_str());
+        let has_path_params = path.contains('{');
         for operation in [
             &mut item.get,
             &mut item.post,
@@ -98,20 +89,64 @@ fn add_gateway_problems(doc: &mut openapi::OpenApi) {
         .into_iter()
         .flatten()
         {
+            let has_query = operation.parameters.iter().flatten().any(|p| {
+                matches!(p, RefOr::T(p) if matches!(p.parameter_in, openapi::path::ParameterIn::Query))
+            });
+            let has_body = operation.request_body.is_some();
             let responses = &mut operation.responses.responses;
             if secured {
-                responses.entry("401".into()).or_insert_with(|| {
-                    problem(
-                        "no valid bearer token, or its account is disabled (`code`: invalid-token)",
-                    )
-                });
+                add_problem(
+                    responses,
+                    "401",
+                    "no valid bearer token, or its account is disabled (`code`: invalid-token)",
+                );
             }
-            responses.entry("429".into()).or_insert_with(|| {
-                problem("too many requests from this client; retry after `Retry-After` seconds (`code`: rate-limited)")
-            });
-            responses.entry("503".into()).or_insert_with(|| {
-                problem("the service behind this route is unavailable; try again later (`code`: service-unavailable)")
-            });
+            if has_path_params {
+                add_problem(
+                    responses,
+                    "400",
+                    "a path segment holds a backslash or an encoded separator (`code`: invalid-path)",
+                );
+            }
+            if has_query {
+                add_problem(
+                    responses,
+                    "400",
+                    "a query parameter is missing, unknown or not of its type (`code`: invalid-query)",
+                );
+            }
+            if has_body {
+                add_problem(
+                    responses,
+                    "400",
+                    "the body is not JSON (`code`: malformed-json, unreadable-body)",
+                );
+                add_problem(
+                    responses,
+                    "413",
+                    "the body is larger than the limit (`code`: body-too-large)",
+                );
+                add_problem(
+                    responses,
+                    "415",
+                    "the body is not `application/json` (`code`: expected-json)",
+                );
+                add_problem(
+                    responses,
+                    "422",
+                    "the body does not have the documented shape (`code`: invalid-body)",
+                );
+            }
+            add_problem(
+                responses,
+                "429",
+                "too many requests from this client; retry after `Retry-After` seconds (`code`: rate-limited)",
+            );
+            add_problem(
+                responses,
+                "503",
+                "the service behind this route is unavailable; try again later (`code`: service-unavailable)",
+            );
         }
     }
     // The gateway's responses name the schema; make sure it is there even if no route did.
@@ -120,6 +155,38 @@ fn add_gateway_problems(doc: &mut openapi::OpenApi) {
         .schemas
         .entry("Problem".into())
         .or_insert_with(<Problem as utoipa::PartialSchema>::schema);
+}
+
+/// Adds a problem response, or adds its description to the one the route gives that status.
+fn add_problem(
+    responses: &mut std::collections::BTreeMap<String, RefOr<openapi::Response>>,
+    status: &str,
+    description: &str,
+) {
+    match responses.get_mut(status) {
+        Some(RefOr::T(response)) => {
+            if !response.description.contains(description) {
+                response.description = format!("{}; or {description}", response.description);
+            }
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            responses.insert(
+                status.to_owned(),
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            platform::problem::CONTENT_TYPE,
+                            ContentBuilder::new()
+                                .schema(Some(RefOr::Ref(openapi::Ref::from_schema_name("Problem"))))
+                                .build(),
+                        )
+                        .build(),
+                ),
+            );
+        }
+    }
 }
 
 /// `/openapi.json` and Swagger UI at `/docs`.

@@ -94,12 +94,18 @@ impl Proxy {
     fn target(&self, method: &Method, path: &str) -> ApiResult<&Target> {
         let route = match crate::routes::lookup(method, path) {
             Lookup::Found(route) => route,
-            Lookup::WrongMethod => {
+            Lookup::WrongMethod(allowed) => {
+                let allow = allowed
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 return Err(ApiError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "method-not-allowed",
-                    "this endpoint does not take that method",
-                ));
+                    format!("this endpoint takes {allow}"),
+                )
+                .allow(allow));
             }
             Lookup::NotPublic => {
                 return Err(ApiError::not_found(

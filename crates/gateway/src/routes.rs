@@ -287,26 +287,29 @@ impl PublicRoute {
 #[derive(Debug)]
 pub enum Lookup {
     Found(&'static PublicRoute),
-    /// The path is public, but not with this method.
-    WrongMethod,
+    /// The path is public, but not with this method: the methods it takes, for `Allow`.
+    WrongMethod(Vec<Method>),
     NotPublic,
 }
 
 pub fn lookup(method: &Method, path: &str) -> Lookup {
-    let mut path_known = false;
+    let mut allowed = Vec::new();
     for route in &PUBLIC {
         if route.matches_path(path) {
             // HEAD is GET without the body.
             if route.method == *method || (*method == Method::HEAD && route.method == Method::GET) {
                 return Lookup::Found(route);
             }
-            path_known = true;
+            allowed.push(route.method.clone());
+            if route.method == Method::GET {
+                allowed.push(Method::HEAD);
+            }
         }
     }
-    if path_known {
-        Lookup::WrongMethod
-    } else {
+    if allowed.is_empty() {
         Lookup::NotPublic
+    } else {
+        Lookup::WrongMethod(allowed)
     }
 }
 
@@ -343,11 +346,11 @@ mod tests {
         assert!(matches!(lookup(&Method::HEAD, "/stores"), Lookup::Found(_)));
         assert!(matches!(
             lookup(&Method::POST, "/payments"),
-            Lookup::WrongMethod
+            Lookup::WrongMethod(allowed) if allowed == [Method::GET, Method::HEAD]
         ));
         assert!(matches!(
             lookup(&Method::DELETE, "/orders/o-1"),
-            Lookup::WrongMethod
+            Lookup::WrongMethod(allowed) if allowed == [Method::GET, Method::HEAD]
         ));
         for path in [
             "/internal/payments",

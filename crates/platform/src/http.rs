@@ -406,6 +406,22 @@ pub async fn serve(
     Ok(())
 }
 
+/// Deserializes a whole number that JSON may also write as `3.0`: JSON Schema's `integer` (and so
+/// every client that follows the API's OpenAPI document) admits both.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::{Deserialize, de::Error};
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(whole) = number.as_i64() {
+        return Ok(whole);
+    }
+    match number.as_f64() {
+        Some(float) if float.fract() == 0.0 && float.abs() < 9.0e15 => Ok(float as i64),
+        _ => Err(D::Error::custom(format!(
+            "expected a whole number, found {number}"
+        ))),
+    }
+}
+
 /// `/healthz` and `/readyz`, described for an OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(alive, ready))]
@@ -417,6 +433,24 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[cfg(test)]
 mod tests {
+
+    /// JSON Schema's `integer` admits `3.0`, so a client following the document may send it; a
+    /// fraction or a number out of range is still refused.
+    #[test]
+    fn whole_numbers_come_as_integers_or_integral_floats() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "super::whole_number")]
+            n: i64,
+        }
+        let n = |json: &str| serde_json::from_str::<Body>(json).map(|b| b.n);
+        assert_eq!(n(r#"{"n": 3}"#).unwrap(), 3);
+        assert_eq!(n(r#"{"n": -3.0}"#).unwrap(), -3);
+        assert!(n(r#"{"n": 3.5}"#).is_err());
+        assert!(n(r#"{"n": 1e300}"#).is_err());
+        assert!(n(r#"{"n": "3"}"#).is_err());
+    }
+
     use super::*;
     use axum::{body::Body, routing::post};
     use tower::ServiceExt;

@@ -34,6 +34,8 @@ pub struct ApiError {
     pub detail: String,
     /// Seconds a client should wait before retrying (503 fallbacks).
     pub retry_after: Option<u32>,
+    /// The methods a 405's resource takes (RFC 9110 requires `Allow` on it).
+    pub allow: Option<String>,
     /// Logged, never sent.
     source: Option<anyhow::Error>,
 }
@@ -47,8 +49,15 @@ impl ApiError {
             code,
             detail: detail.into(),
             retry_after: None,
+            allow: None,
             source: None,
         }
+    }
+
+    /// A 405's `Allow` header: the methods the resource takes.
+    pub fn allow(mut self, methods: impl Into<String>) -> Self {
+        self.allow = Some(methods.into());
+        self
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -126,6 +135,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            response.headers_mut().insert(header::ALLOW, allow);
         }
         response
     }

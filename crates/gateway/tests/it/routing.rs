@@ -300,6 +300,8 @@ async fn internal_endpoints_and_unlisted_methods_are_not_relayed() {
         .send()
         .await
         .unwrap();
+    // RFC 9110: a 405 says which methods the resource takes.
+    assert_eq!(response.headers()["allow"], "GET, HEAD");
     assert_problem(response, 405, "method-not-allowed").await;
     gateway.stop().await;
 }

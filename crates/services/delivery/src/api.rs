@@ -77,8 +77,11 @@ fn view(delivery: Delivery, distance_km: Option<f64>) -> DeliveryView {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NearQuery {
+    #[param(minimum = -90, maximum = 90)]
     lat: f64,
+    #[param(minimum = -180, maximum = 180)]
     lng: f64,
+    #[param(exclusive_minimum = 0, maximum = 20)]
     radius_km: Option<f64>,
 }
 
@@ -125,7 +128,7 @@ fn not_found() -> ApiError {
     get,
     path = "/deliveries/{deliveryId}",
     tag = "delivery",
-    params(("deliveryId" = String, Path)),
+    params(("deliveryId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the delivery", body = DeliveryView),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -176,7 +179,7 @@ impl From<Refusal> for ApiError {
     post,
     path = "/deliveries/{deliveryId}/pick",
     tag = "delivery",
-    params(("deliveryId" = String, Path)),
+    params(("deliveryId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "picked by the caller", body = DeliveryView),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -205,7 +208,7 @@ async fn pick(
     post,
     path = "/deliveries/{deliveryId}/complete",
     tag = "delivery",
-    params(("deliveryId" = String, Path)),
+    params(("deliveryId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "delivered", body = DeliveryView),
         (status = 403, description = "only the rider who picked it completes it (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -234,7 +237,7 @@ async fn complete(
     get,
     path = "/riders/{riderId}/stats",
     tag = "delivery",
-    params(("riderId" = String, Path)),
+    params(("riderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the rider's deliveries", body = RiderStats),
         (status = 403, description = "riders see only their own stats (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListQuery {
     order_id: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 

@@ -58,7 +58,8 @@ impl From<OrderError> for ApiError {
         match error {
             OrderError::Invalid(_) => ApiError::unprocessable("invalid-order", detail),
             OrderError::StoreClosed => ApiError::conflict("store-closed", detail),
-            OrderError::UnknownFood(_) => ApiError::unprocessable("unknown-food", detail),
+            // Like a sold-out food: the order does not fit the store's menu as it is now.
+            OrderError::UnknownFood(_) => ApiError::conflict("unknown-food", detail),
             OrderError::SoldOut(_) => ApiError::conflict("sold-out", detail),
             OrderError::CancelTooLate => ApiError::conflict("cancel-too-late", detail),
             OrderError::InvalidTransition { .. } => {
@@ -71,7 +72,9 @@ impl From<OrderError> for ApiError {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PlaceOrderBody {
+    #[schema(pattern = "\\S")]
     store_id: String,
+    #[schema(min_items = 1, max_items = 30)]
     items: Vec<ItemBody>,
     delivery_address: AddressBody,
     payment: PaymentBody,
@@ -80,22 +83,30 @@ struct PlaceOrderBody {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ItemBody {
+    #[schema(pattern = "\\S")]
     food_id: String,
+    #[schema(minimum = 1, maximum = 99)]
+    #[serde(deserialize_with = "platform::http::whole_number")]
     quantity: i64,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddressBody {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     text: String,
+    #[schema(minimum = -90, maximum = 90)]
     lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     lng: f64,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PaymentBody {
+    #[schema(pattern = "^card$")]
     method: String,
+    #[schema(max_length = 200, pattern = "\\S")]
     card_token: String,
 }
 
@@ -114,15 +125,15 @@ const SAME_REQUEST_WAIT: Duration = Duration::from_secs(5);
     post,
     path = "/orders",
     tag = "order",
-    params(("Idempotency-Key" = Option<String>, Header, description = "the same key and body give the same order and one charge, however often sent")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "the same key and body give the same order and one charge, however often sent")),
     request_body = PlaceOrderBody,
     responses(
         (status = 201, description = "paid and placed", body = Placed),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
         (status = 402, description = "the card was declined; no order was placed (`code`: payment-declined)", body = platform::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the order cannot be taken as asked (`code`: store-closed, sold-out, idempotency-key-reused, request-in-progress)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "the order is not valid (`code`: invalid-order, unknown-food, payment-refused, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the order cannot be taken as asked: the store's menu as it is now cannot fill it, or the key was used (`code`: store-closed, sold-out, unknown-food, idempotency-key-reused, request-in-progress)", body = platform::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the order is not valid (`code`: invalid-order, payment-refused, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "payment is unavailable; no order was placed (`code`: payment-unavailable)", body = platform::problem::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
@@ -364,7 +375,7 @@ fn order_not_found() -> ApiError {
     get,
     path = "/orders/{orderId}",
     tag = "order",
-    params(("orderId" = String, Path)),
+    params(("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the order", body = OrderView),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -433,7 +444,7 @@ async fn customer_command<E: Into<contracts::Event>>(
     post,
     path = "/orders/{orderId}/cancel",
     tag = "order",
-    params(("orderId" = String, Path)),
+    params(("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 202, description = "asked: the store decides", body = StatusView),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -462,7 +473,7 @@ async fn cancel_order(
     post,
     path = "/orders/{orderId}/confirm-receipt",
     tag = "order",
-    params(("orderId" = String, Path)),
+    params(("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "completed", body = StatusView),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -488,6 +499,7 @@ async fn confirm_receipt(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     before: Option<i64>,
 }
@@ -540,7 +552,7 @@ async fn mypage_list(
     get,
     path = "/mypage/orders/{orderId}",
     tag = "order",
-    params(("orderId" = String, Path)),
+    params(("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the order with its timeline", body = MypageOrder),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),

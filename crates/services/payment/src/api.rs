@@ -110,7 +110,7 @@ async fn find_by_order(state: &AppState, order_id: &str) -> ApiResult<Option<Pay
     get,
     path = "/payments/{orderId}",
     tag = "payment",
-    params(("orderId" = String, Path)),
+    params(("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the payment of an order, with its refund", body = PaymentDetail),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -146,6 +146,7 @@ struct PaymentDetail {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListQuery {
     customer_id: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 

@@ -50,7 +50,10 @@ impl From<ReviewError> for ApiError {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WriteBody {
+    #[schema(format = Uuid)]
     order_id: String,
+    #[schema(minimum = 1, maximum = 5)]
+    #[serde(deserialize_with = "platform::http::whole_number")]
     rating: i64,
     #[serde(default)]
     text: String,
@@ -171,7 +174,7 @@ async fn write_review(
     delete,
     path = "/reviews/{reviewId}",
     tag = "review",
-    params(("reviewId" = String, Path)),
+    params(("reviewId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 204, description = "deleted: its coupon is taken back"),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -205,6 +208,7 @@ async fn delete_review(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -212,7 +216,7 @@ struct ListQuery {
     get,
     path = "/stores/{storeId}/reviews",
     tag = "review",
-    params(("storeId" = String, Path), ListQuery),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ListQuery),
     responses(
         (status = 200, description = "the store's reviews, newest first", body = Vec<ReviewView>),
         (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)", body = platform::problem::Problem, content_type = "application/problem+json")

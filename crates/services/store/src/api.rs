@@ -156,7 +156,7 @@ async fn list_stores(
     get,
     path = "/stores/{storeId}",
     tag = "store",
-    params(("storeId" = String, Path)),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the store and its menu", body = StoreDetail),
         (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
@@ -182,9 +182,13 @@ fn store_not_found() -> ApiError {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RegisterStore {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
+    #[schema(pattern = "\\S")]
     owner_id: String,
+    #[schema(minimum = -90, maximum = 90)]
     lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     lng: f64,
 }
 
@@ -221,14 +225,19 @@ async fn register_store(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct MenuBody {
+    #[schema(max_items = 200)]
     foods: Vec<FoodBody>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FoodBody {
+    #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     food_id: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
+    #[schema(minimum = 1, maximum = 10000000)]
+    #[serde(deserialize_with = "platform::http::whole_number")]
     price: i64,
     #[serde(default)]
     sold_out: bool,
@@ -275,7 +284,7 @@ async fn change_own_store(
     put,
     path = "/stores/{storeId}/menu",
     tag = "store",
-    params(("storeId" = String, Path)),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     request_body = MenuBody,
     responses(
         (status = 200, description = "the store with its new menu", body = StoreDetail),
@@ -322,7 +331,7 @@ async fn set_open(
     post,
     path = "/stores/{storeId}/open",
     tag = "store",
-    params(("storeId" = String, Path)),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the store, open", body = StoreDetail),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -342,7 +351,7 @@ async fn open_store(
     post,
     path = "/stores/{storeId}/pause",
     tag = "store",
-    params(("storeId" = String, Path)),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the store, paused", body = StoreDetail),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -362,7 +371,9 @@ async fn pause_store(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OrdersQuery {
+    #[param(pattern = "^(Placed|Accepted|Cooking|Cooked|Rejected|Canceled)$")]
     status: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
@@ -370,7 +381,7 @@ struct OrdersQuery {
     get,
     path = "/stores/{storeId}/orders",
     tag = "store",
-    params(("storeId" = String, Path), OrdersQuery),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), OrdersQuery),
     responses(
         (status = 200, description = "the store's orders, oldest first", body = Vec<StoreOrderView>),
         (status = 400, description = "a query parameter is malformed (`code`: invalid-status, invalid-limit)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -449,6 +460,8 @@ async fn owner_command(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AcceptBody {
+    #[schema(minimum = 1, maximum = 180)]
+    #[serde(deserialize_with = "platform::http::whole_number")]
     cook_minutes: i64,
 }
 
@@ -456,7 +469,7 @@ struct AcceptBody {
     post,
     path = "/stores/{storeId}/orders/{orderId}/accept",
     tag = "store",
-    params(("storeId" = String, Path), ("orderId" = String, Path)),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     request_body = AcceptBody,
     responses(
         (status = 200, description = "accepted", body = StoreOrderState),
@@ -484,6 +497,7 @@ async fn accept(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RejectBody {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     reason: String,
 }
 
@@ -491,7 +505,7 @@ struct RejectBody {
     post,
     path = "/stores/{storeId}/orders/{orderId}/reject",
     tag = "store",
-    params(("storeId" = String, Path), ("orderId" = String, Path)),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     request_body = RejectBody,
     responses(
         (status = 200, description = "rejected (the customer is refunded)", body = StoreOrderState),
@@ -519,7 +533,7 @@ async fn reject(
     post,
     path = "/stores/{storeId}/orders/{orderId}/cook-start",
     tag = "store",
-    params(("storeId" = String, Path), ("orderId" = String, Path)),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "cooking", body = StoreOrderState),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -543,7 +557,7 @@ async fn cook_start(
     post,
     path = "/stores/{storeId}/orders/{orderId}/cook-finish",
     tag = "store",
-    params(("storeId" = String, Path), ("orderId" = String, Path)),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "cooked: a delivery opens for riders nearby", body = StoreOrderState),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -567,7 +581,7 @@ async fn cook_finish(
     get,
     path = "/stores/{storeId}/food-counts",
     tag = "store",
-    params(("storeId" = String, Path)),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "live orders and units per food, most ordered first", body = Vec<FoodCount>),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
@@ -589,7 +603,7 @@ async fn food_counts(
     get,
     path = "/stores/{storeId}/orders/{orderId}",
     tag = "store",
-    params(("storeId" = String, Path), ("orderId" = String, Path)),
+    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "one of the store's orders", body = StoreOrderView),
         (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),

@@ -126,7 +126,7 @@ impl Store {
             let price = Price::parse(draft.price)
                 .map_err(|e| invalid(format!("foods[{index}].price: {e}")))?;
             let food_id = match draft.food_id {
-                Some(id) if id.trim().is_empty() || id.len() > 64 => {
+                Some(id) if id.trim().is_empty() || id.chars().count() > 64 => {
                     return Err(invalid(format!(
                         "foods[{index}].foodId must be 1 to 64 characters"
                     )));
