@@ -77,6 +77,9 @@ impl ServeCluster {
 
         let mut common: Vec<(String, String)> = vec![
             ("BAEDAL_DATABASE__URL".into(), database_url.into()),
+            // Nine processes on one PostgreSQL (100 connections by default), beside whatever
+            // else uses it: a small pool each.
+            ("BAEDAL_DATABASE__MAX_CONNECTIONS".into(), "4".into()),
             ("BAEDAL_KAFKA__BROKERS".into(), kafka.to_string()),
             ("BAEDAL_GATEWAY__BIND".into(), gateway.to_string()),
             (

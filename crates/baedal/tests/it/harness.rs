@@ -169,7 +169,9 @@ pub fn settings(databases: &Databases) -> Settings {
         ..Settings::default()
     };
     settings.database.url = databases.template();
-    settings.database.max_connections = 5;
+    // Tests run two at a time, one of them maybe a chaos cluster of nine processes, on one
+    // PostgreSQL with 100 connections: a small pool per service.
+    settings.database.max_connections = 4;
     settings.kafka = kafka_settings(&broker_addr().to_string());
     settings
         .auth
