@@ -160,21 +160,19 @@ pub async fn authenticate(
     }
 }
 
+/// An admin deletes an account: it can no longer log in, and its tokens stop working within
+/// `auth.account_check_secs` on every gateway (at once on this one).
 #[utoipa::path(
     delete,
     path = "/accounts/{username}",
     tag = "accounts",
-    params(("username" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 204, description = "disabled: its tokens stop working at once"),
-        (status = 403, description = "only admins disable accounts (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such account (`code`: account-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "admins cannot disable themselves (`code`: cannot-delete-self)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 403, description = "only admins disable accounts (`code`: forbidden)"),
+        (status = 404, description = "there is no such account (`code`: account-not-found)"),
+        (status = 409, description = "admins cannot disable themselves (`code`: cannot-delete-self)")
+    )
 )]
-/// An admin deletes an account: it can no longer log in, and its tokens stop working within
-/// `auth.account_check_secs` on every gateway (at once on this one).
 async fn disable(
     State(accounts): State<Accounts>,
     caller: Identity,
@@ -233,8 +231,8 @@ struct Account {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "a bearer token for the other routes", body = LoginResponse),
-        (status = 401, description = "wrong username or password (`code`: invalid-credentials)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "the body is not a login, or a field is empty (`code`: invalid-body, missing-credentials)", body = platform::problem::Problem, content_type = "application/problem+json")
+        (status = 401, description = "wrong username or password (`code`: invalid-credentials)"),
+        (status = 422, description = "the body is not a login, or a field is empty (`code`: invalid-body, missing-credentials)")
     ),
     security(())
 )]

@@ -3,13 +3,18 @@
 //! nothing fetched at build or run time). Each service describes its handlers where they are
 //! written (`#[utoipa::path]` on the handler, its request and response types deriving
 //! `ToSchema`), so the document changes with the code; a test holds it to the route table.
+//!
+//! What every route shares is written here once, not on each handler: the bearer security (a
+//! public route says `security(())`), the path parameters (each `{name}` is one segment the relay
+//! takes), the problem body of every error response, and the problems the gateway itself answers.
 
-use axum::Router;
+use axum::{Router, http::Method};
 use platform::problem::Problem;
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        self, ContentBuilder, RefOr, ResponseBuilder,
+        self, ContentBuilder, ObjectBuilder, RefOr, Required, ResponseBuilder, Type,
+        path::{Parameter, ParameterBuilder, ParameterIn},
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -26,11 +31,12 @@ use utoipa_swagger_ui::SwaggerUi;
                        with one is 422 `invalid-body`, a path 400 `invalid-path`.",
         version = env!("CARGO_PKG_VERSION"),
     ),
+    security(("bearer" = [])),
     modifiers(&Bearer),
 )]
 struct GatewayDoc;
 
-/// The bearer scheme every secured operation names.
+/// The bearer scheme every operation needs unless it says otherwise.
 struct Bearer;
 
 impl Modify for Bearer {
@@ -64,36 +70,65 @@ pub fn document() -> openapi::OpenApi {
     ] {
         doc.merge(part);
     }
-    add_gateway_problems(&mut doc);
+    finish(&mut doc);
     doc
 }
 
-/// The routes anyone may call without a token.
-const PUBLIC_PATHS: [&str; 3] = ["/auth/login", "/healthz", "/readyz"];
+/// What a path segment may hold: anything the relay passes on (no `/` or `\\`, not `.` or `..`).
+const PATH_SEGMENT: &str = r"^[^/\\]*[^/\\.][^/\\]*$";
 
-/// What may be answered on any route before its handler decides: a bad or missing token on a
-/// secured one, the rate limit, a service that cannot be reached, a path parameter or query the
-/// relay refuses, and a body that is not JSON of the right shape. Where the route already
-/// describes the status, its description gains these codes.
-fn add_gateway_problems(doc: &mut openapi::OpenApi) {
+/// Fills in what every route shares. Every `{name}` of a path is a required path parameter of
+/// one segment. Every error response is a problem. And the route gets what may be answered
+/// before its handler decides: a bad or missing token on a secured route, the rate limit, a
+/// service that cannot be reached, a path or query the relay refuses, and a body that is not JSON
+/// of the right shape. Where the route already describes the status, its description gains these
+/// codes.
+fn finish(doc: &mut openapi::OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
-        let secured = !PUBLIC_PATHS.contains(&path.as_str());
-        let has_path_params = path.contains('{');
-        for operation in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let has_query = operation.parameters.iter().flatten().any(|p| {
-                matches!(p, RefOr::T(p) if matches!(p.parameter_in, openapi::path::ParameterIn::Query))
-            });
+        let segments: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, operation) in [
+            (Method::GET, &mut item.get),
+            (Method::POST, &mut item.post),
+            (Method::PUT, &mut item.put),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
+        ] {
+            let Some(operation) = operation else {
+                continue;
+            };
+            let route = crate::routes::PUBLIC
+                .iter()
+                .find(|route| route.method == method && route.path == path);
+            let parameters = operation.parameters.get_or_insert_with(Vec::new);
+            for (index, name) in segments.iter().enumerate() {
+                let described = parameters
+                    .iter()
+                    .any(|p| matches!(p, RefOr::T(p) if p.name == *name));
+                if !described {
+                    parameters.insert(index, path_parameter(name));
+                }
+            }
+            let has_query = parameters
+                .iter()
+                .any(|p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query)));
             let has_body = operation.request_body.is_some();
+            // No `security` of its own: the document's bearer (a public route says `security(())`).
+            let secured = operation.security.is_none();
             let responses = &mut operation.responses.responses;
+            for (status, response) in responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && !status.starts_with('2')
+                    && response.content.is_empty()
+                {
+                    response.content.insert(
+                        platform::problem::CONTENT_TYPE.into(),
+                        RefOr::T(problem_content()),
+                    );
+                }
+            }
             if secured {
                 add_problem(
                     responses,
@@ -101,7 +136,13 @@ fn add_gateway_problems(doc: &mut openapi::OpenApi) {
                     "no valid bearer token, or its account is disabled (`code`: invalid-token)",
                 );
             }
-            if has_path_params {
+            // Who may call it is the route table's to say.
+            if let Some(route) = route
+                && (!route.roles.is_empty() || route.owned.is_some())
+            {
+                add_problem(responses, "403", &forbidden(route));
+            }
+            if !segments.is_empty() {
                 add_problem(
                     responses,
                     "400",
@@ -149,12 +190,48 @@ fn add_gateway_problems(doc: &mut openapi::OpenApi) {
             );
         }
     }
-    // The gateway's responses name the schema; make sure it is there even if no route did.
+    // The problem content names the schema; make sure it is there even if no route did.
     let components = doc.components.get_or_insert_with(Default::default);
     components
         .schemas
         .entry("Problem".into())
         .or_insert_with(<Problem as utoipa::PartialSchema>::schema);
+}
+
+/// The 403 of a route, from the route table: the roles it takes, and whose object it is.
+fn forbidden(route: &crate::routes::PublicRoute) -> String {
+    let mut why = Vec::new();
+    if !route.roles.is_empty() {
+        let roles: Vec<String> = route.roles.iter().map(|r| r.to_string()).collect();
+        why.push(format!("only for {}", roles.join(", ")));
+    }
+    if let Some(owned) = &route.owned
+        && owned.others_get == 403
+    {
+        why.push(format!("`{{{}}}` is someone else's", owned.param));
+    }
+    format!("{} (`code`: forbidden)", why.join("; or "))
+}
+
+fn path_parameter(name: &str) -> RefOr<Parameter> {
+    RefOr::T(
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(PATH_SEGMENT)),
+            ))
+            .build(),
+    )
+}
+
+fn problem_content() -> openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(RefOr::Ref(openapi::Ref::from_schema_name("Problem"))))
+        .build()
 }
 
 /// Adds a problem response, or adds its description to the one the route gives that status.
@@ -176,12 +253,7 @@ fn add_problem(
                 RefOr::T(
                     ResponseBuilder::new()
                         .description(description)
-                        .content(
-                            platform::problem::CONTENT_TYPE,
-                            ContentBuilder::new()
-                                .schema(Some(RefOr::Ref(openapi::Ref::from_schema_name("Problem"))))
-                                .build(),
-                        )
+                        .content(platform::problem::CONTENT_TYPE, problem_content())
                         .build(),
                 ),
             );

@@ -972,6 +972,15 @@ mod tests {
         );
         let error = with_toml("[database]\nurl = \"mysql://x\"").unwrap_err();
         assert!(error.to_string().contains("`database.url`"), "{error}");
+        // The dead letters may not go to one of the event topics.
+        let error =
+            with_toml("[kafka]\ntopic_prefix = \"t\"\ndlq_topic = \"t.store\"").unwrap_err();
+        assert!(error.to_string().contains("`kafka.dlq_topic`"), "{error}");
+        let error = with_toml("[kafka]\ntopic_prefix = \"bad topic\"").unwrap_err();
+        assert!(
+            error.to_string().contains("`kafka.topic_prefix`"),
+            "{error}"
+        );
         let error = with_toml("[auth]\njwt_secret = \"short\"").unwrap_err();
         assert!(error.to_string().contains("`auth.jwt_secret`"), "{error}");
         // Long enough, but no randomness in it.

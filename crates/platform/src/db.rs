@@ -202,6 +202,38 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// An insert's outcome as "was it written": a unique violation means the row is there already.
+pub fn inserted<T>(result: sqlx::Result<T>) -> sqlx::Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if is_unique_violation(&error) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Saves an aggregate whose status is its version: every change moves it on from one status
+/// (`from`), so the row moves to `to`, with `stamped` set to now, only if it is still `from`.
+/// False when another transaction moved it first. Table and columns are the caller's constants.
+pub async fn move_status(
+    conn: &mut Conn,
+    table: &'static str,
+    key_column: &'static str,
+    key: &str,
+    (from, to): (&str, &str),
+    stamped: &'static str,
+) -> sqlx::Result<bool> {
+    let moved = sqlx::query(&format!(
+        "UPDATE {table} SET status = $1, {stamped} = $2 WHERE {key_column} = $3 AND status = $4"
+    ))
+    .bind(to)
+    .bind(now_ms())
+    .bind(key)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
+    Ok(moved.rows_affected() == 1)
+}
+
 /// For services with no tables of their own yet: only the platform's run.
 pub static NO_MIGRATIONS: Migrator = Migrator {
     migrations: std::borrow::Cow::Borrowed(&[]),

@@ -112,7 +112,7 @@ pub async fn alive() -> axum::Json<serde_json::Value> {
     tag = "operations",
     responses(
         (status = 200, description = "ready: `{\"status\": \"ready\", \"database\": \"up\", \"broker\": \"up\"}`"),
-        (status = 503, description = "still starting, or a dependency is down (`code`: starting, not-ready)", body = crate::problem::Problem, content_type = "application/problem+json")
+        (status = 503, description = "still starting, or a dependency is down (`code`: starting, not-ready)")
     ),
     security(())
 )]

@@ -70,6 +70,11 @@ impl Decision {
     pub fn quiet() -> Self {
         Self::Changed(Vec::new())
     }
+
+    /// Changed, publishing what there is (maybe nothing).
+    pub fn changed<E: Into<Event>>(events: impl IntoIterator<Item = E>) -> Self {
+        Self::Changed(events.into_iter().map(Into::into).collect())
+    }
 }
 
 /// Changed with `Some` event, unchanged with `None`: what a domain method that may have nothing
@@ -99,6 +104,13 @@ impl<E> From<sqlx::Error> for WorkError<E> {
     fn from(error: sqlx::Error) -> Self {
         Self::Storage(error.into())
     }
+}
+
+/// The answer for an aggregate nobody has, or that is not the caller's to see (the same one, so
+/// ids are not a way to probe): its `NOT_FOUND` problem.
+pub fn not_found<A: Aggregate>() -> ApiError {
+    let (code, detail) = A::NOT_FOUND;
+    ApiError::not_found(code, detail)
 }
 
 impl<E: Into<ApiError>> From<WorkError<E>> for ApiError {

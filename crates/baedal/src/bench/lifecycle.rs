@@ -1079,6 +1079,21 @@ mod tests {
         );
     }
 
+    /// Two replicas of one consumer each report the series (the serve shape): their buckets add
+    /// up, so a stage counts every observation once.
+    #[test]
+    fn replicas_buckets_add_up() {
+        let page = |under: u64, all: u64| {
+            format!(
+                "event_lag_seconds_bucket{{consumer=\"order\",type=\"OrderPlaced\",le=\"0.1\"}} {under}\n\
+                 event_lag_seconds_bucket{{consumer=\"order\",type=\"OrderPlaced\",le=\"+Inf\"}} {all}\n"
+            )
+        };
+        let both = event_lags(&format!("{}\n{}", page(3, 4), page(5, 6)));
+        let key = ("order".to_owned(), "OrderPlaced".to_owned());
+        assert_eq!(both[&key], vec![(0.1, 8), (f64::INFINITY, 10)]);
+    }
+
     #[test]
     fn counters_are_summed_over_the_series_a_filter_picks() {
         let page = "events_consumed_total{consumer=\"store\",type=\"OrderPlaced\",outcome=\"applied\"} 5\n\

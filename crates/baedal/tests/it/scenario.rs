@@ -491,8 +491,12 @@ async fn under_overload_messages_are_shed_and_counted_and_a_redelivery_never_sen
     // The same event delivered twice is told once.
     let settings = &app.platform.as_ref().unwrap().settings;
     let bus = platform::bus::EventBus::new(&settings.kafka).unwrap();
-    let (_, orders) = app.get(&customer, "/mypage/orders?limit=1").await;
-    let order_id = orders["orders"][0]["orderId"].as_str().unwrap().to_owned();
+    // The mypage is another consumer's projection: it may not have the order yet.
+    let order_id = eventually(30, "the order on mypage", || async {
+        let (_, orders) = app.get(&customer, "/mypage/orders?limit=1").await;
+        orders["orders"][0]["orderId"].as_str().map(str::to_owned)
+    })
+    .await;
     let event: contracts::Event = contracts::CookStarted {
         order_id: order_id.clone(),
         store_id: store.clone(),

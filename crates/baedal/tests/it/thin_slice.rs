@@ -127,8 +127,16 @@ async fn a_declined_card_gets_402_and_leaves_no_order() {
     let mut sold_out = body.clone();
     sold_out["items"] = json!([{"foodId": "cheese-ball", "quantity": 1}]);
     sold_out["payment"]["cardToken"] = json!("tok_visa");
-    let (status, problem) = app.post(&customer, "/orders", sold_out).await;
+    let (status, problem) = app.post(&customer, "/orders", sold_out.clone()).await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("sold-out")));
+    // So is a food the menu does not have (any more), the same way.
+    let mut unknown = sold_out;
+    unknown["items"] = json!([{"foodId": "no-such-food", "quantity": 1}]);
+    let (status, problem) = app.post(&customer, "/orders", unknown).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("unknown-food"))
+    );
 
     // Nothing was placed: mypage stays empty and no OrderPlaced was published.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;

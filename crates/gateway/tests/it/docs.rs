@@ -54,6 +54,24 @@ async fn the_document_describes_exactly_the_routes() {
         "documented but not routed: {unrouted:?}"
     );
 
+    // Who may call a route is the route table's to say, and the document says it.
+    for route in &gateway::routes::PUBLIC {
+        let operation = &doc["paths"][route.path][route.method.as_str().to_lowercase()];
+        let forbidden = &operation["responses"]["403"]["description"];
+        if route.roles.is_empty() && route.owned.is_none() {
+            assert!(forbidden.is_null(), "{} {}", route.method, route.path);
+        } else {
+            for role in route.roles {
+                assert!(
+                    forbidden.as_str().unwrap().contains(&role.to_string()),
+                    "{} {}: {forbidden}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+    }
+
     // The gateway's own documented routes are there (anything but the relay's `no-route`).
     for (method, path) in OWN {
         let url = format!("{}{}", gateway.url, path.replace("{username}", "nobody"));
@@ -64,8 +82,8 @@ async fn the_document_describes_exactly_the_routes() {
     gateway.stop().await;
 }
 
-/// Problems are described as problems, with their codes, and secured operations name the bearer
-/// scheme the document defines.
+/// Problems are described as problems, with their codes; secured operations need the bearer
+/// scheme the document defines; path parameters are described.
 #[tokio::test]
 async fn problems_name_their_codes_and_security_is_bearer() {
     let gateway = spawn_gateway(|_| {}).await;
@@ -82,10 +100,12 @@ async fn problems_name_their_codes_and_security_is_bearer() {
         "bearer"
     );
     assert!(doc["components"]["schemas"]["Problem"]["properties"]["code"].is_object());
+    assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let open = ["/auth/login", "/healthz", "/readyz"].contains(&path.as_str());
-            let security = &operation["security"];
+            // The document's bearer applies unless the operation says otherwise.
+            let security = operation.get("security").unwrap_or(&doc["security"]);
             if open {
                 assert_eq!(security, &serde_json::json!([{}]), "{method} {path}");
             } else {
@@ -95,6 +115,21 @@ async fn problems_name_their_codes_and_security_is_bearer() {
                     "{method} {path}"
                 );
                 assert!(operation["responses"]["401"].is_object(), "{method} {path}");
+            }
+            // Every `{name}` of the path is a described, required path parameter.
+            for name in path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            {
+                let parameter = operation["parameters"]
+                    .as_array()
+                    .and_then(|ps| ps.iter().find(|p| p["name"] == name && p["in"] == "path"))
+                    .unwrap_or_else(|| panic!("{method} {path} does not describe {{{name}}}"));
+                assert_eq!(parameter["required"], true, "{method} {path} {name}");
+                assert!(
+                    parameter["schema"]["pattern"].is_string(),
+                    "{method} {path} {name}"
+                );
             }
             for (status, response) in operation["responses"].as_object().unwrap() {
                 if status.starts_with('2') {

@@ -3,7 +3,7 @@
 use contracts::Event;
 use platform::{
     Aggregate, Tx,
-    db::{Conn, now_ms},
+    db::{Conn, move_status, now_ms},
 };
 use sqlx::Row;
 
@@ -99,16 +99,16 @@ impl Aggregate for Coupon {
 
     /// A coupon changes once, from active to revoked, so its status is its version.
     async fn save(&mut self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE coupons SET status = $1, revoked_at = $2 WHERE coupon_id = $3 AND status = $4",
+        let moved = (CouponStatus::Active.as_str(), self.status.as_str());
+        Ok(move_status(
+            tx,
+            "coupons",
+            "coupon_id",
+            &self.coupon_id,
+            moved,
+            "revoked_at",
         )
-        .bind(self.status.as_str())
-        .bind(now_ms())
-        .bind(&self.coupon_id)
-        .bind(CouponStatus::Active.as_str())
-        .execute(&mut **tx)
-        .await?;
-        Ok(updated.rows_affected() == 1)
+        .await?)
     }
 }
 

@@ -46,12 +46,8 @@ impl EventHandler for CustomerPolicies {
                 };
                 unit::create_in(tx, &first_sight, []).await?;
                 unit::change_in::<Customer, Infallible>(tx, customer_id, |customer| {
-                    Ok(Decision::Changed(
-                        customer
-                            .complete(&completed.order_id, &self.grades)
-                            .map(Event::from)
-                            .into_iter()
-                            .collect(),
+                    Ok(Decision::changed(
+                        customer.complete(&completed.order_id, &self.grades),
                     ))
                 })
                 .await?;

@@ -85,6 +85,7 @@ struct NearQuery {
     radius_km: Option<f64>,
 }
 
+/// Scenario step 7: cooked orders waiting within the radius, nearest first.
 #[utoipa::path(
     get,
     path = "/deliveries/available",
@@ -92,12 +93,9 @@ struct NearQuery {
     params(NearQuery),
     responses(
         (status = 200, description = "waiting deliveries near the rider, nearest first", body = Vec<DeliveryView>),
-        (status = 400, description = "the position or radius is out of range (`code`: invalid-search, invalid-query)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 400, description = "the position or radius is out of range (`code`: invalid-search, invalid-query)")
+    )
 )]
-/// Scenario step 7: cooked orders waiting within the radius, nearest first.
 async fn available(
     State(state): State<AppState>,
     caller: Identity,
@@ -128,13 +126,10 @@ fn not_found() -> ApiError {
     get,
     path = "/deliveries/{deliveryId}",
     tag = "delivery",
-    params(("deliveryId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the delivery", body = DeliveryView),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such delivery (`code`: delivery-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such delivery (`code`: delivery-not-found)")
+    )
 )]
 async fn get_delivery(
     State(state): State<AppState>,
@@ -175,74 +170,68 @@ impl From<Refusal> for ApiError {
     }
 }
 
+/// Scenario step 8: exactly one rider wins a delivery; the others get 409.
 #[utoipa::path(
     post,
     path = "/deliveries/{deliveryId}/pick",
     tag = "delivery",
-    params(("deliveryId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "picked by the caller", body = DeliveryView),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such delivery (`code`: delivery-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "another rider won it, or it closed (`code`: already-picked, not-available, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such delivery (`code`: delivery-not-found)"),
+        (status = 409, description = "another rider won it, or it closed (`code`: already-picked, not-available, concurrent-change)")
+    )
 )]
-/// Scenario step 8: exactly one rider wins a delivery; the others get 409.
 async fn pick(
     State(state): State<AppState>,
     caller: Identity,
     Path(delivery_id): Path<String>,
 ) -> ApiResult<Json<DeliveryView>> {
-    caller.require(Role::Rider)?;
-    let delivery = state
-        .work
-        .change::<Delivery, Refusal>(&delivery_id, |delivery| {
-            delivery.pick(&caller.subject_id).map(Decision::publish)
-        })
-        .await?;
-    Ok(Json(view(delivery, None)))
+    rider_moves(&state, &caller, &delivery_id, Delivery::pick).await
 }
-
+/// Only the rider who picked the delivery completes it; the rider's count rises with it.
 #[utoipa::path(
     post,
     path = "/deliveries/{deliveryId}/complete",
     tag = "delivery",
-    params(("deliveryId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "delivered", body = DeliveryView),
-        (status = 403, description = "only the rider who picked it completes it (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such delivery (`code`: delivery-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the delivery is not on the way (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 403, description = "only the rider who picked it completes it (`code`: forbidden)"),
+        (status = 404, description = "there is no such delivery (`code`: delivery-not-found)"),
+        (status = 409, description = "the delivery is not on the way (`code`: invalid-transition, concurrent-change)")
+    )
 )]
-/// Only the rider who picked the delivery completes it; the rider's count rises with it.
 async fn complete(
     State(state): State<AppState>,
     caller: Identity,
     Path(delivery_id): Path<String>,
 ) -> ApiResult<Json<DeliveryView>> {
+    rider_moves(&state, &caller, &delivery_id, Delivery::complete).await
+}
+
+/// A rider's move on a delivery, decided by the domain and saved through the unit of work.
+async fn rider_moves<E: Into<contracts::Event>>(
+    state: &AppState,
+    caller: &Identity,
+    delivery_id: &str,
+    step: impl Fn(&mut Delivery, &str) -> Result<E, Refusal> + Send + Sync,
+) -> ApiResult<Json<DeliveryView>> {
     caller.require(Role::Rider)?;
     let delivery = state
         .work
-        .change::<Delivery, Refusal>(&delivery_id, |delivery| {
-            delivery.complete(&caller.subject_id).map(Decision::publish)
+        .change::<Delivery, Refusal>(delivery_id, |delivery| {
+            step(delivery, &caller.subject_id).map(Decision::publish)
         })
         .await?;
     Ok(Json(view(delivery, None)))
 }
-
 #[utoipa::path(
     get,
     path = "/riders/{riderId}/stats",
     tag = "delivery",
-    params(("riderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the rider's deliveries", body = RiderStats),
-        (status = 403, description = "riders see only their own stats (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 403, description = "riders see only their own stats (`code`: forbidden)")
+    )
 )]
 async fn stats(
     State(state): State<AppState>,

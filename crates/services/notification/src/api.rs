@@ -35,6 +35,7 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
+/// The caller's messages, newest first, with whether each was sent.
 #[utoipa::path(
     get,
     path = "/notifications",
@@ -42,12 +43,9 @@ struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "the customer's messages, newest event first", body = Vec<crate::db::Notification>),
-        (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)")
+    )
 )]
-/// The caller's messages, newest first, with whether each was sent.
 async fn list(
     State(state): State<AppState>,
     caller: Identity,

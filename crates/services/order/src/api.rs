@@ -121,6 +121,12 @@ struct Placed {
 /// How long a repeated request waits for the first one (same `Idempotency-Key`) to finish.
 const SAME_REQUEST_WAIT: Duration = Duration::from_secs(5);
 
+/// Scenario steps 1–2: price the order from the menu replica, record it as `PaymentPending`,
+/// charge the customer synchronously, and only then place it with its `OrderPlaced` event. No
+/// payment, no order; and no charge without an order that knows of it, whenever a crash comes.
+///
+/// With an `Idempotency-Key`, the same key and request give the same order (and one charge),
+/// however often and however concurrently they are sent; another request with the key is 409.
 #[utoipa::path(
     post,
     path = "/orders",
@@ -129,21 +135,13 @@ const SAME_REQUEST_WAIT: Duration = Duration::from_secs(5);
     request_body = PlaceOrderBody,
     responses(
         (status = 201, description = "paid and placed", body = Placed),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 402, description = "the card was declined; no order was placed (`code`: payment-declined)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the order cannot be taken as asked: the store's menu as it is now cannot fill it, or the key was used (`code`: store-closed, sold-out, unknown-food, idempotency-key-reused, request-in-progress)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "the order is not valid (`code`: invalid-order, payment-refused, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "payment is unavailable; no order was placed (`code`: payment-unavailable)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 402, description = "the card was declined; no order was placed (`code`: payment-declined)"),
+        (status = 404, description = "there is no such store (`code`: store-not-found)"),
+        (status = 409, description = "the order cannot be taken as asked: the store's menu as it is now cannot fill it, or the key was used (`code`: store-closed, sold-out, unknown-food, idempotency-key-reused, request-in-progress)"),
+        (status = 422, description = "the order is not valid (`code`: invalid-order, payment-refused, invalid-body)"),
+        (status = 503, description = "payment is unavailable; no order was placed (`code`: payment-unavailable)")
+    )
 )]
-/// Scenario steps 1–2: price the order from the menu replica, record it as `PaymentPending`,
-/// charge the customer synchronously, and only then place it with its `OrderPlaced` event. No
-/// payment, no order; and no charge without an order that knows of it, whenever a crash comes.
-///
-/// With an `Idempotency-Key`, the same key and request give the same order (and one charge),
-/// however often and however concurrently they are sent; another request with the key is 409.
 async fn place_order(
     State(state): State<AppState>,
     caller: Identity,
@@ -368,20 +366,17 @@ struct OrderView {
 }
 
 fn order_not_found() -> ApiError {
-    ApiError::not_found("order-not-found", "there is no such order of yours")
+    platform::unit::not_found::<Order>()
 }
 
 #[utoipa::path(
     get,
     path = "/orders/{orderId}",
     tag = "order",
-    params(("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the order", body = OrderView),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such order of yours (`code`: order-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)")
+    )
 )]
 async fn get_order(
     State(state): State<AppState>,
@@ -440,20 +435,17 @@ async fn customer_command<E: Into<contracts::Event>>(
         .await?)
 }
 
+/// Scenario step 6: the customer asks to cancel; the store decides (until cooking starts).
 #[utoipa::path(
     post,
     path = "/orders/{orderId}/cancel",
     tag = "order",
-    params(("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 202, description = "asked: the store decides", body = StatusView),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such order of yours (`code`: order-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "cooking started, or the order is past canceling (`code`: cancel-too-late, invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)"),
+        (status = 409, description = "cooking started, or the order is past canceling (`code`: cancel-too-late, invalid-transition, concurrent-change)")
+    )
 )]
-/// Scenario step 6: the customer asks to cancel; the store decides (until cooking starts).
 async fn cancel_order(
     State(state): State<AppState>,
     caller: Identity,
@@ -469,20 +461,17 @@ async fn cancel_order(
     ))
 }
 
+/// Scenario step 11: the customer got the food.
 #[utoipa::path(
     post,
     path = "/orders/{orderId}/confirm-receipt",
     tag = "order",
-    params(("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "completed", body = StatusView),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such order of yours (`code`: order-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the order was not delivered yet (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)"),
+        (status = 409, description = "the order was not delivered yet (`code`: invalid-transition, concurrent-change)")
+    )
 )]
-/// Scenario step 11: the customer got the food.
 async fn confirm_receipt(
     State(state): State<AppState>,
     caller: Identity,
@@ -519,10 +508,8 @@ struct Page {
     params(PageQuery),
     responses(
         (status = 200, description = "the customer's orders, newest first", body = Page),
-        (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)")
+    )
 )]
 async fn mypage_list(
     State(state): State<AppState>,
@@ -552,13 +539,10 @@ async fn mypage_list(
     get,
     path = "/mypage/orders/{orderId}",
     tag = "order",
-    params(("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the order with its timeline", body = MypageOrder),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such order of yours (`code`: order-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)")
+    )
 )]
 async fn mypage_order(
     State(state): State<AppState>,
@@ -593,17 +577,15 @@ async fn order_summary(
     }))
 }
 
+/// For operators: the orders stuck past their stage's deadline, per stage.
 #[utoipa::path(
     get,
     path = "/admin/sagas/stuck",
     tag = "order",
     responses(
-        (status = 200, description = "orders past their stage's deadline, per stage", body = Vec<crate::stuck::StuckStage>),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 200, description = "orders past their stage's deadline, per stage", body = Vec<crate::stuck::StuckStage>)
+    )
 )]
-/// For operators: the orders stuck past their stage's deadline, per stage.
 async fn stuck_sagas(
     State(state): State<AppState>,
     caller: Identity,

@@ -3,7 +3,7 @@
 use contracts::{Event, GeoPoint, MenuPublished};
 use platform::{
     Aggregate, Tx,
-    db::{Conn, is_unique_violation},
+    db::{Conn, inserted},
 };
 use sqlx::Row;
 
@@ -20,11 +20,7 @@ impl Aggregate for Order {
 
     /// False also when the customer's `Idempotency-Key` already has an order.
     async fn insert(&self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
-        match insert_order(tx, self).await {
-            Ok(()) => Ok(true),
-            Err(error) if is_unique_violation(&error) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        Ok(inserted(insert_order(tx, self).await)?)
     }
 
     async fn save(&mut self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {

@@ -68,7 +68,7 @@ impl EventHandler for OrderPolicies {
 /// customer's cancel) fails the event, which is then taken again on the new state.
 async fn follow(tx: &mut Tx, event: &Event) -> anyhow::Result<()> {
     let followed = unit::change_in::<Order, Infallible>(tx, event.key(), |order| {
-        Ok(Decision::Changed(order.apply(event)))
+        Ok(Decision::changed(order.apply(event)))
     })
     .await;
     match followed {

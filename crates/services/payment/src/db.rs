@@ -6,7 +6,7 @@ use contracts::{
 };
 use platform::{
     Aggregate, Tx,
-    db::{Conn, is_unique_violation, now_ms},
+    db::{Conn, inserted, move_status, now_ms},
 };
 use sqlx::Row;
 
@@ -24,27 +24,28 @@ impl Aggregate for Payment {
 
     /// False when the order has a payment already (a concurrent twin of the charge won).
     async fn insert(&self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
-        match insert(tx, &self.0).await {
-            Ok(()) => Ok(true),
-            Err(error) if is_unique_violation(&error) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        Ok(inserted(insert(tx, &self.0).await)?)
     }
 
     /// Every change of a payment leaves `Approved` (a refund, a void), so the status is its
     /// version: of two changes decided on one approved payment, one is saved. A refund keeps its
     /// record.
     async fn save(&mut self, tx: &mut Tx, caused: &[Event]) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE payments SET status = $1, updated_at = $2 WHERE payment_id = $3 AND status = $4",
+        let moved = (
+            status_str(PaymentStatus::Approved),
+            status_str(self.0.status),
+        );
+        let payment_id = &self.0.payment_id;
+        if !move_status(
+            tx,
+            "payments",
+            "payment_id",
+            payment_id,
+            moved,
+            "updated_at",
         )
-        .bind(status_str(self.0.status))
-        .bind(now_ms())
-        .bind(&self.0.payment_id)
-        .bind(status_str(PaymentStatus::Approved))
-        .execute(&mut **tx)
-        .await?;
-        if updated.rows_affected() != 1 {
+        .await?
+        {
             return Ok(false);
         }
         for event in caused {

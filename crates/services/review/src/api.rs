@@ -8,7 +8,7 @@ use axum::{
 };
 use contracts::http::OrderSummary;
 use platform::{
-    Aggregate, ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork, WorkError,
+    ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork, WorkError,
     client::{CallError, ResilientClient},
     http::{Json, Path, Query},
     unit::Exists,
@@ -68,6 +68,9 @@ struct Written {
     rating: i64,
 }
 
+/// A review of a completed order of one's own, once. The order is looked up synchronously in the
+/// order service (timeout, breaker); when it cannot answer, nothing is stored and the customer is
+/// asked to retry later.
 #[utoipa::path(
     post,
     path = "/reviews",
@@ -75,17 +78,12 @@ struct Written {
     request_body = WriteBody,
     responses(
         (status = 201, description = "written: a coupon follows", body = Written),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such order of yours (`code`: order-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the order has a review, or is not completed (`code`: already-reviewed, order-not-completed)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "the rating or text is not valid (`code`: invalid-review, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "orders cannot be checked right now; nothing was stored (`code`: order-lookup-unavailable)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)"),
+        (status = 409, description = "the order has a review, or is not completed (`code`: already-reviewed, order-not-completed)"),
+        (status = 422, description = "the rating or text is not valid (`code`: invalid-review, invalid-body)"),
+        (status = 503, description = "orders cannot be checked right now; nothing was stored (`code`: order-lookup-unavailable)")
+    )
 )]
-/// A review of a completed order of one's own, once. The order is looked up synchronously in the
-/// order service (timeout, breaker); when it cannot answer, nothing is stored and the customer is
-/// asked to retry later.
 async fn write_review(
     State(state): State<AppState>,
     caller: Identity,
@@ -170,19 +168,16 @@ async fn write_review(
     ))
 }
 
+/// The author removes a review; its coupon is taken back. To anyone else it is not there.
 #[utoipa::path(
     delete,
     path = "/reviews/{reviewId}",
     tag = "review",
-    params(("reviewId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 204, description = "deleted: its coupon is taken back"),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such review of yours (`code`: review-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such review of yours (`code`: review-not-found)")
+    )
 )]
-/// The author removes a review; its coupon is taken back. To anyone else it is not there.
 async fn delete_review(
     State(state): State<AppState>,
     caller: Identity,
@@ -195,10 +190,7 @@ async fn delete_review(
             review
                 .delete(&caller.subject_id)
                 .map(Decision::publish)
-                .ok_or_else(|| {
-                    let (code, detail) = Review::NOT_FOUND;
-                    ApiError::not_found(code, detail)
-                })
+                .ok_or_else(platform::unit::not_found::<Review>)
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -216,12 +208,11 @@ struct ListQuery {
     get,
     path = "/stores/{storeId}/reviews",
     tag = "review",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ListQuery),
+    params(ListQuery),
     responses(
         (status = 200, description = "the store's reviews, newest first", body = Vec<ReviewView>),
-        (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)")
+    )
 )]
 async fn store_reviews(
     State(state): State<AppState>,

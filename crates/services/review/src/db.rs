@@ -3,7 +3,7 @@
 use contracts::Event;
 use platform::{
     Aggregate, Tx,
-    db::{Conn, now_ms},
+    db::{Conn, move_status, now_ms},
 };
 use serde::Serialize;
 use sqlx::Row;
@@ -61,16 +61,16 @@ impl Aggregate for Review {
 
     /// A review changes once, from active to deleted, so its status is its version.
     async fn save(&mut self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE reviews SET status = $1, deleted_at = $2 WHERE review_id = $3 AND status = $4",
+        let moved = (ReviewStatus::Active.as_str(), self.status.as_str());
+        Ok(move_status(
+            tx,
+            "reviews",
+            "review_id",
+            &self.review_id,
+            moved,
+            "deleted_at",
         )
-        .bind(self.status.as_str())
-        .bind(now_ms())
-        .bind(&self.review_id)
-        .bind(ReviewStatus::Active.as_str())
-        .execute(&mut **tx)
-        .await?;
-        Ok(updated.rows_affected() == 1)
+        .await?)
     }
 }
 

@@ -7,7 +7,7 @@ use axum::{
     routing::{get, post, put},
 };
 use platform::{
-    Aggregate, ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork,
+    ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork,
     http::{Json, Path, Query},
 };
 use serde::{Deserialize, Serialize};
@@ -73,8 +73,7 @@ impl From<StoreOrderError> for ApiError {
 }
 
 fn order_not_found() -> ApiError {
-    let (code, detail) = StoreOrder::NOT_FOUND;
-    ApiError::not_found(code, detail)
+    platform::unit::not_found::<StoreOrder>()
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -140,8 +139,7 @@ fn detail(store: Store) -> StoreDetail {
     tag = "store",
     responses(
         (status = 200, description = "every store", body = Vec<StoreSummary>)
-    ),
-    security(("bearer" = []))
+    )
 )]
 async fn list_stores(
     State(state): State<AppState>,
@@ -156,12 +154,10 @@ async fn list_stores(
     get,
     path = "/stores/{storeId}",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the store and its menu", body = StoreDetail),
-        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such store (`code`: store-not-found)")
+    )
 )]
 async fn get_store(
     State(state): State<AppState>,
@@ -192,6 +188,7 @@ struct RegisterStore {
     lng: f64,
 }
 
+/// Admins register stores for owners (owners then manage their menus).
 #[utoipa::path(
     post,
     path = "/stores",
@@ -199,12 +196,9 @@ struct RegisterStore {
     request_body = RegisterStore,
     responses(
         (status = 201, description = "the store, registered for its owner", body = StoreDetail),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "the store is not valid (`code`: invalid-store, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 422, description = "the store is not valid (`code`: invalid-store, invalid-body)")
+    )
 )]
-/// Admins register stores for owners (owners then manage their menus).
 async fn register_store(
     State(state): State<AppState>,
     caller: Identity,
@@ -284,16 +278,13 @@ async fn change_own_store(
     put,
     path = "/stores/{storeId}/menu",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     request_body = MenuBody,
     responses(
         (status = 200, description = "the store with its new menu", body = StoreDetail),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the store changed meanwhile (`code`: concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "the menu is not valid (`code`: invalid-store, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such store (`code`: store-not-found)"),
+        (status = 409, description = "the store changed meanwhile (`code`: concurrent-change)"),
+        (status = 422, description = "the menu is not valid (`code`: invalid-store, invalid-body)")
+    )
 )]
 async fn replace_menu(
     State(state): State<AppState>,
@@ -331,13 +322,10 @@ async fn set_open(
     post,
     path = "/stores/{storeId}/open",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the store, open", body = StoreDetail),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such store (`code`: store-not-found)")
+    )
 )]
 async fn open_store(
     State(state): State<AppState>,
@@ -351,13 +339,10 @@ async fn open_store(
     post,
     path = "/stores/{storeId}/pause",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "the store, paused", body = StoreDetail),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such store (`code`: store-not-found)")
+    )
 )]
 async fn pause_store(
     State(state): State<AppState>,
@@ -381,14 +366,12 @@ struct OrdersQuery {
     get,
     path = "/stores/{storeId}/orders",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), OrdersQuery),
+    params(OrdersQuery),
     responses(
         (status = 200, description = "the store's orders, oldest first", body = Vec<StoreOrderView>),
-        (status = 400, description = "a query parameter is malformed (`code`: invalid-status, invalid-limit)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 400, description = "a query parameter is malformed (`code`: invalid-status, invalid-limit)"),
+        (status = 404, description = "there is no such store (`code`: store-not-found)")
+    )
 )]
 async fn list_orders(
     State(state): State<AppState>,
@@ -469,16 +452,13 @@ struct AcceptBody {
     post,
     path = "/stores/{storeId}/orders/{orderId}/accept",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     request_body = AcceptBody,
     responses(
         (status = 200, description = "accepted", body = StoreOrderState),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "cook minutes out of range (`code`: invalid-request, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)"),
+        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)"),
+        (status = 422, description = "cook minutes out of range (`code`: invalid-request, invalid-body)")
+    )
 )]
 async fn accept(
     State(state): State<AppState>,
@@ -505,16 +485,13 @@ struct RejectBody {
     post,
     path = "/stores/{storeId}/orders/{orderId}/reject",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     request_body = RejectBody,
     responses(
         (status = 200, description = "rejected (the customer is refunded)", body = StoreOrderState),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "the reason is missing or too long (`code`: invalid-request, invalid-body)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)"),
+        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)"),
+        (status = 422, description = "the reason is missing or too long (`code`: invalid-request, invalid-body)")
+    )
 )]
 async fn reject(
     State(state): State<AppState>,
@@ -533,14 +510,11 @@ async fn reject(
     post,
     path = "/stores/{storeId}/orders/{orderId}/cook-start",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "cooking", body = StoreOrderState),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)"),
+        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)")
+    )
 )]
 async fn cook_start(
     State(state): State<AppState>,
@@ -557,14 +531,11 @@ async fn cook_start(
     post,
     path = "/stores/{storeId}/orders/{orderId}/cook-finish",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "cooked: a delivery opens for riders nearby", body = StoreOrderState),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)"),
+        (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)")
+    )
 )]
 async fn cook_finish(
     State(state): State<AppState>,
@@ -581,13 +552,10 @@ async fn cook_finish(
     get,
     path = "/stores/{storeId}/food-counts",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "live orders and units per food, most ordered first", body = Vec<FoodCount>),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "there is no such store (`code`: store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "there is no such store (`code`: store-not-found)")
+    )
 )]
 async fn food_counts(
     State(state): State<AppState>,
@@ -603,13 +571,10 @@ async fn food_counts(
     get,
     path = "/stores/{storeId}/orders/{orderId}",
     tag = "store",
-    params(("storeId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$"), ("orderId" = String, Path, pattern = r"^[^/\\]*[^/\\.][^/\\]*$")),
     responses(
         (status = 200, description = "one of the store's orders", body = StoreOrderView),
-        (status = 403, description = "the caller may not do this (`code`: forbidden)", body = platform::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)", body = platform::problem::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
+        (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)")
+    )
 )]
 async fn get_order(
     State(state): State<AppState>,

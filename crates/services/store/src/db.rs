@@ -3,7 +3,7 @@
 use contracts::{Event, GeoPoint};
 use platform::{
     Aggregate, Tx,
-    db::{Conn, is_unique_violation, now_ms},
+    db::{Conn, inserted, now_ms},
 };
 use sqlx::{FromRow, Row};
 
@@ -21,10 +21,8 @@ impl Aggregate for Store {
     }
 
     async fn insert(&self, tx: &mut Tx, caused: &[Event]) -> anyhow::Result<bool> {
-        match insert_store(tx, self).await {
-            Ok(()) => {}
-            Err(error) if is_unique_violation(&error) => return Ok(false),
-            Err(error) => return Err(error.into()),
+        if !inserted(insert_store(tx, self).await)? {
+            return Ok(false);
         }
         record_menus(tx, caused).await?;
         Ok(true)
