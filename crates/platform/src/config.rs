@@ -309,7 +309,7 @@ pub struct KafkaSettings {
     /// `cleanup.policy=delete`), so the log does not grow without bound. Topics that exist
     /// already keep their own settings.
     pub retention_ms: u64,
-    /// A stable name for this replica (a StatefulSet pod's name). With it, consumers join their
+    /// A stable name for this replica (the Kubernetes manifests give each pod's name). With it, consumers join their
     /// groups as static members (`group.instance.id`), so a replica that restarts takes its old
     /// place back at once, even as the group's leader, instead of the group waiting out the dead
     /// process's session and, on the embedded broker, stalling when that was the leader.
