@@ -156,6 +156,17 @@ enum BenchKind {
         #[command(flatten)]
         broker: BrokerArgs,
     },
+    /// Idle live streams (Server-Sent Events) held by a `baedal up` started for the run: extra
+    /// memory per stream, idle CPU, and the fan-out of one change to all of them. Prints and
+    /// writes JSON.
+    Streams {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long, default_value = "target/bench/streams.json")]
+        json: PathBuf,
+        #[command(flatten)]
+        broker: BrokerArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -387,6 +398,22 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 json,
                 broker_bin,
                 serve_database_url,
+            })
+            .await
+        }
+        Command::Bench {
+            what:
+                BenchKind::Streams {
+                    count,
+                    json,
+                    broker,
+                },
+        } => {
+            let broker_bin = baedal::broker::locate(broker.broker_bin)?;
+            baedal::bench::streams::run(baedal::bench::streams::StreamsOptions {
+                count,
+                json,
+                broker_bin,
             })
             .await
         }

@@ -121,12 +121,16 @@ pub fn routes(accounts: Accounts) -> Router {
         .with_state(accounts)
 }
 
+/// Who a request with a valid token comes from (their subject id), for bounds kept per caller.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SignedIn(pub String);
+
 /// In front of everything the gateway relays: a request with a bearer token passes only if the
 /// token is valid and its account still exists and is enabled. Services verify the token again;
 /// only the gateway can tell that its account went away.
 pub async fn authenticate(
     State(accounts): State<Accounts>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let Some(authorization) = request.headers().get(header::AUTHORIZATION) else {
@@ -150,7 +154,10 @@ pub async fn authenticate(
         Err(error) => return error.into_response(),
     };
     match accounts.enabled(&claims.sub).await {
-        Ok(true) => next.run(request).await,
+        Ok(true) => {
+            request.extensions_mut().insert(SignedIn(claims.sub));
+            next.run(request).await
+        }
         Ok(false) => ApiError::unauthorized(
             "account-disabled",
             "this token's account no longer exists or was disabled",

@@ -70,7 +70,7 @@ pub async fn run(
         .await
         .with_context(|| format!("gateway: opening {}", redact(&url)))?;
     let started = Gate::new();
-    let app = match app(&settings, db.clone(), started.clone()).await {
+    let app = match app(&settings, db.clone(), started.clone(), shutdown.clone()).await {
         Ok(app) => app,
         Err(error) => {
             db.close().await;
@@ -90,15 +90,21 @@ pub async fn run(
     })
 }
 
-/// The gateway's complete router, for serving or for calling in-process.
-pub async fn app(settings: &Settings, db: Db, started: Gate) -> anyhow::Result<Router> {
+/// The gateway's complete router, for serving or for calling in-process; live streams it relays
+/// end when `shutdown` is cancelled.
+pub async fn app(
+    settings: &Settings,
+    db: Db,
+    started: Gate,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Router> {
     let accounts = accounts::Accounts::new(
         db.clone(),
         AuthKeys::new(&settings.auth)?,
         Duration::from_secs(settings.auth.account_check_secs),
     )
     .await?;
-    let proxy = proxy::Proxy::new(settings)?;
+    let proxy = proxy::Proxy::new(settings, shutdown)?;
     let relayed = proxy::routes(proxy).layer(axum::middleware::from_fn_with_state(
         accounts.clone(),
         accounts::authenticate,

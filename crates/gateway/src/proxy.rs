@@ -3,8 +3,9 @@
 //! service into a problem body clients can act on.
 
 use std::{
+    collections::HashMap,
     net::{IpAddr, SocketAddr},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -17,13 +18,18 @@ use axum::{
     response::Response,
     routing::any,
 };
+use futures::StreamExt;
 use platform::{
     ApiError, ApiResult, ServiceName, Settings,
     http::{REQUEST_ID, TRACEPARENT},
     trace::TraceContext,
 };
+use tokio_util::sync::CancellationToken;
 
-use crate::routes::Lookup;
+use crate::{
+    accounts::SignedIn,
+    routes::{Lookup, PublicRoute},
+};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -48,7 +54,15 @@ pub struct Proxy(Arc<Inner>);
 struct Inner {
     targets: Vec<Target>,
     client: reqwest::Client,
+    /// Live streams go over HTTP/2 (cleartext, by prior knowledge): thousands of them share one
+    /// connection to a service instead of holding a socket each.
+    streams: reqwest::Client,
     body_limit: usize,
+    streams_per_client: u32,
+    /// Live streams open per caller.
+    open: Mutex<HashMap<String, u32>>,
+    /// Live streams end with the gateway, so it can drain.
+    shutdown: CancellationToken,
 }
 
 struct Target {
@@ -61,7 +75,7 @@ struct Target {
 impl Proxy {
     /// A service URL that does not parse stops the gateway at start rather than failing each
     /// request.
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn new(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let targets = ServiceName::ALL
             .iter()
             .map(|service| {
@@ -83,15 +97,47 @@ impl Proxy {
             .no_proxy()
             .build()
             .context("building the proxy's http client")?;
+        let streams = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .http2_prior_knowledge()
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .http2_keep_alive_while_idle(true)
+            .build()
+            .context("building the proxy's stream client")?;
         Ok(Self(Arc::new(Inner {
             targets,
             client,
+            streams,
             body_limit: settings.http.body_limit_bytes,
+            streams_per_client: settings.gateway.streams_per_client,
+            open: Mutex::new(HashMap::new()),
+            shutdown,
         })))
     }
 
-    /// Where a request goes, if it is public.
-    fn target(&self, method: &Method, path: &str) -> ApiResult<&Target> {
+    /// A place for one more live stream of `caller`, held until the stream ends.
+    fn stream_slot(&self, caller: Option<&SignedIn>) -> ApiResult<StreamSlot> {
+        let Some(SignedIn(subject)) = caller else {
+            // The service refuses it: live streams are for signed-in callers.
+            return Ok(StreamSlot(None));
+        };
+        let mut open = self.0.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(subject.clone()).or_default();
+        let bound = self.0.streams_per_client;
+        if bound > 0 && *count >= bound {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-streams",
+                format!("at most {bound} live streams may be open at once; close one first"),
+            ));
+        }
+        *count += 1;
+        Ok(StreamSlot(Some((self.clone(), subject.clone()))))
+    }
+
+    /// Where a request goes, if it is public, and its route.
+    fn target(&self, method: &Method, path: &str) -> ApiResult<(&'static PublicRoute, &Target)> {
         let route = match crate::routes::lookup(method, path) {
             Lookup::Found(route) => route,
             Lookup::WrongMethod(allowed) => {
@@ -114,11 +160,32 @@ impl Proxy {
                 ));
             }
         };
-        self.0
+        let target = self
+            .0
             .targets
             .iter()
             .find(|target| target.service == route.service)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no target for {}", route.service)))
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("no target for {}", route.service))
+            })?;
+        Ok((route, target))
+    }
+}
+
+/// One open live stream of a caller; the count goes down when the stream ends.
+struct StreamSlot(Option<(Proxy, String)>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Some((proxy, subject)) = self.0.take() {
+            let mut open = proxy.0.open.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(count) = open.get_mut(&subject) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(&subject);
+                }
+            }
+        }
     }
 }
 
@@ -161,7 +228,10 @@ fn check_path(path: &str) -> ApiResult<()> {
 async fn forward(State(proxy): State<Proxy>, request: Request) -> ApiResult<Response> {
     let path = request.uri().path();
     check_path(path)?;
-    let target = proxy.target(request.method(), path)?;
+    let (route, target) = proxy.target(request.method(), path)?;
+    if route.streams() {
+        return stream(&proxy, target, request).await;
+    }
     let path_and_query = request
         .uri()
         .path_and_query()
@@ -197,6 +267,70 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> ApiResult<Resp
         .await
         .map_err(|error| transport_error(target, error))?;
     let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// Relays a live stream as it comes: each event reaches the client as the service sends it, for
+/// as long as both stay. The answer's head must come within the usual timeout; the stream then
+/// has none (the service's heartbeats keep it alive).
+async fn stream(proxy: &Proxy, target: &Target, request: Request) -> ApiResult<Response> {
+    let slot = proxy.stream_slot(request.extensions().get::<SignedIn>())?;
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| request.uri().path(), |pq| pq.as_str());
+    let url = format!("{}{path_and_query}", target.base_url);
+    let client_ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let headers = upstream_headers(request.headers(), client_ip);
+    let sent = proxy
+        .0
+        .streams
+        .request(request.method().clone(), url)
+        .headers(headers)
+        .send();
+    let answer = match tokio::time::timeout(target.timeout, sent).await {
+        Ok(answer) => answer.map_err(|error| transport_error(target, error))?,
+        Err(_) => return Err(timeout_error(target)),
+    };
+    let status = answer.status();
+    let mut headers = answer.headers().clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::CONTENT_LENGTH);
+    let is_stream = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"));
+    let body = if status.is_success() && is_stream {
+        // A proxy in front of the gateway (nginx, say) must not hold events back either.
+        headers.insert(
+            HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        );
+        let shutdown = proxy.0.shutdown.clone();
+        let events = answer
+            .bytes_stream()
+            .take_until(async move { shutdown.cancelled().await })
+            .map(move |chunk| {
+                let _open = &slot;
+                chunk
+            });
+        Body::from_stream(events)
+    } else {
+        // A refusal (a problem body) is read whole, like any other answer.
+        drop(slot);
+        Body::from(
+            answer
+                .bytes()
+                .await
+                .map_err(|error| transport_error(target, error))?,
+        )
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
@@ -267,6 +401,18 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+fn timeout_error(target: &Target) -> ApiError {
+    ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "upstream-timeout",
+        format!(
+            "the {} service did not answer within {} ms",
+            target.service,
+            target.timeout.as_millis()
+        ),
+    )
+}
+
 fn transport_error(target: &Target, error: reqwest::Error) -> ApiError {
     let service = target.service;
     tracing::warn!(%service, error = ?error, "proxied request failed");
@@ -276,14 +422,7 @@ fn transport_error(target: &Target, error: reqwest::Error) -> ApiError {
             format!("the {service} service cannot be reached right now; retry later"),
         )
     } else if error.is_timeout() {
-        ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "upstream-timeout",
-            format!(
-                "the {service} service did not answer within {} ms",
-                target.timeout.as_millis()
-            ),
-        )
+        timeout_error(target)
     } else {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -340,8 +479,8 @@ mod tests {
     #[test]
     fn requests_go_to_the_service_of_their_route() {
         let settings = Settings::default();
-        let proxy = Proxy::new(&settings).unwrap();
-        let service = |method: Method, path| proxy.target(&method, path).map(|t| t.service);
+        let proxy = Proxy::new(&settings, CancellationToken::new()).unwrap();
+        let service = |method: Method, path| proxy.target(&method, path).map(|(_, t)| t.service);
         assert_eq!(
             service(Method::GET, "/stores/1/reviews").unwrap(),
             ServiceName::Review

@@ -72,7 +72,7 @@ const fn own(param: &'static str, kind: ObjectKind, others_get: u16) -> Option<O
 
 /// Every relayed endpoint. (The gateway answers `/auth/login`, `/accounts/{username}`, `/app`,
 /// `/healthz` and `/readyz` itself.)
-pub static PUBLIC: [PublicRoute; 32] = [
+pub static PUBLIC: [PublicRoute; 35] = [
     route(Method::GET, "/stores", S::Store, &[], None),
     route(Method::POST, "/stores", S::Store, &[Admin], None),
     route(Method::GET, "/stores/{storeId}", S::Store, &[], None),
@@ -100,6 +100,14 @@ pub static PUBLIC: [PublicRoute; 32] = [
     route(
         Method::GET,
         "/stores/{storeId}/orders",
+        S::Store,
+        &[Owner],
+        own("storeId", O::Store, 403),
+    ),
+    // Before `/stores/{storeId}/orders/{orderId}`, which its path also fits.
+    route(
+        Method::GET,
+        "/stores/{storeId}/orders/events",
         S::Store,
         &[Owner],
         own("storeId", O::Store, 403),
@@ -162,6 +170,13 @@ pub static PUBLIC: [PublicRoute; 32] = [
         own("orderId", O::Order, 404),
     ),
     route(
+        Method::GET,
+        "/orders/{orderId}/events",
+        S::Order,
+        &[Customer, Admin],
+        own("orderId", O::Order, 404),
+    ),
+    route(
         Method::POST,
         "/orders/{orderId}/cancel",
         S::Order,
@@ -201,6 +216,14 @@ pub static PUBLIC: [PublicRoute; 32] = [
     route(
         Method::GET,
         "/deliveries/available",
+        S::Delivery,
+        &[Rider],
+        None,
+    ),
+    // Before `/deliveries/{deliveryId}`, which its path also fits.
+    route(
+        Method::GET,
+        "/deliveries/events",
         S::Delivery,
         &[Rider],
         None,
@@ -253,6 +276,12 @@ pub static PUBLIC: [PublicRoute; 32] = [
 
 impl PublicRoute {
     /// Whether `path` (without its query) has this route's shape.
+    /// A live stream (Server-Sent Events): its answer is relayed as it comes, for as long as it
+    /// lasts. Streams are the routes named `.../events`.
+    pub fn streams(&self) -> bool {
+        self.path.ends_with("/events")
+    }
+
     pub fn matches_path(&self, path: &str) -> bool {
         let mut actual = path.strip_prefix('/').unwrap_or(path).split('/');
         let mut expected = self.path.strip_prefix('/').unwrap_or(self.path).split('/');

@@ -127,6 +127,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub http: HttpSettings,
     pub outbox: OutboxSettings,
+    pub live: LiveSettings,
     pub consumer: ConsumerSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
@@ -423,6 +424,29 @@ pub struct OutboxSettings {
     pub retention_hours: u64,
 }
 
+/// The live streams (Server-Sent Events) services serve.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveSettings {
+    /// A comment line this often keeps an idle stream open through proxies and tells a client
+    /// its connection is alive.
+    pub heartbeat_secs: u64,
+    /// On SQLite the follower also reads new changes this often, besides right after each commit.
+    pub poll_interval_ms: u64,
+    /// Changes are kept this long for clients that resume with `Last-Event-ID`.
+    pub retention_hours: u64,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_secs: 15,
+            poll_interval_ms: 1000,
+            retention_hours: 24,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsumerSettings {
@@ -462,6 +486,8 @@ pub struct GatewaySettings {
     /// Origins allowed by CORS; `*` allows any.
     pub cors_origins: Vec<String>,
     pub rate_limit: RateLimitSettings,
+    /// Live streams one signed-in caller may hold open at once; zero: no bound.
+    pub streams_per_client: u32,
 }
 
 /// Requests per client address (the peer of the gateway's connection). Zero turns a limit off.
@@ -507,6 +533,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             http: HttpSettings::default(),
             outbox: OutboxSettings::default(),
+            live: LiveSettings::default(),
             consumer: ConsumerSettings::default(),
             log: LogSettings::default(),
             metrics: MetricsSettings::default(),
@@ -645,6 +672,8 @@ impl Default for GatewaySettings {
             timeout_ms: 10_000,
             cors_origins: vec!["*".into()],
             rate_limit: RateLimitSettings::default(),
+            // A browser holds at most six HTTP/1.1 connections per origin; a few tabs fit.
+            streams_per_client: 8,
         }
     }
 }
@@ -764,6 +793,9 @@ impl Settings {
             ),
             ("http.body_read_timeout_ms", self.http.body_read_timeout_ms),
             ("http.max_connections", self.http.max_connections as u64),
+            ("live.heartbeat_secs", self.live.heartbeat_secs),
+            ("live.poll_interval_ms", self.live.poll_interval_ms),
+            ("live.retention_hours", self.live.retention_hours),
         ] {
             if value == 0 {
                 return Err(ConfigError::key(key, "must be positive"));

@@ -35,6 +35,8 @@ pub struct Db {
     /// the same pool.
     reader: AnyPool,
     backend: Backend,
+    /// Where it is, for a connection of its own (PostgreSQL's `LISTEN`).
+    url: String,
 }
 
 /// Read-only connections beside SQLite's writer.
@@ -115,6 +117,7 @@ impl Db {
             pool,
             reader,
             backend,
+            url: url.clone(),
         };
         db.migrate(&PLATFORM_MIGRATIONS).await?;
         db.migrate(migrations).await?;
@@ -145,6 +148,10 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub async fn begin(&self) -> sqlx::Result<Tx> {
@@ -195,6 +202,15 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// True when PostgreSQL failed a transaction to break a deadlock or a serialization conflict: it
+/// can be run again as it is.
+pub fn is_lock_conflict(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(cause.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+    })
 }
 
 /// True when an insert failed on a unique or primary key: the row is there already.

@@ -358,7 +358,10 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)));
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        // The gateway carries every client's live stream to a service over one HTTP/2
+        // connection: as many streams as the service takes connections.
+        .max_concurrent_streams(u32::try_from(settings.max_connections).unwrap_or(u32::MAX));
     let connections = Arc::new(Semaphore::new(settings.max_connections));
     let graceful = GracefulShutdown::new();
     loop {

@@ -8,6 +8,7 @@ pub mod db;
 pub mod dlq;
 pub mod http;
 pub mod inbox;
+pub mod live;
 pub mod outbox;
 pub mod problem;
 pub mod ready;

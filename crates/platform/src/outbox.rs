@@ -18,13 +18,23 @@ use crate::{
     trace::TraceContext,
 };
 
-/// Wakes the relay right after a commit, so events do not wait for the next poll.
+/// Wakes what reads committed rows right after a commit: the relay, so events do not wait for
+/// the next poll, and the live follower ([`crate::live`]), so a stream shows a change at once.
 #[derive(Clone, Default)]
-pub struct OutboxSignal(Arc<Notify>);
+pub struct OutboxSignal {
+    relay: Arc<Notify>,
+    live: Arc<Notify>,
+}
 
 impl OutboxSignal {
     pub fn wake(&self) {
-        self.0.notify_one();
+        self.relay.notify_one();
+        self.live.notify_one();
+    }
+
+    /// What the live follower waits on.
+    pub fn live(&self) -> Arc<Notify> {
+        self.live.clone()
     }
 }
 
@@ -116,7 +126,7 @@ impl Relay {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.signal.0.notified() => {}
+                _ = self.signal.relay.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }

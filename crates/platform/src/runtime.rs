@@ -18,6 +18,7 @@ use crate::{
     config::{ServiceName, Settings},
     db::Db,
     http::{Readiness, finish, operational_routes, serve},
+    live::Live,
     outbox::{OutboxSignal, Relay},
     ready::Gate,
 };
@@ -30,6 +31,7 @@ pub struct ServiceContext {
     pub bus: EventBus,
     pub auth: AuthKeys,
     pub outbox: OutboxSignal,
+    pub live: Live,
     pub shutdown: CancellationToken,
     consumers: JoinSet<anyhow::Result<()>>,
     joined: Vec<Gate>,
@@ -68,15 +70,24 @@ impl ServiceContext {
             .await
             .with_context(|| format!("{name}: opening {}", crate::db::redact(&url)))?;
         let bus = EventBus::new(&settings.kafka)?;
+        let outbox = OutboxSignal::default();
+        // Its own token, so one service can be taken out of a running platform.
+        let shutdown = shutdown.child_token();
+        let live = Live::new(
+            db.clone(),
+            outbox.live(),
+            settings.live.clone(),
+            shutdown.clone(),
+        );
         Ok(Self {
             name,
             auth: AuthKeys::new(&settings.auth)?,
             settings,
             db,
             bus,
-            outbox: OutboxSignal::default(),
-            // Its own token, so one service can be taken out of a running platform.
-            shutdown: shutdown.child_token(),
+            outbox,
+            live,
+            shutdown,
             consumers: JoinSet::new(),
             joined: Vec::new(),
         })
@@ -125,6 +136,9 @@ impl ServiceContext {
     pub fn serve(self, listener: TcpListener, router: Router) -> anyhow::Result<RunningService> {
         let addr = listener.local_addr()?;
         let mut tasks = self.consumers;
+        if self.live.used() {
+            tasks.spawn(self.live.clone().follow());
+        }
         let relay = Relay {
             db: self.db.clone(),
             bus: self.bus.clone(),

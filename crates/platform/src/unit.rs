@@ -160,14 +160,16 @@ impl UnitOfWork {
         for _ in 0..ATTEMPTS {
             let mut tx = self.db.begin().await?;
             match change_in(&mut tx, id, &mut decide).await {
-                Ok((aggregate, published)) => {
+                Ok((aggregate, _)) => {
                     tx.commit().await?;
-                    if published {
-                        self.outbox.wake();
-                    }
+                    // Even a change that publishes nothing may be shown on a live stream.
+                    self.outbox.wake();
                     return Ok(aggregate);
                 }
                 Err(WorkError::Conflict) => continue,
+                // PostgreSQL broke a lock cycle (two writers of one live stream and one
+                // aggregate, say) by failing this transaction: a lost race too.
+                Err(WorkError::Storage(error)) if crate::db::is_lock_conflict(&error) => continue,
                 Err(error) => return Err(error),
             }
         }
@@ -186,11 +188,9 @@ impl UnitOfWork {
         if !aggregate.insert(&mut tx, &caused).await? {
             return Err(WorkError::Refused(Exists));
         }
-        let ids = outbox::enqueue(&mut tx, caused).await?;
+        outbox::enqueue(&mut tx, caused).await?;
         tx.commit().await?;
-        if !ids.is_empty() {
-            self.outbox.wake();
-        }
+        self.outbox.wake();
         Ok(())
     }
 }

@@ -41,7 +41,7 @@ use serde_json::{Value, json};
 use sqlx::migrate::MigrateDatabase;
 use tokio::task::JoinSet;
 
-use super::percentile;
+use super::{machine, percentile};
 use crate::{
     child::{UpConfig, UpProcess, cpu_seconds_of, processes_named, rss_kib_of, signal, write_json},
     cluster::ServeCluster,
@@ -1027,27 +1027,6 @@ async fn measure(platform: &Deployment, options: &LifecycleOptions) -> anyhow::R
         "ballast": ballast,
         "fullLog": full.map(|rates| json!({"rates": rates, "sustainedRate": full_rate})),
     }))
-}
-
-fn machine() -> Value {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_default();
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .map(|l| l.trim().to_owned())
-        })
-        .unwrap_or_default();
-    json!({"cpus": cpus, "model": model, "memory": memory})
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! event log. Against a running platform (`--gateway`) or one it starts for itself.
 
 pub mod lifecycle;
+pub mod streams;
 
 use std::time::{Duration, Instant};
 
@@ -282,6 +283,27 @@ pub async fn run(gateway: &str, options: &BenchOptions) -> anyhow::Result<Report
         to_store,
         to_mypage,
     })
+}
+
+pub(crate) fn machine() -> Value {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .map(|l| l.trim().to_owned())
+        })
+        .unwrap_or_default();
+    json!({"cpus": cpus, "model": model, "memory": memory})
 }
 
 #[cfg(test)]

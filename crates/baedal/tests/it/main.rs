@@ -7,6 +7,7 @@ mod chaos;
 mod cli;
 mod client;
 mod harness;
+mod live;
 mod reliability;
 mod reorder;
 mod saga;

@@ -3,18 +3,20 @@
 use axum::{
     Router,
     extract::{FromRef, State},
+    response::sse::{KeepAliveStream, Sse},
     routing::{get, post},
 };
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork,
     http::{Json, Path, Query},
+    live::{Events, LastEventId, Live, Shown, Start},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::{
     db,
     domain::{Delivery, DeliveryError, DeliveryStatus, Refusal, Search, distance_km},
-    views::{self, RiderStats},
+    views::{self, DeliveryView, RiderStats, view},
 };
 
 /// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
@@ -23,11 +25,13 @@ pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
     pub work: UnitOfWork,
+    pub live: Live,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/deliveries/available", get(available))
+        .route("/deliveries/events", get(delivery_events))
         .route("/deliveries/{delivery_id}", get(get_delivery))
         .route("/deliveries/{delivery_id}/pick", post(pick))
         .route("/deliveries/{delivery_id}/complete", post(complete))
@@ -40,36 +44,6 @@ impl From<DeliveryError> for ApiError {
         match error {
             DeliveryError::Invalid(detail) => ApiError::bad_request("invalid-search", detail),
         }
-    }
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct DeliveryView {
-    delivery_id: String,
-    order_id: String,
-    store_id: String,
-    store_name: String,
-    pickup: contracts::GeoPoint,
-    dropoff: contracts::DeliveryAddress,
-    status: &'static str,
-    rider_id: Option<String>,
-    /// From the rider's position to the store, in km (in searches).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    distance_km: Option<f64>,
-}
-
-fn view(delivery: Delivery, distance_km: Option<f64>) -> DeliveryView {
-    DeliveryView {
-        delivery_id: delivery.delivery_id,
-        order_id: delivery.order_id,
-        store_id: delivery.store_id,
-        store_name: delivery.store_name,
-        pickup: delivery.pickup,
-        dropoff: delivery.dropoff,
-        status: delivery.status.as_str(),
-        rider_id: delivery.rider_id,
-        distance_km,
     }
 }
 
@@ -116,6 +90,61 @@ async fn available(
             .map(|(distance, d)| view(d, Some((distance * 1000.0).round() / 1000.0)))
             .collect(),
     ))
+}
+
+/// Deliveries opening and closing near the rider, live (Server-Sent Events), from the next change
+/// on, or after `Last-Event-ID` when the rider's client comes back. Read the waiting ones first
+/// (`GET /deliveries/available`), then follow this.
+#[utoipa::path(
+    get,
+    path = "/deliveries/events",
+    tag = "delivery",
+    params(
+        NearQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "the id of the last event seen: the stream goes on after it")
+    ),
+    responses(
+        (status = 200, description = "a stream of `opened` events (a delivery now waits within the radius, with `distanceKm` from the rider) and `closed` events (a rider picked it or it was canceled); a `reset` event when the changes since `Last-Event-ID` are no longer kept (read the list again); a comment line every 15 s", content_type = "text/event-stream", body = DeliveryView),
+        (status = 400, description = "the position or radius is out of range, or an unusable `Last-Event-ID` (`code`: invalid-search, invalid-query, invalid-last-event-id)")
+    )
+)]
+async fn delivery_events(
+    State(state): State<AppState>,
+    caller: Identity,
+    Query(query): Query<NearQuery>,
+    resume: LastEventId,
+) -> ApiResult<Sse<KeepAliveStream<Events>>> {
+    // Authorized like `GET /deliveries/available`.
+    caller.require(Role::Rider)?;
+    let search = Search::parse(query.lat, query.lng, query.radius_km)?;
+    let show = move |change: &platform::live::Change| {
+        let Some(mut view) = change
+            .data
+            .as_deref()
+            .and_then(|data| serde_json::from_str::<serde_json::Value>(data).ok())
+        else {
+            return Shown::Hidden;
+        };
+        let pickup = serde_json::from_value::<contracts::GeoPoint>(view["pickup"].clone());
+        match pickup {
+            Ok(pickup) if distance_km(search.center, pickup) <= search.radius_km => {
+                let distance = (distance_km(search.center, pickup) * 1000.0).round() / 1000.0;
+                view["distanceKm"] = serde_json::json!(distance);
+                Shown::Rewritten(view.to_string())
+            }
+            _ => Shown::Hidden,
+        }
+    };
+    state
+        .live
+        .stream(
+            views::LIVE_FEED,
+            views::LIVE_KEY.to_owned(),
+            resume,
+            Start::Now,
+            show,
+        )
+        .await
 }
 
 fn not_found() -> ApiError {
@@ -248,7 +277,7 @@ async fn stats(
 
 /// The routes this service answers through the gateway, described for the merged OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(available, get_delivery, pick, complete, stats))]
+#[openapi(paths(available, delivery_events, get_delivery, pick, complete, stats))]
 struct ApiDoc;
 
 /// This service's part of the public API's OpenAPI document.

@@ -26,7 +26,11 @@ impl Aggregate for Delivery {
     }
 
     async fn insert(&self, tx: &mut Tx, _: &[Event]) -> anyhow::Result<bool> {
-        open(tx, self, now_ms()).await
+        if !open(tx, self, now_ms()).await? {
+            return Ok(false);
+        }
+        views::show_live(tx, self, "opened").await?;
+        Ok(true)
     }
 
     /// Stamps when it was picked or delivered, and a delivery counts for its rider.
@@ -55,6 +59,13 @@ impl Aggregate for Delivery {
         self.version += 1;
         if delivered && let Some(rider_id) = &self.rider_id {
             views::count_delivery(tx, rider_id, now).await?;
+        }
+        // No longer waiting: riders near it take it off their lists.
+        let closed = caused
+            .iter()
+            .any(|e| matches!(e, Event::DeliveryPicked(_) | Event::DeliveryCanceled(_)));
+        if closed {
+            views::show_live(tx, self, "closed").await?;
         }
         Ok(true)
     }

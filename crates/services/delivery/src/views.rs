@@ -1,8 +1,57 @@
 //! Read model: deliveries completed per rider (the seeds' rider count view).
 
-use platform::db::Conn;
+use platform::{
+    db::{Conn, Tx},
+    live,
+};
 use serde::Serialize;
 use sqlx::Row;
+
+use crate::domain::Delivery;
+
+/// A delivery as riders see it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    pub delivery_id: String,
+    pub order_id: String,
+    pub store_id: String,
+    pub store_name: String,
+    pub pickup: contracts::GeoPoint,
+    pub dropoff: contracts::DeliveryAddress,
+    pub status: &'static str,
+    pub rider_id: Option<String>,
+    /// From the rider's position to the store, in km (in searches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_km: Option<f64>,
+}
+
+pub fn view(delivery: Delivery, distance_km: Option<f64>) -> DeliveryView {
+    DeliveryView {
+        delivery_id: delivery.delivery_id,
+        order_id: delivery.order_id,
+        store_id: delivery.store_id,
+        store_name: delivery.store_name,
+        pickup: delivery.pickup,
+        dropoff: delivery.dropoff,
+        status: delivery.status.as_str(),
+        rider_id: delivery.rider_id,
+        distance_km,
+    }
+}
+
+/// The live stream of deliveries waiting for a rider (`GET /deliveries/events`): each delivery
+/// as it opens (`opened`) and as a rider picks it or it is canceled (`closed`). One stream for all
+/// riders; each rider is shown those near them.
+pub const LIVE_FEED: &str = "deliveries";
+pub const LIVE_KEY: &str = "waiting";
+
+/// Shows the delivery, as it now is, on the stream of waiting deliveries.
+pub async fn show_live(tx: &mut Tx, delivery: &Delivery, event: &str) -> anyhow::Result<()> {
+    let view = view(delivery.clone(), None);
+    live::record(tx, LIVE_FEED, LIVE_KEY, event, &view).await?;
+    Ok(())
+}
 
 #[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

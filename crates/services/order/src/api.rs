@@ -6,7 +6,10 @@ use axum::{
     Router,
     extract::{FromRef, State},
     http::{HeaderMap, Method, StatusCode},
-    response::{IntoResponse, Response},
+    response::{
+        IntoResponse, Response,
+        sse::{KeepAliveStream, Sse},
+    },
     routing::{get, post},
 };
 use contracts::http::{ChargeRequest, IDEMPOTENCY_KEY, OrderSummary, PaymentView};
@@ -17,6 +20,7 @@ use platform::{
     client::{CallError, ResilientClient},
     db::now_ms,
     http::{Json, Path, Query},
+    live::{Events, LastEventId, Live, Shown, Start},
     unit::Exists,
 };
 use serde::{Deserialize, Serialize};
@@ -37,12 +41,14 @@ pub struct AppState {
     pub payment: ResilientClient,
     /// Each stage's deadline, for the stuck-saga list.
     pub stuck: std::sync::Arc<Vec<(OrderStatus, u64)>>,
+    pub live: Live,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/orders", post(place_order))
         .route("/orders/{order_id}", get(get_order))
+        .route("/orders/{order_id}/events", get(order_events))
         .route("/orders/{order_id}/cancel", post(cancel_order))
         .route("/orders/{order_id}/confirm-receipt", post(confirm_receipt))
         .route("/mypage/orders", get(mypage_list))
@@ -557,6 +563,44 @@ async fn mypage_order(
         .ok_or_else(order_not_found)
 }
 
+/// The order as it moves, live (Server-Sent Events): its mypage entry each time a step is added,
+/// from the first step, or after `Last-Event-ID` when the client comes back.
+#[utoipa::path(
+    get,
+    path = "/orders/{orderId}/events",
+    tag = "order",
+    params(
+        ("Last-Event-ID" = Option<i64>, Header, description = "the id of the last event seen: the stream goes on after it")
+    ),
+    responses(
+        (status = 200, description = "a stream of `order` events, each the order with its timeline and when it changed; a `reset` event when the changes since `Last-Event-ID` are no longer kept (read the order again); a comment line every 15 s", content_type = "text/event-stream", body = views::MypageChange),
+        (status = 400, description = "an unusable `Last-Event-ID` (`code`: invalid-last-event-id)"),
+        (status = 404, description = "there is no such order of yours (`code`: order-not-found)")
+    )
+)]
+async fn order_events(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(order_id): Path<String>,
+    resume: LastEventId,
+) -> ApiResult<Sse<KeepAliveStream<Events>>> {
+    caller.require_any(&[Role::Customer, Role::Admin])?;
+    let mut conn = state.db.reader().acquire().await?;
+    // Authorized like `GET /orders/{orderId}`.
+    db::find_order(&mut conn, &order_id)
+        .await?
+        .filter(|o| caller.role == Role::Admin || o.customer_id == caller.subject_id)
+        .filter(|o| o.status.is_placed())
+        .ok_or_else(order_not_found)?;
+    drop(conn);
+    state
+        .live
+        .stream(views::LIVE_FEED, order_id, resume, Start::Beginning, |_| {
+            Shown::AsIs
+        })
+        .await
+}
+
 /// For the review service: who ordered and where the order stands. Only services call it.
 async fn order_summary(
     State(state): State<AppState>,
@@ -600,6 +644,7 @@ async fn stuck_sagas(
 #[openapi(paths(
     place_order,
     get_order,
+    order_events,
     cancel_order,
     confirm_receipt,
     mypage_list,

@@ -38,6 +38,7 @@ pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<Run
         work: ctx.work(),
         payment: ctx.client(ServiceName::Payment)?,
         stuck: std::sync::Arc::new(stuck::stage_deadlines(&ctx.settings.saga)),
+        live: ctx.live.serve(),
     };
     ctx.serve(listener, router(state))
 }

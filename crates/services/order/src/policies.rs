@@ -150,7 +150,8 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
         incoming.timestamp,
         note.as_deref(),
     )
-    .await
+    .await?;
+    views::show_live(tx, event.key()).await
 }
 
 /// The order's own deadlines: how long a payment may stay pending and a placed order

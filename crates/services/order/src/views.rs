@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 
 use contracts::OrderLine;
-use platform::db::Conn;
+use platform::{
+    db::{Conn, Tx},
+    live,
+};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -35,6 +38,16 @@ pub struct MypageOrder {
     pub ready_at: Option<i64>,
     pub refunded: bool,
     pub timeline: Vec<Step>,
+}
+
+/// What the order's live stream sends: the entry, and when this service changed it (the step's
+/// `at` is when its event happened, which may be well before it was read here).
+#[derive(Serialize, Debug, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MypageChange {
+    #[serde(flatten)]
+    pub order: MypageOrder,
+    pub changed_at: i64,
 }
 
 pub struct NewEntry<'a> {
@@ -193,6 +206,30 @@ fn entry(row: sqlx::any::AnyRow, steps: Vec<sqlx::any::AnyRow>) -> anyhow::Resul
         refunded,
         timeline,
     })
+}
+
+/// The live stream of one order (`GET /orders/{orderId}/events`): its mypage entry, each time a
+/// step is added.
+pub const LIVE_FEED: &str = "order";
+
+/// Shows the order's entry, as it now is, on its live stream; nothing while `OrderPlaced` has not
+/// opened it (its steps come with the entry once it is opened).
+pub async fn show_live(tx: &mut Tx, order_id: &str) -> anyhow::Result<()> {
+    let row = sqlx::query(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM mypage_orders WHERE order_id = $1"
+    ))
+    .bind(order_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = row {
+        let mut steps = steps_of(tx, &[order_id.to_owned()]).await?;
+        let change = MypageChange {
+            order: entry(row, steps.remove(order_id).unwrap_or_default())?,
+            changed_at: platform::db::now_ms(),
+        };
+        live::record(tx, LIVE_FEED, order_id, "order", &change).await?;
+    }
+    Ok(())
 }
 
 /// One of the customer's orders; `None` for an order that is not theirs or not projected yet.

@@ -4,11 +4,13 @@ use axum::{
     Router,
     extract::{FromRef, State},
     http::StatusCode,
+    response::sse::{KeepAliveStream, Sse},
     routing::{get, post, put},
 };
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork,
     http::{Json, Path, Query},
+    live::{Events, LastEventId, Live, Shown, Start},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -28,6 +30,7 @@ pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
     pub work: UnitOfWork,
+    pub live: Live,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -38,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/stores/{store_id}/open", post(open_store))
         .route("/stores/{store_id}/pause", post(pause_store))
         .route("/stores/{store_id}/orders", get(list_orders))
+        .route("/stores/{store_id}/orders/events", get(order_events))
         .route("/stores/{store_id}/orders/{order_id}", get(get_order))
         .route("/stores/{store_id}/orders/{order_id}/accept", post(accept))
         .route("/stores/{store_id}/orders/{order_id}/reject", post(reject))
@@ -587,15 +591,41 @@ async fn get_order(
         .await?
         .filter(|o| o.store_id == store_id)
         .ok_or_else(order_not_found)?;
-    Ok(Json(StoreOrderView {
-        order_id: order.order_id,
-        customer_id: order.customer_id,
-        status: order.status.as_str().to_owned(),
-        amount: order.amount,
-        items: order.items,
-        delivery_address: order.delivery_address,
-        placed_at: order.placed_at,
-    }))
+    Ok(Json(StoreOrderView::from(&order)))
+}
+
+/// The store's orders as they arrive and change, live (Server-Sent Events), from the next change
+/// on, or after `Last-Event-ID` when the owner's client comes back. Read the list first
+/// (`GET /stores/{storeId}/orders`), then follow this.
+#[utoipa::path(
+    get,
+    path = "/stores/{storeId}/orders/events",
+    tag = "store",
+    params(
+        ("Last-Event-ID" = Option<i64>, Header, description = "the id of the last event seen: the stream goes on after it")
+    ),
+    responses(
+        (status = 200, description = "a stream of `order` events, each an order of the store as it now is; a `reset` event when the changes since `Last-Event-ID` are no longer kept (read the list again); a comment line every 15 s", content_type = "text/event-stream", body = StoreOrderView),
+        (status = 400, description = "an unusable `Last-Event-ID` (`code`: invalid-last-event-id)"),
+        (status = 404, description = "there is no such store (`code`: store-not-found)")
+    )
+)]
+async fn order_events(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(store_id): Path<String>,
+    resume: LastEventId,
+) -> ApiResult<Sse<KeepAliveStream<Events>>> {
+    let mut conn = state.db.reader().acquire().await?;
+    // Authorized like `GET /stores/{storeId}/orders`.
+    owned_store(&mut conn, &caller, &store_id).await?;
+    drop(conn);
+    state
+        .live
+        .stream(views::LIVE_FEED, store_id, resume, Start::Now, |_| {
+            Shown::AsIs
+        })
+        .await
 }
 
 /// The routes this service answers through the gateway, described for the merged OpenAPI document.
@@ -608,6 +638,7 @@ async fn get_order(
     open_store,
     pause_store,
     list_orders,
+    order_events,
     get_order,
     accept,
     reject,

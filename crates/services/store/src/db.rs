@@ -53,6 +53,7 @@ impl Aggregate for StoreOrder {
             return Ok(false);
         }
         views::count_order(tx, &self.store_id, &self.items, 1).await?;
+        views::show_live(tx, self).await?;
         Ok(true)
     }
 
@@ -68,6 +69,7 @@ impl Aggregate for StoreOrder {
         if before.counts() && !self.counts() {
             views::count_order(tx, &self.store_id, &self.items, -1).await?;
         }
+        views::show_live(tx, self).await?;
         Ok(true)
     }
 }

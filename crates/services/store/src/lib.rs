@@ -28,6 +28,7 @@ pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<Run
         db: ctx.db.clone(),
         auth: ctx.auth.clone(),
         work: ctx.work(),
+        live: ctx.live.serve(),
     };
     ctx.serve(listener, router(state))
 }

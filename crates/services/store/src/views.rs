@@ -1,9 +1,14 @@
 //! Read models of the store service: the owner's list of received orders.
 
 use contracts::{DeliveryAddress, OrderLine};
-use platform::db::Conn;
+use platform::{
+    db::{Conn, Tx},
+    live,
+};
 use serde::Serialize;
 use sqlx::Row;
+
+use crate::domain::StoreOrder;
 
 #[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -15,6 +20,31 @@ pub struct StoreOrderView {
     pub items: Vec<OrderLine>,
     pub delivery_address: DeliveryAddress,
     pub placed_at: i64,
+}
+
+impl From<&StoreOrder> for StoreOrderView {
+    fn from(order: &StoreOrder) -> Self {
+        Self {
+            order_id: order.order_id.clone(),
+            customer_id: order.customer_id.clone(),
+            status: order.status.as_str().to_owned(),
+            amount: order.amount,
+            items: order.items.clone(),
+            delivery_address: order.delivery_address.clone(),
+            placed_at: order.placed_at,
+        }
+    }
+}
+
+/// The live stream of a store's orders (`GET /stores/{storeId}/orders/events`): each order as it
+/// arrives and each time it changes.
+pub const LIVE_FEED: &str = "store-orders";
+
+/// Shows the order, as it now is, on its store's live stream.
+pub async fn show_live(tx: &mut Tx, order: &StoreOrder) -> anyhow::Result<()> {
+    let view = StoreOrderView::from(order);
+    live::record(tx, LIVE_FEED, &order.store_id, "order", &view).await?;
+    Ok(())
 }
 
 /// A store's orders, oldest first (the order the kitchen works in), optionally of one status.
