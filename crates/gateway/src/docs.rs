@@ -1,6 +1,7 @@
 //! The public API, described: one OpenAPI 3.1 document merged from each service's routes and the
 //! gateway's own, served at `/openapi.json`, with Swagger UI at `/docs` (its files compiled in,
-//! nothing fetched at build or run time). Each service describes its handlers where they are
+//! nothing fetched at build or run time). The events have a document of their own,
+//! `/asyncapi.json` (`crate::asyncapi`). Each service describes its handlers where they are
 //! written (`#[utoipa::path]` on the handler, its request and response types deriving
 //! `ToSchema`), so the document changes with the code; a test holds it to the route table.
 //!
@@ -8,7 +9,12 @@
 //! public route says `security(())`), the path parameters (each `{name}` is one segment the relay
 //! takes), the problem body of every error response, and the problems the gateway itself answers.
 
-use axum::{Router, http::Method};
+use axum::{
+    Router,
+    body::Bytes,
+    http::{Method, header},
+    routing::get,
+};
 use platform::problem::Problem;
 use utoipa::{
     Modify, OpenApi,
@@ -261,7 +267,19 @@ fn add_problem(
     }
 }
 
-/// `/openapi.json` and Swagger UI at `/docs`.
+/// `/openapi.json` and Swagger UI at `/docs`, and the events' AsyncAPI document at
+/// `/asyncapi.json`. Both documents are built once, at startup.
 pub fn routes() -> Router {
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", document()))
+    let events = Bytes::from(
+        serde_json::to_vec(&crate::asyncapi::document()).expect("the document serializes"),
+    );
+    Router::new()
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", document()))
+        .route(
+            "/asyncapi.json",
+            get(move || {
+                let events = events.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], events) }
+            }),
+        )
 }

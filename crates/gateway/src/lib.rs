@@ -3,6 +3,7 @@
 //! a service is down or slow.
 
 pub mod accounts;
+pub mod asyncapi;
 pub mod docs;
 pub mod limits;
 pub mod proxy;
