@@ -92,7 +92,9 @@ fn url(route: &PublicRoute, objects: &Objects) -> String {
         other => panic!("{}: no value for {{{other}}}", route.path),
     });
     match route.path {
-        "/deliveries/available" => format!("{path}?lat=37.5&lng=127.03&radiusKm=3"),
+        "/deliveries/available" | "/deliveries/events" => {
+            format!("{path}?lat=37.5&lng=127.03&radiusKm=3")
+        }
         _ => path,
     }
 }
