@@ -402,6 +402,12 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<Value> {
                 config
                     .env
                     .push(("BAEDAL_DATABASE__URL".into(), url.clone()));
+                // Eight databases, each with its pool and, where a service serves live streams,
+                // a LISTEN connection, on one PostgreSQL (100 connections by default) beside
+                // whatever else uses it: a small pool each, as in the serve shape.
+                config
+                    .env
+                    .push(("BAEDAL_DATABASE__MAX_CONNECTIONS".into(), "4".into()));
             }
             println!("  the platform in {}", config.dir.display());
             Deployment::Up(UpProcess::start(config).await?)

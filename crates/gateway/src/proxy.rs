@@ -229,9 +229,12 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> ApiResult<Resp
     let path = request.uri().path();
     check_path(path)?;
     let (route, target) = proxy.target(request.method(), path)?;
-    if route.streams() {
-        return stream(&proxy, target, request).await;
-    }
+    // A live stream holds a place of its caller's for as long as it lasts.
+    let slot = if route.streams() {
+        Some(proxy.stream_slot(request.extensions().get::<SignedIn>())?)
+    } else {
+        None
+    };
     let path_and_query = request
         .uri()
         .path_and_query()
@@ -245,15 +248,23 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> ApiResult<Resp
     let headers = upstream_headers(request.headers(), client_ip);
     let body = read_body(request, proxy.0.body_limit).await?;
 
-    let answer = proxy
-        .0
-        .client
+    let client = if slot.is_some() {
+        &proxy.0.streams
+    } else {
+        &proxy.0.client
+    };
+    let mut upstream = client
         .request(method.clone(), url)
         .headers(headers)
-        .body(body)
-        .timeout(target.timeout)
-        .send()
+        .body(body);
+    if slot.is_none() {
+        upstream = upstream.timeout(target.timeout);
+    }
+    // A stream's head must come within the timeout too; its body then has none (the service's
+    // heartbeats keep it alive).
+    let answer = tokio::time::timeout(target.timeout, upstream.send())
         .await
+        .map_err(|_| timeout_error(target))?
         .map_err(|error| transport_error(target, error))?;
     let status = answer.status();
     let mut headers = answer.headers().clone();
@@ -262,73 +273,36 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> ApiResult<Resp
     if method != Method::HEAD {
         headers.remove(header::CONTENT_LENGTH);
     }
-    let body = answer
-        .bytes()
-        .await
-        .map_err(|error| transport_error(target, error))?;
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    Ok(response)
-}
-
-/// Relays a live stream as it comes: each event reaches the client as the service sends it, for
-/// as long as both stay. The answer's head must come within the usual timeout; the stream then
-/// has none (the service's heartbeats keep it alive).
-async fn stream(proxy: &Proxy, target: &Target, request: Request) -> ApiResult<Response> {
-    let slot = proxy.stream_slot(request.extensions().get::<SignedIn>())?;
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| request.uri().path(), |pq| pq.as_str());
-    let url = format!("{}{path_and_query}", target.base_url);
-    let client_ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    let headers = upstream_headers(request.headers(), client_ip);
-    let sent = proxy
-        .0
-        .streams
-        .request(request.method().clone(), url)
-        .headers(headers)
-        .send();
-    let answer = match tokio::time::timeout(target.timeout, sent).await {
-        Ok(answer) => answer.map_err(|error| transport_error(target, error))?,
-        Err(_) => return Err(timeout_error(target)),
-    };
-    let status = answer.status();
-    let mut headers = answer.headers().clone();
-    strip_hop_by_hop(&mut headers);
-    headers.remove(header::CONTENT_LENGTH);
-    let is_stream = headers
+    let is_event_stream = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("text/event-stream"));
-    let body = if status.is_success() && is_stream {
-        // A proxy in front of the gateway (nginx, say) must not hold events back either.
-        headers.insert(
-            HeaderName::from_static("x-accel-buffering"),
-            HeaderValue::from_static("no"),
-        );
-        let shutdown = proxy.0.shutdown.clone();
-        let events = answer
-            .bytes_stream()
-            .take_until(async move { shutdown.cancelled().await })
-            .map(move |chunk| {
-                let _open = &slot;
-                chunk
-            });
-        Body::from_stream(events)
-    } else {
-        // A refusal (a problem body) is read whole, like any other answer.
-        drop(slot);
-        Body::from(
+    let body = match slot {
+        // Relayed as it comes: each event reaches the client as the service sends it, for as
+        // long as both stay (or the gateway stops).
+        Some(slot) if status.is_success() && is_event_stream => {
+            // A proxy in front of the gateway (nginx, say) must not hold events back either.
+            headers.insert(
+                HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            );
+            let shutdown = proxy.0.shutdown.clone();
+            let events = answer
+                .bytes_stream()
+                .take_until(async move { shutdown.cancelled().await })
+                .map(move |chunk| {
+                    let _open = &slot;
+                    chunk
+                });
+            Body::from_stream(events)
+        }
+        // Anything else, a stream's refusal included, is read whole.
+        _ => Body::from(
             answer
                 .bytes()
                 .await
                 .map_err(|error| transport_error(target, error))?,
-        )
+        ),
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;

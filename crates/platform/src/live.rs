@@ -61,10 +61,9 @@ pub struct Change {
     pub seq: i64,
     /// The SSE event name.
     pub event: String,
-    /// The SSE data: JSON, one line.
+    /// The SSE data: JSON, one line. `None` in a notification too big to carry it.
     #[serde(default)]
     pub data: Option<String>,
-    pub at: i64,
 }
 
 /// Writes a change of the stream `feed`/`key` inside `tx`: streams show it once `tx` commits.
@@ -77,7 +76,6 @@ pub async fn record(
     data: &impl Serialize,
 ) -> anyhow::Result<i64> {
     let data = serde_json::to_string(data)?;
-    let at = now_ms();
     // The counter row stays locked until commit, so the changes of one stream commit in order.
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO live_streams (feed, stream_key, last_seq) VALUES ($1, $2, 1) \
@@ -97,7 +95,7 @@ pub async fn record(
     .bind(seq)
     .bind(event)
     .bind(&data)
-    .bind(at)
+    .bind(now_ms())
     .execute(&mut **tx)
     .await?;
     if tx.backend_name() == "PostgreSQL" {
@@ -107,7 +105,6 @@ pub async fn record(
             seq,
             event: event.to_owned(),
             data: Some(data),
-            at,
         };
         let mut payload = serde_json::to_string(&change)?;
         if payload.len() > MAX_PAYLOAD {
@@ -160,11 +157,6 @@ impl Hub {
     fn resync(&self) {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         keys.retain(|_, sender| sender.send(Signal::Resync).is_ok());
-    }
-
-    fn streams(&self) -> usize {
-        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        keys.values().map(broadcast::Sender::receiver_count).sum()
     }
 }
 
@@ -228,11 +220,6 @@ impl Live {
         self.0.used.load(Ordering::Relaxed)
     }
 
-    /// Streams open in this process.
-    pub fn streams(&self) -> usize {
-        self.0.hub.streams()
-    }
-
     /// Feeds committed changes to the hub and deletes those past retention, until shutdown.
     pub async fn follow(self) -> anyhow::Result<()> {
         let prune = tokio::spawn(self.clone().prune());
@@ -261,7 +248,7 @@ impl Live {
             }
             loop {
                 let rows = sqlx::query(
-                    "SELECT rowid, feed, stream_key, seq, event, data, at FROM live_changes \
+                    "SELECT rowid, feed, stream_key, seq, event, data FROM live_changes \
                      WHERE rowid > $1 ORDER BY rowid LIMIT $2",
                 )
                 .bind(cursor)
@@ -348,18 +335,23 @@ impl Live {
                 () = tokio::time::sleep(Duration::from_secs(60)) => {}
             }
             let cutoff = now_ms() - retention.as_millis() as i64;
-            // The newest row stays, so SQLite never hands out a rowid the follower has passed.
-            let deleted = sqlx::query(
-                "DELETE FROM live_changes WHERE at < $1 \
-                 AND at < (SELECT MAX(at) FROM live_changes)",
-            )
-            .bind(cutoff)
-            .execute(self.0.db.pool())
-            .await;
-            if let Err(error) = deleted {
+            if let Err(error) = self.forget_before(cutoff).await {
                 tracing::warn!(%error, "pruning live changes failed");
             }
         }
+    }
+
+    /// Deletes the changes recorded before `cutoff` (epoch ms). The newest row stays, so SQLite
+    /// never hands out a rowid the follower has passed.
+    async fn forget_before(&self, cutoff: i64) -> sqlx::Result<()> {
+        sqlx::query(
+            "DELETE FROM live_changes WHERE at < $1 \
+             AND at < (SELECT MAX(at) FROM live_changes)",
+        )
+        .bind(cutoff)
+        .execute(self.0.db.pool())
+        .await
+        .map(drop)
     }
 
     /// The stream `feed`/`key`, from `resume` (the client's `Last-Event-ID`) or from `start`,
@@ -395,16 +387,12 @@ impl Live {
         // Subscribed before reading the table, so nothing falls between the two.
         let receiver = inner.hub.subscribe(feed, &key);
         let pool = inner.db.reader().clone();
-        let last_seq: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(last_seq), 0) FROM live_streams WHERE feed = $1 AND stream_key = $2",
-        )
-        .bind(feed)
-        .bind(&key)
-        .fetch_one(&pool)
-        .await
-        .map_err(ApiError::internal)?;
-        let oldest: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(seq) FROM live_changes WHERE feed = $1 AND stream_key = $2",
+        // The stream's last change, and the oldest one still kept.
+        let (last_seq, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT \
+             (SELECT COALESCE(MAX(last_seq), 0) FROM live_streams \
+              WHERE feed = $1 AND stream_key = $2), \
+             (SELECT MIN(seq) FROM live_changes WHERE feed = $1 AND stream_key = $2)",
         )
         .bind(feed)
         .bind(&key)
@@ -501,7 +489,7 @@ impl Following {
     async fn catch_up(&mut self) -> anyhow::Result<()> {
         loop {
             let rows = sqlx::query(
-                "SELECT seq, event, data, at FROM live_changes \
+                "SELECT seq, event, data FROM live_changes \
                  WHERE feed = $1 AND stream_key = $2 AND seq > $3 ORDER BY seq LIMIT $4",
             )
             .bind(self.feed)
@@ -575,13 +563,19 @@ fn change(row: &sqlx::any::AnyRow, feed: String, key: String) -> anyhow::Result<
         seq: row.try_get("seq")?,
         event: row.try_get("event")?,
         data: Some(row.try_get("data")?),
-        at: row.try_get("at")?,
     })
 }
 
 /// The `Last-Event-ID` a reconnecting client sends: the last change it was shown.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LastEventId(pub Option<i64>);
+/// Handlers name it in their `params(...)`, so every stream documents the header alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, utoipa::IntoParams)]
+#[into_params(names("Last-Event-ID"), parameter_in = Header)]
+pub struct LastEventId(
+    /// The id of the last event seen (browsers send it when they reconnect): the stream goes on
+    /// after it. Unusable: 400 `invalid-last-event-id`.
+    #[param(minimum = 0)]
+    pub Option<i64>,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
     type Rejection = ApiError;
@@ -722,6 +716,35 @@ mod tests {
             .unwrap();
         change(&live, &committed, "k", 7).await;
         assert_eq!(seqs(&take(&mut unknown, 2).await), [-1, 7]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_resumed_from_before_what_is_kept_is_told_to_reset() {
+        let (live, committed, _dir) = live().await;
+        for n in 1..=3 {
+            change(&live, &committed, "k", n).await;
+            // Rows are aged by the millisecond: one apart each.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Everything recorded until now is past retention; the newest row stays.
+        live.forget_before(now_ms() + 1).await.unwrap();
+        let mut gone = live
+            .following("test", "k".into(), LastEventId(Some(1)), Start::Now, |_| {
+                Shown::AsIs
+            })
+            .await
+            .unwrap();
+        change(&live, &committed, "k", 4).await;
+        assert_eq!(seqs(&take(&mut gone, 2).await), [-1, 4]);
+
+        // Right before the oldest change kept is still a place to go on from.
+        let mut kept = live
+            .following("test", "k".into(), LastEventId(Some(2)), Start::Now, |_| {
+                Shown::AsIs
+            })
+            .await
+            .unwrap();
+        assert_eq!(seqs(&take(&mut kept, 2).await), [3, 4]);
     }
 
     #[tokio::test]

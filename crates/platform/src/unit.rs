@@ -160,7 +160,7 @@ impl UnitOfWork {
         for _ in 0..ATTEMPTS {
             let mut tx = self.db.begin().await?;
             match change_in(&mut tx, id, &mut decide).await {
-                Ok((aggregate, _)) => {
+                Ok(aggregate) => {
                     tx.commit().await?;
                     // Even a change that publishes nothing may be shown on a live stream.
                     self.outbox.wake();
@@ -196,26 +196,25 @@ impl UnitOfWork {
 }
 
 /// The same steps as [`UnitOfWork::change`] inside `tx`, without committing or retrying: for
-/// policies, whose transaction is the consumer's. Returns the aggregate and whether it published
-/// anything.
+/// policies, whose transaction is the consumer's. Returns the aggregate as saved (or as loaded,
+/// when unchanged).
 pub async fn change_in<A: Aggregate, E>(
     tx: &mut Tx,
     id: &A::Id,
     mut decide: impl FnMut(&mut A) -> Result<Decision, E> + Send,
-) -> Result<(A, bool), WorkError<E>> {
+) -> Result<A, WorkError<E>> {
     let mut aggregate = A::load(tx, id)
         .await?
         .ok_or(WorkError::NotFound(A::NOT_FOUND))?;
     let events = match decide(&mut aggregate).map_err(WorkError::Refused)? {
-        Decision::Unchanged => return Ok((aggregate, false)),
+        Decision::Unchanged => return Ok(aggregate),
         Decision::Changed(events) => events,
     };
     if !aggregate.save(tx, &events).await? {
         return Err(WorkError::Conflict);
     }
-    let published = !events.is_empty();
     outbox::enqueue(tx, events).await?;
-    Ok((aggregate, published))
+    Ok(aggregate)
 }
 
 /// Writes a new aggregate with the events its creation caused inside `tx`, without committing:

@@ -25,7 +25,8 @@ struct Stream {
     /// The task reading ahead, stopped with the stream.
     reader: Option<tokio::task::AbortHandle>,
     chunks: futures::stream::BoxStream<'static, (i64, axum::body::Bytes)>,
-    buffer: String,
+    /// Bytes, not text: a chunk may end inside a character.
+    buffer: Vec<u8>,
     /// When the bytes in `buffer` arrived.
     arrived: i64,
 }
@@ -50,7 +51,7 @@ impl Stream {
                 receiver.recv().await.map(|chunk| (chunk, receiver))
             })
             .boxed(),
-            buffer: String::new(),
+            buffer: Vec::new(),
             arrived: 0,
         }
     }
@@ -63,7 +64,7 @@ impl Stream {
             chunks: body
                 .map(|chunk| (platform::db::now_ms(), chunk.expect("stream chunk")))
                 .boxed(),
-            buffer: String::new(),
+            buffer: Vec::new(),
             arrived: 0,
         }
     }
@@ -82,6 +83,8 @@ impl Stream {
                 .unwrap()
                 .starts_with("text/event-stream")
         );
+        // Nor may a proxy in front of the gateway hold events back.
+        assert_eq!(response.headers()["x-accel-buffering"], "no");
         response.bytes_stream().boxed()
     }
 
@@ -107,9 +110,10 @@ impl Stream {
     async fn next_within(&mut self, wait: Duration) -> Option<Sse> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let frame: String = self.buffer.drain(..end + 2).collect();
-                if let Some(event) = parse(&frame, self.arrived) {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let frame = std::str::from_utf8(&frame).expect("an event is UTF-8");
+                if let Some(event) = parse(frame, self.arrived) {
                     return Some(event);
                 }
                 continue;
@@ -118,7 +122,20 @@ impl Stream {
                 .await
                 .ok()??;
             self.arrived = arrived;
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Whether the stream ended (the server closed it) within `wait`; what came before is
+    /// dropped.
+    async fn ended_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.chunks.next()).await {
+                Ok(None) => return true,
+                Ok(Some(_)) => {}
+                Err(_) => return false,
+            }
         }
     }
 
@@ -333,7 +350,13 @@ async fn an_order_is_followed_live_to_completed_and_resumed_after_a_drop() {
     let reset = stale.next().await;
     assert_eq!(reset.event, "reset");
     assert_eq!(reset.id, None);
-    app.stop().await;
+
+    // Open streams do not hold a stopping platform: they end, and it drains.
+    tokio::time::timeout(Duration::from_secs(30), app.stop())
+        .await
+        .expect("the platform stops with streams open");
+    assert!(stale.ended_within(Duration::from_secs(5)).await);
+    assert!(resumed.ended_within(Duration::from_secs(5)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -439,6 +462,55 @@ async fn owners_and_riders_follow_their_lists_live_and_only_theirs() {
             .is_none(),
         "a delivery in Seoul is not shown in Busan"
     );
+
+    // A waiting delivery whose order is canceled closes too. (Nothing cancels a cooked order
+    // today; an operator's cancel would look so.)
+    let second = app.placed_order(&customer, &store_id).await;
+    for (action, body) in [
+        ("accept", json!({"cookMinutes": 5})),
+        ("cook-start", json!({})),
+        ("cook-finish", json!({})),
+    ] {
+        let (code, answer) = eventually(30, "the store to take the step", || async {
+            let answer = app
+                .owner(&owner, &store_id, &second, action, body.clone())
+                .await;
+            (answer.0 != 404).then_some(answer)
+        })
+        .await;
+        assert_eq!(code, 200, "{action}: {answer}");
+    }
+    let opened = nearby.next().await;
+    assert_eq!(
+        (opened.event.as_str(), &opened.data["orderId"]),
+        ("opened", &json!(second))
+    );
+    app.publish(
+        contracts::OrderCanceled {
+            order_id: second.clone(),
+            customer_id: baedal::demo::subject_id("customer1"),
+            store_id: store_id.clone(),
+            amount: 14_000,
+            reason: None,
+        }
+        .into(),
+    )
+    .await;
+    let closed = nearby.next().await;
+    assert_eq!(closed.event, "closed");
+    assert_eq!(closed.data["orderId"], second.as_str());
+    assert_eq!(closed.data["status"], "Canceled");
+    assert_eq!(closed.id, Some(opened.id.unwrap() + 1));
+
+    // A store service that goes away ends its streams (the owner's client reconnects), though
+    // the gateway stays.
+    let mut app = app;
+    app.platform
+        .as_mut()
+        .unwrap()
+        .kill(platform::ServiceName::Store)
+        .await;
+    assert!(kitchen.ended_within(Duration::from_secs(10)).await);
     app.stop().await;
 }
 

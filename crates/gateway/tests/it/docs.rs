@@ -171,3 +171,40 @@ async fn swagger_ui_is_served_at_docs() {
     );
     gateway.stop().await;
 }
+
+/// Each live stream (a route the gateway relays as a stream) is described as one: an event
+/// stream of its events' schema, resumable with `Last-Event-ID`, and refusing an unusable one.
+#[tokio::test]
+async fn live_streams_are_described_as_event_streams() {
+    let gateway = spawn_gateway(|_| {}).await;
+    let doc: Value = gateway
+        .get("/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let streams: Vec<_> = gateway::routes::PUBLIC
+        .iter()
+        .filter(|route| route.streams())
+        .collect();
+    assert_eq!(streams.len(), 3);
+    for route in streams {
+        let operation = &doc["paths"][route.path]["get"];
+        let ok = &operation["responses"]["200"]["content"]["text/event-stream"]["schema"];
+        assert!(ok.is_object(), "{}: {operation}", route.path);
+        let resume = operation["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Last-Event-ID")
+            .unwrap_or_else(|| panic!("{}: no Last-Event-ID", route.path));
+        assert_eq!(resume["in"], "header", "{}", route.path);
+        assert_eq!(resume["required"], false, "{}", route.path);
+        let refused = operation["responses"]["400"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(refused.contains("invalid-last-event-id"), "{}", route.path);
+    }
+}

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::{
     db,
-    domain::{Delivery, DeliveryError, DeliveryStatus, Refusal, Search, distance_km},
+    domain::{Delivery, DeliveryError, DeliveryStatus, Refusal, Search},
     views::{self, DeliveryView, RiderStats, view},
 };
 
@@ -81,14 +81,11 @@ async fn available(
     let candidates = db::waiting_in(&mut conn, search.bounding_box(), 500).await?;
     let mut near: Vec<(f64, Delivery)> = candidates
         .into_iter()
-        .map(|d| (distance_km(search.center, d.pickup), d))
-        .filter(|(distance, _)| *distance <= search.radius_km)
+        .filter_map(|d| search.reach(d.pickup).map(|km| (km, d)))
         .collect();
     near.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(Json(
-        near.into_iter()
-            .map(|(distance, d)| view(d, Some((distance * 1000.0).round() / 1000.0)))
-            .collect(),
+        near.into_iter().map(|(km, d)| view(d, Some(km))).collect(),
     ))
 }
 
@@ -99,10 +96,7 @@ async fn available(
     get,
     path = "/deliveries/events",
     tag = "delivery",
-    params(
-        NearQuery,
-        ("Last-Event-ID" = Option<i64>, Header, description = "the id of the last event seen: the stream goes on after it")
-    ),
+    params(NearQuery, LastEventId),
     responses(
         (status = 200, description = "a stream of `opened` events (a delivery now waits within the radius, with `distanceKm` from the rider) and `closed` events (a rider picked it or it was canceled); a `reset` event when the changes since `Last-Event-ID` are no longer kept (read the list again); a comment line every 15 s", content_type = "text/event-stream", body = DeliveryView),
         (status = 400, description = "the position or radius is out of range, or an unusable `Last-Event-ID` (`code`: invalid-search, invalid-query, invalid-last-event-id)")
@@ -126,13 +120,12 @@ async fn delivery_events(
             return Shown::Hidden;
         };
         let pickup = serde_json::from_value::<contracts::GeoPoint>(view["pickup"].clone());
-        match pickup {
-            Ok(pickup) if distance_km(search.center, pickup) <= search.radius_km => {
-                let distance = (distance_km(search.center, pickup) * 1000.0).round() / 1000.0;
-                view["distanceKm"] = serde_json::json!(distance);
+        match pickup.ok().and_then(|pickup| search.reach(pickup)) {
+            Some(km) => {
+                view["distanceKm"] = serde_json::json!(km);
                 Shown::Rewritten(view.to_string())
             }
-            _ => Shown::Hidden,
+            None => Shown::Hidden,
         }
     };
     state

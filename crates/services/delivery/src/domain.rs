@@ -77,7 +77,14 @@ impl Search {
     }
 
     pub fn contains(&self, point: GeoPoint) -> bool {
-        distance_km(self.center, point) <= self.radius_km
+        self.reach(point).is_some()
+    }
+
+    /// How far `point` is from the center, in km to the metre, if it is within the radius: what
+    /// a rider is shown of a delivery's store, in the list and on the live stream alike.
+    pub fn reach(&self, point: GeoPoint) -> Option<f64> {
+        let distance = distance_km(self.center, point);
+        (distance <= self.radius_km).then(|| (distance * 1000.0).round() / 1000.0)
     }
 }
 
@@ -211,6 +218,17 @@ mod tests {
         let d = distance_km(SEOUL_CITY_HALL, GANGNAM);
         assert!((8.0..9.5).contains(&d), "{d}");
         assert!(distance_km(GANGNAM, GANGNAM) < 1e-9);
+    }
+
+    #[test]
+    fn a_point_within_the_radius_is_reached_to_the_metre_and_one_beyond_is_not() {
+        let near = Search::parse(SEOUL_CITY_HALL.lat, SEOUL_CITY_HALL.lng, Some(10.0)).unwrap();
+        let km = near.reach(GANGNAM).unwrap();
+        assert_eq!(km, (km * 1000.0).round() / 1000.0);
+        assert!((km - distance_km(SEOUL_CITY_HALL, GANGNAM)).abs() <= 0.0005);
+        let short = Search::parse(SEOUL_CITY_HALL.lat, SEOUL_CITY_HALL.lng, Some(5.0)).unwrap();
+        assert_eq!(short.reach(GANGNAM), None);
+        assert!(!short.contains(GANGNAM));
     }
 
     fn waiting() -> Delivery {

@@ -375,6 +375,18 @@ fn order_not_found() -> ApiError {
     platform::unit::not_found::<Order>()
 }
 
+/// The order as its customer (or an admin) may see it. Someone else's order looks like no order
+/// at all: ids are not a way to probe. Nor is there an order until its charge was approved.
+async fn visible_order(state: &AppState, caller: &Identity, order_id: &str) -> ApiResult<Order> {
+    caller.require_any(&[Role::Customer, Role::Admin])?;
+    let mut conn = state.db.reader().acquire().await?;
+    db::find_order(&mut conn, order_id)
+        .await?
+        .filter(|o| caller.role == Role::Admin || o.customer_id == caller.subject_id)
+        .filter(|o| o.status.is_placed())
+        .ok_or_else(order_not_found)
+}
+
 #[utoipa::path(
     get,
     path = "/orders/{orderId}",
@@ -389,15 +401,7 @@ async fn get_order(
     caller: Identity,
     Path(order_id): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
-    caller.require_any(&[Role::Customer, Role::Admin])?;
-    let mut conn = state.db.reader().acquire().await?;
-    let order = db::find_order(&mut conn, &order_id)
-        .await?
-        // Someone else's order looks like no order at all: ids are not a way to probe. Nor is
-        // there an order until its charge was approved.
-        .filter(|o| caller.role == Role::Admin || o.customer_id == caller.subject_id)
-        .filter(|o| o.status.is_placed())
-        .ok_or_else(order_not_found)?;
+    let order = visible_order(&state, &caller, &order_id).await?;
     Ok(Json(OrderView {
         order_id: order.order_id,
         customer_id: order.customer_id,
@@ -569,9 +573,7 @@ async fn mypage_order(
     get,
     path = "/orders/{orderId}/events",
     tag = "order",
-    params(
-        ("Last-Event-ID" = Option<i64>, Header, description = "the id of the last event seen: the stream goes on after it")
-    ),
+    params(LastEventId),
     responses(
         (status = 200, description = "a stream of `order` events, each the order with its timeline and when it changed; a `reset` event when the changes since `Last-Event-ID` are no longer kept (read the order again); a comment line every 15 s", content_type = "text/event-stream", body = views::MypageChange),
         (status = 400, description = "an unusable `Last-Event-ID` (`code`: invalid-last-event-id)"),
@@ -584,15 +586,8 @@ async fn order_events(
     Path(order_id): Path<String>,
     resume: LastEventId,
 ) -> ApiResult<Sse<KeepAliveStream<Events>>> {
-    caller.require_any(&[Role::Customer, Role::Admin])?;
-    let mut conn = state.db.reader().acquire().await?;
     // Authorized like `GET /orders/{orderId}`.
-    db::find_order(&mut conn, &order_id)
-        .await?
-        .filter(|o| caller.role == Role::Admin || o.customer_id == caller.subject_id)
-        .filter(|o| o.status.is_placed())
-        .ok_or_else(order_not_found)?;
-    drop(conn);
+    visible_order(&state, &caller, &order_id).await?;
     state
         .live
         .stream(views::LIVE_FEED, order_id, resume, Start::Beginning, |_| {

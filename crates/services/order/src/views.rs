@@ -215,16 +215,9 @@ pub const LIVE_FEED: &str = "order";
 /// Shows the order's entry, as it now is, on its live stream; nothing while `OrderPlaced` has not
 /// opened it (its steps come with the entry once it is opened).
 pub async fn show_live(tx: &mut Tx, order_id: &str) -> anyhow::Result<()> {
-    let row = sqlx::query(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM mypage_orders WHERE order_id = $1"
-    ))
-    .bind(order_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if let Some(row) = row {
-        let mut steps = steps_of(tx, &[order_id.to_owned()]).await?;
+    if let Some(order) = entry_of(tx, order_id, None).await? {
         let change = MypageChange {
-            order: entry(row, steps.remove(order_id).unwrap_or_default())?,
+            order,
             changed_at: platform::db::now_ms(),
         };
         live::record(tx, LIVE_FEED, order_id, "order", &change).await?;
@@ -238,11 +231,21 @@ pub async fn find(
     customer_id: &str,
     order_id: &str,
 ) -> anyhow::Result<Option<MypageOrder>> {
+    entry_of(conn, order_id, Some(customer_id)).await
+}
+
+/// An order's entry with its steps, if projected (and, given a customer, theirs).
+async fn entry_of(
+    conn: &mut Conn,
+    order_id: &str,
+    customer_id: Option<&str>,
+) -> anyhow::Result<Option<MypageOrder>> {
     let row = sqlx::query(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM mypage_orders WHERE order_id = $1 AND customer_id = $2"
+        "SELECT {ENTRY_COLUMNS} FROM mypage_orders \
+         WHERE order_id = $1 AND ($2 = '' OR customer_id = $2)"
     ))
     .bind(order_id)
-    .bind(customer_id)
+    .bind(customer_id.unwrap_or(""))
     .fetch_optional(&mut *conn)
     .await?;
     match row {

@@ -601,9 +601,7 @@ async fn get_order(
     get,
     path = "/stores/{storeId}/orders/events",
     tag = "store",
-    params(
-        ("Last-Event-ID" = Option<i64>, Header, description = "the id of the last event seen: the stream goes on after it")
-    ),
+    params(LastEventId),
     responses(
         (status = 200, description = "a stream of `order` events, each an order of the store as it now is; a `reset` event when the changes since `Last-Event-ID` are no longer kept (read the list again); a comment line every 15 s", content_type = "text/event-stream", body = StoreOrderView),
         (status = 400, description = "an unusable `Last-Event-ID` (`code`: invalid-last-event-id)"),
