@@ -635,6 +635,15 @@ mod tests {
         committed.notify_one();
     }
 
+    /// A client's stream of key `k`, shown everything.
+    async fn follow(live: &Live, resume: Option<i64>, start: Start) -> Following {
+        live.following("test", "k".into(), LastEventId(resume), start, |_| {
+            Shown::AsIs
+        })
+        .await
+        .unwrap()
+    }
+
     fn seqs(items: &[Item]) -> Vec<i64> {
         items
             .iter()
@@ -660,12 +669,7 @@ mod tests {
     #[tokio::test]
     async fn a_reader_that_falls_behind_its_backlog_gets_every_change_in_order_from_the_table() {
         let (live, committed, _dir) = live().await;
-        let mut following = live
-            .following("test", "k".into(), LastEventId(None), Start::Now, |_| {
-                Shown::AsIs
-            })
-            .await
-            .unwrap();
+        let mut following = follow(&live, None, Start::Now).await;
         // Four times what the channel keeps for a reader that does not read.
         let count = BACKLOG as i64 * 4;
         for n in 1..=count {
@@ -683,37 +687,14 @@ mod tests {
         for n in 1..=5 {
             change(&live, &committed, "k", n).await;
         }
-        let mut beginning = live
-            .following(
-                "test",
-                "k".into(),
-                LastEventId(None),
-                Start::Beginning,
-                |_| Shown::AsIs,
-            )
-            .await
-            .unwrap();
+        let mut beginning = follow(&live, None, Start::Beginning).await;
         assert_eq!(seqs(&take(&mut beginning, 5).await), [1, 2, 3, 4, 5]);
 
-        let mut resumed = live
-            .following("test", "k".into(), LastEventId(Some(3)), Start::Now, |_| {
-                Shown::AsIs
-            })
-            .await
-            .unwrap();
+        let mut resumed = follow(&live, Some(3), Start::Now).await;
         change(&live, &committed, "k", 6).await;
         assert_eq!(seqs(&take(&mut resumed, 3).await), [4, 5, 6]);
 
-        let mut unknown = live
-            .following(
-                "test",
-                "k".into(),
-                LastEventId(Some(99)),
-                Start::Now,
-                |_| Shown::AsIs,
-            )
-            .await
-            .unwrap();
+        let mut unknown = follow(&live, Some(99), Start::Now).await;
         change(&live, &committed, "k", 7).await;
         assert_eq!(seqs(&take(&mut unknown, 2).await), [-1, 7]);
     }
@@ -728,22 +709,12 @@ mod tests {
         }
         // Everything recorded until now is past retention; the newest row stays.
         live.forget_before(now_ms() + 1).await.unwrap();
-        let mut gone = live
-            .following("test", "k".into(), LastEventId(Some(1)), Start::Now, |_| {
-                Shown::AsIs
-            })
-            .await
-            .unwrap();
+        let mut gone = follow(&live, Some(1), Start::Now).await;
         change(&live, &committed, "k", 4).await;
         assert_eq!(seqs(&take(&mut gone, 2).await), [-1, 4]);
 
         // Right before the oldest change kept is still a place to go on from.
-        let mut kept = live
-            .following("test", "k".into(), LastEventId(Some(2)), Start::Now, |_| {
-                Shown::AsIs
-            })
-            .await
-            .unwrap();
+        let mut kept = follow(&live, Some(2), Start::Now).await;
         assert_eq!(seqs(&take(&mut kept, 2).await), [3, 4]);
     }
 

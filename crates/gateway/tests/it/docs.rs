@@ -14,6 +14,17 @@ const OWN: [(&str, &str); 4] = [
     ("GET", "/readyz"),
 ];
 
+async fn document(gateway: &crate::support::TestGateway) -> Value {
+    gateway
+        .get("/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn operations(doc: &Value) -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
@@ -87,14 +98,7 @@ async fn the_document_describes_exactly_the_routes() {
 #[tokio::test]
 async fn problems_name_their_codes_and_security_is_bearer() {
     let gateway = spawn_gateway(|_| {}).await;
-    let doc: Value = gateway
-        .get("/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = document(&gateway).await;
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
@@ -177,14 +181,7 @@ async fn swagger_ui_is_served_at_docs() {
 #[tokio::test]
 async fn live_streams_are_described_as_event_streams() {
     let gateway = spawn_gateway(|_| {}).await;
-    let doc: Value = gateway
-        .get("/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = document(&gateway).await;
     let streams: Vec<_> = gateway::routes::PUBLIC
         .iter()
         .filter(|route| route.streams())
