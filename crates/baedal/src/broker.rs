@@ -295,14 +295,21 @@ fn is_crate_variable(name: &str) -> bool {
 
 /// A port nobody listens on right now (the broker cannot bind port 0 itself). It is picked below
 /// Linux's ephemeral range (32768 and up), where the kernel never hands it to someone's outgoing
-/// connection before our listener binds it, as a port-0 pick could be.
+/// connection before our listener binds it, as a port-0 pick could be. A port is handed out once
+/// per process: between this check and the listener's bind, a second pick could otherwise name it
+/// again (two tests starting side by side did, and one platform found its gateway port taken).
 pub fn free_port() -> std::io::Result<u16> {
     use std::hash::{BuildHasher, Hasher};
-    for _ in 0..100 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for _ in 0..1000 {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u64(std::process::id().into());
         let port = 20_000 + (hasher.finish() % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
             return Ok(port);
         }
     }

@@ -60,16 +60,7 @@ impl ServeCluster {
     ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("baedal-serve-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir)?;
-        // Each port once: two random picks may meet.
-        let taken = std::cell::RefCell::new(std::collections::HashSet::new());
-        let addr = || -> anyhow::Result<SocketAddr> {
-            loop {
-                let port = free_port()?;
-                if taken.borrow_mut().insert(port) {
-                    return Ok(([127, 0, 0, 1], port).into());
-                }
-            }
-        };
+        let addr = || -> anyhow::Result<SocketAddr> { Ok(([127, 0, 0, 1], free_port()?).into()) };
         let kafka = addr()?;
         let gateway = addr()?;
         let order_replicas = [addr()?, addr()?];

@@ -207,7 +207,18 @@ fn main() -> ExitCode {
         // Figures, not logs.
         settings.log.filter = "warn".into();
     }
-    platform::telemetry::init_logging(&settings.log);
+    // Exported spans name the process: the one service `serve` runs, or the whole platform.
+    let process = match &cli.command {
+        Command::Serve { services } if services.len() == 1 => services[0].clone(),
+        _ => "baedal".to_owned(),
+    };
+    let _telemetry = match platform::telemetry::init(&settings.log, &settings.trace, &process) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            report(&error);
+            return ExitCode::from(2);
+        }
+    };
     platform::telemetry::init_metrics();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -128,6 +128,7 @@ pub async fn app(
     ));
     // No response of the gateway may be sniffed into something it does not say it is.
     Ok(finish(limited, "gateway", &settings.http)
+        .layer(axum::middleware::from_fn(routes::name_route))
         .layer(cors)
         .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

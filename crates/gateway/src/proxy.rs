@@ -19,12 +19,9 @@ use axum::{
     routing::any,
 };
 use futures::StreamExt;
-use platform::{
-    ApiError, ApiResult, ServiceName, Settings,
-    http::{REQUEST_ID, TRACEPARENT},
-    trace::TraceContext,
-};
+use platform::{ApiError, ApiResult, ServiceName, Settings, http::REQUEST_ID, trace};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     accounts::SignedIn,
@@ -245,7 +242,9 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> ApiResult<Resp
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let headers = upstream_headers(request.headers(), client_ip);
+    let mut headers = upstream_headers(request.headers(), client_ip);
+    let span = trace::client_span("gateway", target.service.as_str(), method.as_str(), path);
+    trace::inject(&span, &mut headers);
     let body = read_body(request, proxy.0.body_limit).await?;
 
     let client = if slot.is_some() {
@@ -263,10 +262,13 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> ApiResult<Resp
     // A stream's head must come within the timeout too; its body then has none (the service's
     // heartbeats keep it alive).
     let answer = tokio::time::timeout(target.timeout, upstream.send())
+        .instrument(span.clone())
         .await
-        .map_err(|_| timeout_error(target))?
-        .map_err(|error| transport_error(target, error))?;
+        .map_err(|_| timeout_error(target))
+        .and_then(|sent| sent.map_err(|error| transport_error(target, error)))
+        .inspect_err(|_| trace::failed(&span))?;
     let status = answer.status();
+    span.record("http.response.status_code", status.as_u16());
     let mut headers = answer.headers().clone();
     strip_hop_by_hop(&mut headers);
     // The body is re-framed here; a HEAD answer keeps the length of the body it describes.
@@ -337,12 +339,6 @@ fn upstream_headers(incoming: &HeaderMap, client_ip: Option<IpAddr>) -> HeaderMa
         if let Ok(value) = HeaderValue::from_str(&id) {
             headers.insert(REQUEST_ID, value);
         }
-    }
-    let trace = TraceContext::current()
-        .map(|current| current.child())
-        .unwrap_or_else(TraceContext::root);
-    if let Ok(value) = HeaderValue::from_str(&trace.header()) {
-        headers.insert(TRACEPARENT, value);
     }
     if let Some(ip) = client_ip {
         let mut chain: Vec<String> = headers
@@ -501,7 +497,5 @@ mod tests {
         assert_eq!(forwarded[header::AUTHORIZATION], "Bearer t");
         assert_eq!(forwarded[X_FORWARDED_FOR], "10.0.0.1, 127.0.0.1");
         assert!(forwarded.contains_key(REQUEST_ID));
-        let trace = forwarded[TRACEPARENT].to_str().unwrap();
-        assert!(TraceContext::parse(trace).is_some());
     }
 }

@@ -321,6 +321,20 @@ pub enum Lookup {
     NotPublic,
 }
 
+/// Tells the request's span which public route a request goes to: the gateway relays every path
+/// through one catch-all, whose template would name them all alike.
+pub async fn name_route(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Lookup::Found(route) = lookup(request.method(), request.uri().path()) {
+        request
+            .extensions_mut()
+            .insert(platform::trace::Route(route.path));
+    }
+    next.run(request).await
+}
+
 pub fn lookup(method: &Method, path: &str) -> Lookup {
     let mut allowed = Vec::new();
     for route in &PUBLIC {

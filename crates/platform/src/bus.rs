@@ -29,8 +29,9 @@ use crate::{
     inbox,
     outbox::OutboxSignal,
     ready::Gate,
-    trace::TraceContext,
+    trace,
 };
+use tracing::Instrument;
 
 /// A connection to the event log, shared by a service's relay, consumers and readiness probe.
 #[derive(Clone)]
@@ -114,6 +115,16 @@ impl EventBus {
     /// broker to acknowledge it.
     pub async fn publish(&self, record: &Outgoing) -> anyhow::Result<()> {
         let topic = self.settings.topic_for(&record.event_type)?;
+        let span = trace::publish_span(
+            &record.source,
+            &topic,
+            &record.event_type,
+            &record.event_id,
+            record.traceparent.as_deref(),
+        );
+        // The record names the publishing span, so its consumers are children of it; without
+        // spans (no OpenTelemetry layer) the writer's context goes on as it came.
+        let traceparent = trace::traceparent(&span).or_else(|| record.traceparent.clone());
         let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: headers::TYPE,
@@ -127,14 +138,16 @@ impl EventBus {
                 key: headers::SOURCE,
                 value: Some(&record.source),
             });
-        if let Some(traceparent) = &record.traceparent {
+        if let Some(traceparent) = &traceparent {
             headers = headers.insert(Header {
                 key: headers::TRACEPARENT,
                 value: Some(traceparent),
             });
         }
         self.send(&topic, &record.key, record.payload.as_bytes(), headers)
+            .instrument(span.clone())
             .await
+            .inspect_err(|_| trace::failed(&span))
     }
 
     async fn send(
@@ -205,12 +218,27 @@ pub struct Incoming {
     pub event_type: String,
     pub key: Option<String>,
     pub source: Option<String>,
-    pub trace: TraceContext,
+    /// The publishing span, parent of the handling one.
+    pub traceparent: Option<String>,
     /// Epoch ms, from the body.
     pub timestamp: i64,
     pub event: Event,
     pub partition: i32,
     pub offset: i64,
+}
+
+impl Incoming {
+    /// The span of `consumer` handling this event, a child of the one that published it.
+    pub fn span(&self, consumer: &str) -> tracing::Span {
+        trace::process_span(
+            consumer,
+            &self.event_type,
+            &self.event_id,
+            self.partition,
+            self.offset,
+            self.traceparent.as_deref(),
+        )
+    }
 }
 
 /// A policy ("whenever X then Y") or projection fed by the event log.
@@ -297,10 +325,7 @@ pub fn decode(message: &BorrowedMessage<'_>, subscriptions: &[EventType]) -> Dec
             .and_then(|k| std::str::from_utf8(k).ok())
             .map(str::to_owned),
         source,
-        trace: traceparent
-            .and_then(|t| TraceContext::parse(&t))
-            .map(|t| t.child())
-            .unwrap_or_else(TraceContext::root),
+        traceparent,
         timestamp: body.timestamp,
         event: body.event,
         partition: message.partition(),
@@ -461,14 +486,27 @@ impl<H: EventHandler> ConsumerRunner<H> {
             }
             Decoded::Event(incoming) => incoming,
         };
+        let span = incoming.span(&self.name);
+        self.retry(message, &incoming, shutdown)
+            .instrument(span)
+            .await
+    }
+
+    /// Handles one event until it is done, dead-lettered, or the consumer stops.
+    async fn retry(
+        &self,
+        message: &BorrowedMessage<'_>,
+        incoming: &Incoming,
+        shutdown: &CancellationToken,
+    ) -> Outcome {
         let mut backoff = Duration::from_millis(self.settings.backoff_ms);
         let mut attempt = 0;
         loop {
             let started = std::time::Instant::now();
-            let result = incoming.trace.clone().scope(self.apply(&incoming)).await;
+            let result = self.apply(incoming).await;
             match result {
                 Ok(applied) => {
-                    self.record_handled(&incoming, applied, started.elapsed().as_secs_f64());
+                    self.record_handled(incoming, applied, started.elapsed().as_secs_f64());
                     return Outcome::Done;
                 }
                 // The database is away (pool timeout, lost connection): the event is fine, so it
@@ -485,6 +523,7 @@ impl<H: EventHandler> ConsumerRunner<H> {
                     tracing::error!(consumer = %self.name, event_type = %incoming.event_type,
                         event_id = %incoming.event_id, attempt, error = ?error,
                         "event failed for good; dead-lettering");
+                    trace::failed(&tracing::Span::current());
                     return self
                         .dead_letter(message, &format!("{error:#}"), shutdown)
                         .await;
@@ -530,10 +569,9 @@ impl<H: EventHandler> ConsumerRunner<H> {
             for incoming in &events {
                 let claimed = inbox::claim(&mut tx, &self.name, incoming).await?;
                 if claimed {
-                    incoming
-                        .trace
-                        .clone()
-                        .scope(self.handler.handle(&mut tx, incoming))
+                    self.handler
+                        .handle(&mut tx, incoming)
+                        .instrument(incoming.span(&self.name))
                         .await?;
                 }
                 applied.push(claimed);

@@ -18,8 +18,9 @@ use crate::{
     auth::AuthKeys,
     config::{HttpSettings, ServiceName},
     problem::Problem,
-    trace::TraceContext,
+    trace,
 };
+use tracing::Instrument;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -151,6 +152,28 @@ impl ResilientClient {
         body: Option<&impl Serialize>,
         idempotency_key: Option<&str>,
     ) -> Result<Reply, CallError> {
+        let span = trace::client_span(self.caller.as_str(), &self.peer, method.as_str(), path);
+        let result = self
+            .send_in(&span, method, path, body, idempotency_key)
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(Reply { status, .. }) | Err(CallError::Rejected { status, .. }) => {
+                span.record("http.response.status_code", status.as_u16());
+            }
+            Err(_) => trace::failed(&span),
+        }
+        result
+    }
+
+    async fn send_in(
+        &self,
+        span: &tracing::Span,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Reply, CallError> {
         let token = self
             .keys
             .service_token(self.caller)
@@ -168,10 +191,9 @@ impl ResilientClient {
         if let Some(key) = idempotency_key {
             request = request.header(contracts::http::IDEMPOTENCY_KEY, key);
         }
-        let trace = TraceContext::current()
-            .map(|t| t.child())
-            .unwrap_or_else(TraceContext::root);
-        request = request.header("traceparent", trace.header());
+        if let Some(traceparent) = trace::traceparent(span) {
+            request = request.header(trace::TRACEPARENT, traceparent);
+        }
         let request = request.build().map_err(|e| CallError::Contract {
             peer: self.peer.clone(),
             reason: e.to_string(),

@@ -130,6 +130,7 @@ pub struct Settings {
     pub live: LiveSettings,
     pub consumer: ConsumerSettings,
     pub log: LogSettings,
+    pub trace: TraceSettings,
     pub metrics: MetricsSettings,
     pub services: BTreeMap<ServiceName, ServiceSettings>,
     pub gateway: GatewaySettings,
@@ -324,6 +325,30 @@ pub struct KafkaSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSettings {
     pub bind: SocketAddr,
+}
+
+/// Where spans go. Every process makes spans (their ids are in the logs and in the `traceparent`
+/// it hands on); only with an endpoint are they exported.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceSettings {
+    /// OTLP over HTTP (protobuf), e.g. `http://otel-collector:4318/v1/traces`. None: not exported.
+    pub otlp_endpoint: Option<url::Url>,
+    /// Share of the traces started here that are exported, 0.0 to 1.0. A trace joined from a
+    /// caller follows the caller's choice.
+    pub sample_ratio: f64,
+    /// `service.name` of the exported spans. None: the one service `serve` runs, else `baedal`.
+    pub service_name: Option<String>,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            sample_ratio: 1.0,
+            service_name: None,
+        }
+    }
 }
 
 impl Default for MetricsSettings {
@@ -536,6 +561,7 @@ impl Default for Settings {
             live: LiveSettings::default(),
             consumer: ConsumerSettings::default(),
             log: LogSettings::default(),
+            trace: TraceSettings::default(),
             metrics: MetricsSettings::default(),
             services,
             gateway: GatewaySettings::default(),
@@ -739,6 +765,20 @@ impl Settings {
         }
         if self.kafka.brokers.trim().is_empty() {
             return Err(ConfigError::key("kafka.brokers", "must not be empty"));
+        }
+        if let Some(endpoint) = &self.trace.otlp_endpoint
+            && !matches!(endpoint.scheme(), "http" | "https")
+        {
+            return Err(ConfigError::key(
+                "trace.otlp_endpoint",
+                format!("must be an http(s) URL, got {endpoint}"),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.trace.sample_ratio) {
+            return Err(ConfigError::key(
+                "trace.sample_ratio",
+                format!("must be between 0 and 1, got {}", self.trace.sample_ratio),
+            ));
         }
         for (key, topic) in [
             (

@@ -31,13 +31,10 @@ use tower::ServiceExt;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::TraceLayer,
 };
+use tracing::Instrument;
 
-use crate::{
-    bus::EventBus, config::HttpSettings, db::Db, problem::ApiError, ready::Gate,
-    trace::TraceContext,
-};
+use crate::{bus::EventBus, config::HttpSettings, db::Db, problem::ApiError, ready::Gate, trace};
 
 /// Longest URI and header block a request may have; longer ones get 414 and 431 problem bodies.
 /// (hyper itself refuses URIs over 64 KiB and heads over [`MAX_HEAD_BYTES`], with bare answers.)
@@ -174,17 +171,9 @@ pub fn finish(router: Router, service: &'static str, settings: &HttpSettings) ->
         .layer(middleware::from_fn(move |req, next| {
             record_metrics(service, req, next)
         }))
-        .layer(middleware::from_fn(trace_context))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(move |req: &Request| {
-                let request_id = req
-                    .headers()
-                    .get(&REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("http", service, method = %req.method(), uri = %req.uri(), request_id)
-            }),
-        )
+        .layer(middleware::from_fn(move |req, next| {
+            traced(service, req, next)
+        }))
         .layer(CatchPanicLayer::custom(|_panic| {
             ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
@@ -291,18 +280,40 @@ async fn read_body(
         .await
 }
 
-async fn trace_context(request: Request, next: Next) -> Response {
-    let context = request
+/// Serves the request in a span of its own, a child of the caller's when the request names one
+/// (`traceparent`), and tells the caller which span served it.
+async fn traced(service: &'static str, request: Request, next: Next) -> Response {
+    let route = match request.extensions().get::<trace::Route>() {
+        Some(trace::Route(template)) => Some(*template),
+        None => request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    };
+    let span = trace::server_span(service, request.method().as_str(), route, request.headers());
+    if let Some(id) = request
         .headers()
-        .get(&TRACEPARENT)
+        .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .and_then(TraceContext::parse)
-        .map(|t| t.child())
-        .unwrap_or_else(TraceContext::root);
-    let header = HeaderValue::from_str(&context.header()).ok();
-    let mut response = context.scope(next.run(request)).await;
-    if let Some(header) = header {
-        response.headers_mut().insert(TRACEPARENT, header);
+    {
+        span.record("request_id", id);
+    }
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        trace::failed(&span);
+        span.in_scope(|| {
+            tracing::error!(
+                status = status.as_u16(),
+                latency_ms = started.elapsed().as_millis() as u64,
+                "request failed"
+            )
+        });
+    }
+    if let Some(value) = trace::traceparent(&span).and_then(|t| HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert(TRACEPARENT, value);
     }
     response
 }
@@ -554,11 +565,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn responses_carry_a_request_id_and_trace() {
-        let (status, response) = call(post_json(r#"{"quantity":2}"#, "application/json")).await;
+    async fn responses_carry_a_request_id_and_the_span_that_served_them() {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::prelude::*;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let _tracing = tracing::subscriber::set_default(
+            tracing_subscriber::registry()
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test"))),
+        );
+        let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut request = post_json(r#"{"quantity":2}"#, "application/json");
+        request
+            .headers_mut()
+            .insert(TRACEPARENT, HeaderValue::from_static(caller));
+        let (status, response) = call(request).await;
         assert_eq!(status, StatusCode::OK);
         assert!(response.headers().contains_key(&REQUEST_ID));
-        let trace = response.headers()[&TRACEPARENT].to_str().unwrap();
-        assert!(TraceContext::parse(trace).is_some());
+        let served = response.headers()[&TRACEPARENT].to_str().unwrap();
+        let served = trace::span_context(served).unwrap();
+        assert_eq!(
+            served.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_ne!(served.span_id().to_string(), "00f067aa0ba902b7");
     }
 }

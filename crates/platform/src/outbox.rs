@@ -15,7 +15,6 @@ use crate::{
     bus::{EventBus, Outgoing},
     config::OutboxSettings,
     db::{Db, Tx, now_ms},
-    trace::TraceContext,
 };
 
 /// Wakes what reads committed rows right after a commit: the relay, so events do not wait for
@@ -44,7 +43,8 @@ pub async fn enqueue(
     tx: &mut Tx,
     events: impl IntoIterator<Item = impl Into<Event>>,
 ) -> sqlx::Result<Vec<String>> {
-    let traceparent = TraceContext::current().map(|t| t.child().header());
+    // The span writing the events is the parent of their publishing.
+    let traceparent = crate::trace::traceparent(&tracing::Span::current());
     let mut ids = Vec::new();
     for event in events {
         let event = event.into();

@@ -1,30 +1,93 @@
-//! Logs and metrics. Logs are structured (`tracing`), pretty for people or JSON for collectors;
-//! metrics go to one Prometheus registry per process, rendered by each service's `/metrics`.
+//! Logs, traces and metrics. Logs are structured (`tracing`), pretty for people or JSON for
+//! collectors, and every line written inside a span carries its trace and span ids. The spans
+//! (see [`crate::trace`]) become OpenTelemetry spans, exported over OTLP when `trace.otlp_endpoint`
+//! is set. Metrics go to one Prometheus registry per process, rendered by each service's
+//! `/metrics`.
 
 use std::sync::OnceLock;
 
+use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::{EnvFilter, field::MakeExt, fmt, prelude::*};
+use opentelemetry::{KeyValue, trace::TracerProvider as _};
+use opentelemetry_sdk::{
+    Resource,
+    trace::{Sampler, SdkTracerProvider},
+};
+use tracing_subscriber::{EnvFilter, Layer, field::MakeExt, filter::Targets, fmt, prelude::*};
 
-use crate::config::LogSettings;
+use crate::config::{LogSettings, TraceSettings};
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-/// Installs the log subscriber; a second call (tests, several services in one process) is a no-op.
-pub fn init_logging(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_env("RUST_LOG")
-        .or_else(|_| EnvFilter::try_new(&settings.filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let _ = if settings.format == "json" {
-        registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true),
-            )
-            .try_init()
+/// The tracer provider of the process: flushes what is still buffered when dropped.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        // Spans still in the batch go out before the process ends (bounded by the exporter's
+        // own timeout); a collector that is away loses them, and says so in the log.
+        if let Err(error) = self.provider.shutdown() {
+            tracing::debug!(%error, "trace export stopped");
+        }
+    }
+}
+
+/// The tracer provider `trace` asks for: an OTLP exporter when it names an endpoint, and no
+/// exporter otherwise (spans are still made, for their ids in logs and in what is handed on).
+pub fn tracer_provider(trace: &TraceSettings, service: &str) -> anyhow::Result<SdkTracerProvider> {
+    let name = trace.service_name.as_deref().unwrap_or(service).to_owned();
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(
+            Resource::builder()
+                .with_service_name(name)
+                .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+                .build(),
+        )
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            trace.sample_ratio,
+        ))));
+    if let Some(endpoint) = &trace.otlp_endpoint {
+        use opentelemetry_otlp::WithExportConfig;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(endpoint.as_str())
+            .with_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .context("building the OTLP span exporter")?;
+        // Exported from the batch processor's own thread, off the request path.
+        builder = builder.with_batch_exporter(exporter);
+    }
+    Ok(builder.build())
+}
+
+/// Installs logging and tracing for this process: `service` names it in exported spans unless
+/// `trace.service_name` does. A second call (several services in one process) is a no-op.
+pub fn init(log: &LogSettings, trace: &TraceSettings, service: &str) -> anyhow::Result<Telemetry> {
+    let provider = tracer_provider(trace, service)?;
+    install(log, provider.clone());
+    Ok(Telemetry { provider })
+}
+
+/// Installs the log subscriber with `provider` behind its spans; the first call wins (tests, and
+/// several services in one process, call it more than once).
+pub fn install(log: &LogSettings, provider: SdkTracerProvider) {
+    let filter = || {
+        EnvFilter::try_from_env("RUST_LOG")
+            .or_else(|_| EnvFilter::try_new(&log.filter))
+            .unwrap_or_else(|_| EnvFilter::new("info"))
+            // A line can name its trace only if the log layer sees the span it is written in.
+            .add_directive("platform::trace=info".parse().expect("a valid directive"))
+    };
+    // Spans are made whatever the log level: the request, call, publish and process spans of
+    // `crate::trace`, all at INFO from this crate.
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("baedal"))
+        .with_filter(Targets::new().with_target("platform::trace", tracing::Level::INFO));
+    let registry = tracing_subscriber::registry().with(spans);
+    let _ = if log.format == "json" {
+        registry.with(json_layer().with_filter(filter())).try_init()
     } else {
         // Field values often carry what clients sent (a username, a food name): control
         // characters in them are escaped, so nobody can write a fake log line or a terminal
@@ -42,9 +105,27 @@ pub fn init_logging(settings: &LogSettings) {
         // Colours only for a terminal; a file or a collector gets plain text.
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
         registry
-            .with(fmt::layer().compact().with_ansi(ansi).fmt_fields(fields))
+            .with(
+                fmt::layer()
+                    .compact()
+                    .with_ansi(ansi)
+                    .fmt_fields(fields)
+                    .with_filter(filter()),
+            )
             .try_init()
     };
+}
+
+/// JSON lines: the event's fields at the top, the current span's beside them, and the trace and
+/// span ids under `openTelemetry` (`traceId`, `spanId`) so a line leads to its trace.
+fn json_layer<S>() -> json_subscriber::fmt::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    json_subscriber::fmt::layer()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_opentelemetry_ids(true)
 }
 
 /// `text` with every control character (newlines, escapes, C1 codes) written as `\u{..}`.
@@ -103,6 +184,54 @@ pub fn render_metrics() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_log_lines_carry_the_trace_and_span_ids_of_their_span() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(json_layer().with_writer(move || writer.clone()));
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let sent = tracing::subscriber::with_default(subscriber, || {
+            let span = crate::trace::publish_span(
+                "order",
+                "baedal.order",
+                "OrderPlaced",
+                "e1",
+                Some(traceparent),
+            );
+            span.in_scope(|| tracing::warn!(attempt = 2, "could not publish"));
+            crate::trace::traceparent(&span).unwrap()
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["message"], "could not publish", "{text}");
+        assert_eq!(line["attempt"], 2, "{text}");
+        assert_eq!(
+            line["openTelemetry"]["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "{text}"
+        );
+        let span_id = line["openTelemetry"]["spanId"].as_str().unwrap();
+        assert_eq!(span_id.len(), 16, "{text}");
+        assert!(
+            sent.contains(span_id),
+            "the line names the span handed on: {sent} {text}"
+        );
+    }
 
     #[test]
     fn control_characters_cannot_reach_the_log_raw() {

@@ -18,6 +18,7 @@ use platform::{
 };
 use serde_json::{Value, json};
 use tower_resilience::circuitbreaker::CircuitState;
+use tracing::Instrument;
 
 const HEALTHY: u8 = 0;
 const SLOW: u8 = 1;
@@ -122,16 +123,21 @@ async fn calls_carry_the_service_token_the_idempotency_key_and_the_trace() {
     let (_, url) = start_peer().await;
     let keys = keys();
     let client = client_with(keys.clone(), &url);
-    let echoed = call(&client, "/charge").await.unwrap();
+    crate::harness::spans();
+    let span = tracing::info_span!(target: "platform::trace", "placing an order");
+    let caller =
+        platform::trace::span_context(&platform::trace::traceparent(&span).unwrap()).unwrap();
+    let echoed = call(&client, "/charge").instrument(span).await.unwrap();
     // The calling service's own token, which the peer's ServiceCaller accepts.
     assert_eq!(
         echoed["authorization"],
         format!("Bearer {}", keys.service_token(ServiceName::Order).unwrap())
     );
     assert_eq!(echoed["idempotencyKey"], "order-9");
-    assert!(
-        platform::trace::TraceContext::parse(echoed["traceparent"].as_str().unwrap()).is_some()
-    );
+    // The call's own span, a child of the calling span, in its trace.
+    let called = platform::trace::span_context(echoed["traceparent"].as_str().unwrap()).unwrap();
+    assert_eq!(called.trace_id(), caller.trace_id());
+    assert_ne!(called.span_id(), caller.span_id());
     // A client error is the caller's answer, with the peer's problem; it does not trip the breaker.
     for _ in 0..6 {
         match call(&client, "/reject").await {

@@ -63,6 +63,72 @@ pub fn broker_addr() -> SocketAddr {
     })
 }
 
+/// The spans of the traces tests watch, as the process's tracer ends them. Every service of every
+/// test in this binary shares the tracer (one process, one subscriber); a test watches the trace
+/// it starts, so what others do in parallel neither shows nor piles up.
+#[derive(Clone, Debug, Default)]
+pub struct Spans(std::sync::Arc<Mutex<Watched>>);
+
+#[derive(Debug, Default)]
+struct Watched {
+    traces: std::collections::HashSet<opentelemetry::trace::TraceId>,
+    ended: Vec<opentelemetry_sdk::trace::SpanData>,
+}
+
+impl Spans {
+    /// Keeps the spans of `trace` from now on.
+    pub fn watch(&self, trace: opentelemetry::trace::TraceId) {
+        self.0.lock().unwrap().traces.insert(trace);
+    }
+
+    /// The ended spans of `trace`.
+    pub fn of(
+        &self,
+        trace: opentelemetry::trace::TraceId,
+    ) -> Vec<opentelemetry_sdk::trace::SpanData> {
+        let watched = self.0.lock().unwrap();
+        watched
+            .ended
+            .iter()
+            .filter(|span| span.span_context.trace_id() == trace)
+            .cloned()
+            .collect()
+    }
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for Spans {
+    fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        let mut watched = self.0.lock().unwrap();
+        for span in batch {
+            if watched.traces.contains(&span.span_context.trace_id()) {
+                watched.ended.push(span);
+            }
+        }
+        std::future::ready(Ok(()))
+    }
+}
+
+/// Installs this binary's logging and tracing (once): spans are made as in `up`, and kept in
+/// memory for the traces a test watches. Logs stay off unless `RUST_LOG` asks for them.
+pub fn spans() -> &'static Spans {
+    static SPANS: OnceLock<Spans> = OnceLock::new();
+    SPANS.get_or_init(|| {
+        let spans = Spans::default();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_simple_exporter(spans.clone())
+            .build();
+        let log = platform::config::LogSettings {
+            filter: "off".into(),
+            ..Default::default()
+        };
+        platform::telemetry::install(&log, provider);
+        spans
+    })
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -201,6 +267,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        spans();
         let databases = Databases::new(Backend::from_env());
         let mut settings = settings(&databases);
         configure(&mut settings);

@@ -13,3 +13,4 @@ mod reorder;
 mod saga;
 mod scenario;
 mod thin_slice;
+mod trace;

@@ -355,7 +355,7 @@ async fn storage_behaves_the_same_on_every_backend() {
             event_type: "OrderPlaced".into(),
             key: Some("o-1".into()),
             source: None,
-            trace: platform::trace::TraceContext::root(),
+            traceparent: None,
             timestamp: 1,
             event: placed("o-1").into(),
             partition: 0,

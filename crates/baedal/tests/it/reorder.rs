@@ -14,7 +14,6 @@ use contracts::{
 use platform::{
     Db,
     bus::{EventHandler, Incoming},
-    trace::TraceContext,
 };
 use sqlx::migrate::Migrator;
 
@@ -91,7 +90,7 @@ async fn deliver(db: &Db, handler: &impl EventHandler, events: &[Delivered]) {
             event_type: kind.as_str().to_owned(),
             key: Some(delivered.event.key().to_owned()),
             source: Some(kind.producer().as_str().to_owned()),
-            trace: TraceContext::root(),
+            traceparent: None,
             timestamp: delivered.at,
             event: delivered.event.clone(),
             partition: 0,

@@ -46,7 +46,9 @@ async fn a_paid_order_reaches_the_store_and_the_customers_mypage() {
     assert!(event.value["timestamp"].as_i64().unwrap() > 0);
     assert_eq!(event.header("source"), Some("order"));
     assert!(uuid::Uuid::parse_str(event.header("event-id").unwrap()).is_ok());
-    assert!(platform::trace::TraceContext::parse(event.header("traceparent").unwrap()).is_some());
+    // The traceparent names the relay's publishing span, in the trace of the customer's request.
+    let published = platform::trace::span_context(event.header("traceparent").unwrap()).unwrap();
+    assert!(published.is_sampled());
 
     // The owner sees it.
     let owner = app.login("owner1").await;

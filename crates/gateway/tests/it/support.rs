@@ -73,7 +73,22 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Starts a gateway whose settings `configure` may adjust (service URLs, routes).
+/// Logging and tracing as a process has them (logs off unless `RUST_LOG` says otherwise): the
+/// gateway's spans are what it hands on in `traceparent`.
+fn telemetry() {
+    static TELEMETRY: std::sync::OnceLock<platform::telemetry::Telemetry> =
+        std::sync::OnceLock::new();
+    TELEMETRY.get_or_init(|| {
+        let log = platform::config::LogSettings {
+            filter: "off".into(),
+            ..Default::default()
+        };
+        platform::telemetry::init(&log, &Default::default(), "gateway").unwrap()
+    });
+}
+
 pub async fn spawn_gateway(configure: impl FnOnce(&mut Settings)) -> TestGateway {
+    telemetry();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/gateway.db", dir.path().display());
     let mut settings = Settings {
