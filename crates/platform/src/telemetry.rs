@@ -233,6 +233,85 @@ mod tests {
         );
     }
 
+    /// With an endpoint, spans go out over OTLP/HTTP as protobuf, named by the process, to a
+    /// collector that is here a plain HTTP server decoding what it gets.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn spans_are_exported_over_otlp_http_when_an_endpoint_is_set() {
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use prost::Message as _;
+        let (received, mut requests) = tokio::sync::mpsc::unbounded_channel();
+        let collector = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |headers: http::HeaderMap, body: bytes::Bytes| {
+                let received = received.clone();
+                async move {
+                    let _ = received.send((headers, body));
+                    http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, collector).await });
+
+        let settings = TraceSettings {
+            otlp_endpoint: Some(format!("http://{addr}/v1/traces").parse().unwrap()),
+            ..TraceSettings::default()
+        };
+        let provider = tracer_provider(&settings, "order").unwrap();
+        let mut span = provider.tracer("test").start("POST /orders");
+        span.set_attribute(KeyValue::new("service", "order"));
+        span.end();
+        // The exporter blocks its thread; flushing waits for it.
+        let flushed = provider.clone();
+        tokio::task::spawn_blocking(move || flushed.force_flush())
+            .await
+            .unwrap()
+            .unwrap();
+        let (headers, body) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), requests.recv())
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(headers["content-type"], "application/x-protobuf");
+        let request = ExportTraceServiceRequest::decode(body).unwrap();
+        let resource = request.resource_spans[0].resource.as_ref().unwrap();
+        let service_name = resource
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| kv.value.as_ref())
+            .and_then(|v| v.value.clone());
+        assert_eq!(
+            service_name,
+            Some(
+                opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                    "order".into()
+                )
+            )
+        );
+        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].name, "POST /orders");
+        tokio::task::spawn_blocking(move || provider.shutdown())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_bad_sample_ratio_or_endpoint_scheme_stops_the_process_naming_the_key() {
+        let mut settings = crate::Settings::default();
+        settings.trace.sample_ratio = 1.5;
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("trace.sample_ratio"), "{error}");
+        settings.trace.sample_ratio = 0.1;
+        settings.trace.otlp_endpoint = Some("ftp://collector/v1/traces".parse().unwrap());
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("trace.otlp_endpoint"), "{error}");
+    }
+
     #[test]
     fn control_characters_cannot_reach_the_log_raw() {
         let forged =
