@@ -612,7 +612,10 @@ async fn replicas_sharing_an_outbox_publish_each_event_once_in_order() {
     databases.cleanup().await;
 }
 
-async fn slow_commit(axum::extract::State(db): axum::extract::State<Db>) -> &'static str {
+async fn slow_commit(
+    axum::extract::State((db, arrived)): axum::extract::State<(Db, Arc<tokio::sync::Notify>)>,
+) -> &'static str {
+    arrived.notify_one();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut tx = db.begin().await.unwrap();
     outbox::enqueue(&mut tx, [placed("o-late")]).await.unwrap();
@@ -643,15 +646,17 @@ async fn a_graceful_stop_publishes_what_requests_in_flight_committed() {
     .unwrap();
     // A request that commits its event only after the stop was asked for, and does not wake
     // the relay: the relay's final pass must come after it.
-    let db = ctx.db.clone();
+    let arrived = Arc::new(tokio::sync::Notify::new());
     let router = Router::new()
         .route("/slow", post(slow_commit))
-        .with_state(db);
+        .with_state((ctx.db.clone(), arrived.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = ctx.serve(listener, router).unwrap();
     let url = format!("http://{}/slow", running.addr);
     let request = tokio::spawn(async move { reqwest::Client::new().post(url).send().await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Stopped once the request is in (a fixed wait lost the race on a loaded machine: the
+    // listener closed before the request connected).
+    arrived.notified().await;
     shutdown.cancel();
     running.stopped().await.unwrap();
     assert_eq!(

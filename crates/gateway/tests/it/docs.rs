@@ -205,3 +205,73 @@ async fn live_streams_are_described_as_event_streams() {
         assert!(refused.contains("invalid-last-event-id"), "{}", route.path);
     }
 }
+
+/// Operation ids are unique (links and generated clients name operations by them), and every
+/// link leads to an operation that exists, filling only parameters it has, from the response
+/// body or the request's path. The order flow is linked: placing an order leads to reading,
+/// canceling and confirming it, and a store's order list to accepting and cooking its orders.
+#[tokio::test]
+async fn operation_ids_are_unique_and_links_lead_to_real_operations() {
+    let gateway = spawn_gateway(|_| {}).await;
+    let doc = document(&gateway).await;
+    let mut by_id = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(id) = operation["operationId"].as_str() else {
+                panic!("{method} {path} has no operationId");
+            };
+            let earlier = by_id.insert(id.to_owned(), (path.clone(), operation.clone()));
+            assert!(earlier.is_none(), "operationId {id} is used twice");
+        }
+    }
+    let mut links = BTreeSet::new();
+    for (id, (path, operation)) in &by_id {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            let Some(found) = response.get("links").and_then(Value::as_object) else {
+                continue;
+            };
+            for (name, link) in found {
+                let target = link["operationId"].as_str().unwrap();
+                let (_, called) = by_id
+                    .get(target)
+                    .unwrap_or_else(|| panic!("{id} {status} {name}: no operation {target}"));
+                let params: BTreeSet<&str> = called["parameters"]
+                    .as_array()
+                    .map(|all| all.iter().filter_map(|p| p["name"].as_str()).collect())
+                    .unwrap_or_default();
+                for (param, value) in link["parameters"].as_object().unwrap() {
+                    assert!(
+                        params.contains(param.as_str()),
+                        "{id} {name}: {target} has no {param}"
+                    );
+                    let value = value.as_str().unwrap();
+                    let from_path = value
+                        .strip_prefix("$request.path.")
+                        .map(|name| path.contains(&format!("{{{name}}}")));
+                    assert!(
+                        value.starts_with("$response.body#/") || from_path == Some(true),
+                        "{id} {name}: {param} = {value}"
+                    );
+                }
+                links.insert((id.clone(), target.to_owned()));
+            }
+        }
+    }
+    for (from, to) in [
+        ("place_order", "get_order"),
+        ("place_order", "cancel_order"),
+        ("place_order", "confirm_receipt"),
+        ("list_orders", "accept"),
+        ("list_orders", "cook_start"),
+        ("accept", "cook_start"),
+        ("cook_start", "cook_finish"),
+        ("available", "pick"),
+        ("pick", "complete"),
+        ("write_review", "delete_review"),
+    ] {
+        assert!(
+            links.contains(&(from.into(), to.into())),
+            "no link {from} → {to}"
+        );
+    }
+}

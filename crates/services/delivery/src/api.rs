@@ -66,7 +66,10 @@ struct NearQuery {
     tag = "delivery",
     params(NearQuery),
     responses(
-        (status = 200, description = "waiting deliveries near the rider, nearest first", body = Vec<DeliveryView>),
+        (status = 200, description = "waiting deliveries near the rider, nearest first", body = Vec<DeliveryView>, links(
+            ("GetDelivery" = (operation_id = "get_delivery", parameters(("deliveryId" = "$response.body#/0/deliveryId")))),
+            ("Pick" = (operation_id = "pick", parameters(("deliveryId" = "$response.body#/0/deliveryId"))))
+        )),
         (status = 400, description = "the position or radius is out of range (`code`: invalid-search, invalid-query)")
     )
 )]
@@ -198,7 +201,9 @@ impl From<Refusal> for ApiError {
     path = "/deliveries/{deliveryId}/pick",
     tag = "delivery",
     responses(
-        (status = 200, description = "picked by the caller", body = DeliveryView),
+        (status = 200, description = "picked by the caller", body = DeliveryView, links(
+            ("Complete" = (operation_id = "complete", parameters(("deliveryId" = "$request.path.deliveryId"))))
+        )),
         (status = 404, description = "there is no such delivery (`code`: delivery-not-found)"),
         (status = 409, description = "another rider won it, or it closed (`code`: already-picked, not-available, concurrent-change)")
     )

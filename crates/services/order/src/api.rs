@@ -140,7 +140,13 @@ const SAME_REQUEST_WAIT: Duration = Duration::from_secs(5);
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,200}$", description = "the same key and body give the same order and one charge, however often sent")),
     request_body = PlaceOrderBody,
     responses(
-        (status = 201, description = "paid and placed", body = Placed),
+        (status = 201, description = "paid and placed", body = Placed, links(
+            ("GetOrder" = (operation_id = "get_order", parameters(("orderId" = "$response.body#/orderId")))),
+            ("CancelOrder" = (operation_id = "cancel_order", parameters(("orderId" = "$response.body#/orderId")))),
+            ("ConfirmReceipt" = (operation_id = "confirm_receipt", parameters(("orderId" = "$response.body#/orderId")))),
+            ("GetMypageOrder" = (operation_id = "mypage_order", parameters(("orderId" = "$response.body#/orderId")))),
+            ("GetPayment" = (operation_id = "get_payment", parameters(("orderId" = "$response.body#/orderId"))))
+        )),
         (status = 402, description = "the card was declined; no order was placed (`code`: payment-declined)"),
         (status = 404, description = "there is no such store (`code`: store-not-found)"),
         (status = 409, description = "the order cannot be taken as asked: the store's menu as it is now cannot fill it, or the key was used (`code`: store-closed, sold-out, unknown-food, idempotency-key-reused, request-in-progress)"),
@@ -517,7 +523,9 @@ struct Page {
     tag = "order",
     params(PageQuery),
     responses(
-        (status = 200, description = "the customer's orders, newest first", body = Page),
+        (status = 200, description = "the customer's orders, newest first", body = Page, links(
+            ("GetMypageOrder" = (operation_id = "mypage_order", parameters(("orderId" = "$response.body#/orders/0/orderId"))))
+        )),
         (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)")
     )
 )]

@@ -77,7 +77,9 @@ struct Written {
     tag = "review",
     request_body = WriteBody,
     responses(
-        (status = 201, description = "written: a coupon follows", body = Written),
+        (status = 201, description = "written: a coupon follows", body = Written, links(
+            ("DeleteReview" = (operation_id = "delete_review", parameters(("reviewId" = "$response.body#/reviewId"))))
+        )),
         (status = 404, description = "there is no such order of yours (`code`: order-not-found)"),
         (status = 409, description = "the order has a review, or is not completed (`code`: already-reviewed, order-not-completed)"),
         (status = 422, description = "the rating or text is not valid (`code`: invalid-review, invalid-body)"),

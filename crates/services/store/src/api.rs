@@ -142,7 +142,10 @@ fn detail(store: Store) -> StoreDetail {
     path = "/stores",
     tag = "store",
     responses(
-        (status = 200, description = "every store", body = Vec<StoreSummary>)
+        (status = 200, description = "every store", body = Vec<StoreSummary>, links(
+            ("GetStore" = (operation_id = "get_store", parameters(("storeId" = "$response.body#/0/storeId")))),
+            ("StoreReviews" = (operation_id = "store_reviews", parameters(("storeId" = "$response.body#/0/storeId"))))
+        ))
     )
 )]
 async fn list_stores(
@@ -199,7 +202,14 @@ struct RegisterStore {
     tag = "store",
     request_body = RegisterStore,
     responses(
-        (status = 201, description = "the store, registered for its owner", body = StoreDetail),
+        (status = 201, description = "the store, registered for its owner", body = StoreDetail, links(
+            ("GetStore" = (operation_id = "get_store", parameters(("storeId" = "$response.body#/storeId")))),
+            ("ReplaceMenu" = (operation_id = "replace_menu", parameters(("storeId" = "$response.body#/storeId")))),
+            ("OpenStore" = (operation_id = "open_store", parameters(("storeId" = "$response.body#/storeId")))),
+            ("PauseStore" = (operation_id = "pause_store", parameters(("storeId" = "$response.body#/storeId")))),
+            ("ListOrders" = (operation_id = "list_orders", parameters(("storeId" = "$response.body#/storeId")))),
+            ("FoodCounts" = (operation_id = "food_counts", parameters(("storeId" = "$response.body#/storeId"))))
+        )),
         (status = 422, description = "the store is not valid (`code`: invalid-store, invalid-body)")
     )
 )]
@@ -372,7 +382,13 @@ struct OrdersQuery {
     tag = "store",
     params(OrdersQuery),
     responses(
-        (status = 200, description = "the store's orders, oldest first", body = Vec<StoreOrderView>),
+        (status = 200, description = "the store's orders, oldest first", body = Vec<StoreOrderView>, links(
+            ("GetOrder" = (operation_id = "get_store_order", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId")))),
+            ("Accept" = (operation_id = "accept", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId")))),
+            ("Reject" = (operation_id = "reject", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId")))),
+            ("CookStart" = (operation_id = "cook_start", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId")))),
+            ("CookFinish" = (operation_id = "cook_finish", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId"))))
+        )),
         (status = 400, description = "a query parameter is malformed (`code`: invalid-status, invalid-limit)"),
         (status = 404, description = "there is no such store (`code`: store-not-found)")
     )
@@ -458,7 +474,10 @@ struct AcceptBody {
     tag = "store",
     request_body = AcceptBody,
     responses(
-        (status = 200, description = "accepted", body = StoreOrderState),
+        (status = 200, description = "accepted", body = StoreOrderState, links(
+            ("CookStart" = (operation_id = "cook_start", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$request.path.orderId")))),
+            ("GetOrder" = (operation_id = "get_store_order", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$request.path.orderId"))))
+        )),
         (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)"),
         (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)"),
         (status = 422, description = "cook minutes out of range (`code`: invalid-request, invalid-body)")
@@ -515,7 +534,9 @@ async fn reject(
     path = "/stores/{storeId}/orders/{orderId}/cook-start",
     tag = "store",
     responses(
-        (status = 200, description = "cooking", body = StoreOrderState),
+        (status = 200, description = "cooking", body = StoreOrderState, links(
+            ("CookFinish" = (operation_id = "cook_finish", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$request.path.orderId"))))
+        )),
         (status = 404, description = "the store or its order does not exist (`code`: order-not-found, store-not-found)"),
         (status = 409, description = "the order is not in a state that allows this (`code`: invalid-transition, concurrent-change)")
     )
@@ -574,6 +595,7 @@ async fn food_counts(
 #[utoipa::path(
     get,
     path = "/stores/{storeId}/orders/{orderId}",
+    operation_id = "get_store_order",
     tag = "store",
     responses(
         (status = 200, description = "one of the store's orders", body = StoreOrderView),
@@ -600,6 +622,7 @@ async fn get_order(
 #[utoipa::path(
     get,
     path = "/stores/{storeId}/orders/events",
+    operation_id = "store_order_events",
     tag = "store",
     params(LastEventId),
     responses(
