@@ -136,33 +136,56 @@ pub async fn app(
         )))
 }
 
-/// The web app: one page for customers, owners and riders, talking to the same public API. Its
-/// script and styles are files of their own, so the page runs under a CSP that allows no inline
+/// The web app's files (`web/`), compiled in: the page, its modules and its styles. Nothing is
+/// fetched at build or run time.
+const WEB_APP: [(&str, &str, &str); 9] = [
+    (
+        "/app",
+        "text/html; charset=utf-8",
+        include_str!("../web/index.html"),
+    ),
+    (
+        "/app/app.css",
+        "text/css; charset=utf-8",
+        include_str!("../web/app.css"),
+    ),
+    ("/app/main.js", JAVASCRIPT, include_str!("../web/main.js")),
+    ("/app/api.js", JAVASCRIPT, include_str!("../web/api.js")),
+    ("/app/dom.js", JAVASCRIPT, include_str!("../web/dom.js")),
+    (
+        "/app/format.js",
+        JAVASCRIPT,
+        include_str!("../web/format.js"),
+    ),
+    (
+        "/app/customer.js",
+        JAVASCRIPT,
+        include_str!("../web/customer.js"),
+    ),
+    ("/app/owner.js", JAVASCRIPT, include_str!("../web/owner.js")),
+    ("/app/rider.js", JAVASCRIPT, include_str!("../web/rider.js")),
+];
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+/// The web app: one app for customers, owners and riders, talking to the same public API. Its
+/// scripts and styles are files of their own, so the page runs under a CSP that allows no inline
 /// code: an injected `<script>` or `onclick` does not run.
 fn web_app() -> Router {
     use axum::{response::IntoResponse, routing::get};
     use tower_http::set_header::SetResponseHeaderLayer;
-    let asset = |content_type: &'static str, body: &'static str| {
-        move || async move { ([(header::CONTENT_TYPE, content_type)], body).into_response() }
-    };
     let policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                   connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-    Router::new()
-        .route(
-            "/app",
-            get(asset("text/html; charset=utf-8", include_str!("app.html"))),
-        )
-        .route(
-            "/app/app.js",
-            get(asset(
-                "text/javascript; charset=utf-8",
-                include_str!("app.js"),
-            )),
-        )
-        .route(
-            "/app/app.css",
-            get(asset("text/css; charset=utf-8", include_str!("app.css"))),
-        )
+    let mut router = Router::new();
+    for (path, content_type, body) in WEB_APP {
+        router =
+            router.route(
+                path,
+                get(move || async move {
+                    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+                }),
+            );
+    }
+    router
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(policy),

@@ -237,16 +237,28 @@ async fn the_web_app_is_served_at_app() {
             .starts_with("text/html")
     );
     let page = response.text().await.unwrap();
-    assert!(page.contains("/app/app.js") && page.contains("/app/app.css"));
-    let script = gateway.get("/app/app.js").send().await.unwrap();
-    assert!(
-        script.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript")
-    );
-    let script = script.text().await.unwrap();
-    assert!(script.contains("/auth/login") && script.contains("/mypage/orders"));
+    assert!(page.contains("/app/main.js") && page.contains("/app/app.css"));
+    // Each module the app imports is served, as JavaScript.
+    let mut scripts = String::new();
+    for module in ["main", "api", "dom", "format", "customer", "owner", "rider"] {
+        let script = gateway
+            .get(&format!("/app/{module}.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(script.status(), 200, "{module}");
+        assert!(
+            script.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript"),
+            "{module}"
+        );
+        scripts.push_str(&script.text().await.unwrap());
+    }
+    assert!(scripts.contains("/auth/login") && scripts.contains("/mypage/orders"));
+    // Data never becomes markup: the app builds its DOM without innerHTML or document.write.
+    assert!(!scripts.contains("innerHTML") && !scripts.contains("document.write"));
     gateway.stop().await;
 }
 
@@ -402,7 +414,7 @@ async fn tokens_of_unknown_or_deleted_accounts_are_refused() {
 #[tokio::test]
 async fn the_web_app_carries_its_security_headers() {
     let gateway = spawn_gateway(|_| {}).await;
-    for path in ["/app", "/app/app.js", "/app/app.css"] {
+    for path in ["/app", "/app/main.js", "/app/app.css"] {
         let response = gateway.get(path).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let headers = response.headers();
