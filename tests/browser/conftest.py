@@ -48,6 +48,17 @@ class Platform:
         _, detail = self.call("GET", f"/stores/{store['storeId']}", token=token)
         return detail
 
+    def waiting_delivery(self, order_id, rider_token):
+        """The id of the delivery opened for `order_id`, once riders near the store see it."""
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            _, found = self.call("GET", "/deliveries/available?lat=37.4979&lng=127.0276&radiusKm=5", token=rider_token)
+            for delivery in found:
+                if delivery["orderId"] == order_id:
+                    return delivery["deliveryId"]
+            time.sleep(0.2)
+        raise AssertionError(f"no delivery opened for {order_id}")
+
     def place_order(self, customer="customer1", owner="owner1", card="tok_visa"):
         token, _ = self.token(customer)
         store = self.store_of(owner)

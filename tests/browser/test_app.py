@@ -30,13 +30,7 @@ def test_customer_orders_and_follows_it_live_to_completion(app, platform):
     expect(page.locator("[data-status]")).to_have_attribute("data-status", "Cooked", timeout=LIVE)
     expect(page.get_by_text(re.compile("조리 완료 예정 Ready at"))).to_be_visible()
     rider, _ = platform.token("rider1")
-    deliveries = []
-    for _ in range(100):
-        _, deliveries = platform.call("GET", "/deliveries/available?lat=37.4979&lng=127.0276&radiusKm=5", token=rider)
-        if any(d["orderId"] == order_id for d in deliveries):
-            break
-        page.wait_for_timeout(200)
-    delivery = next(d for d in deliveries if d["orderId"] == order_id)["deliveryId"]
+    delivery = platform.waiting_delivery(order_id, rider)
     for step in ["pick", "complete"]:
         status, answer = platform.call("POST", f"/deliveries/{delivery}/{step}", None, rider)
         assert status == 200, answer
@@ -74,6 +68,21 @@ def test_a_new_order_reaches_the_owner_live_and_is_followed_to_cooked(app, platf
     expect(page.locator(f"#order-{order_id}")).to_have_attribute("data-status", "Cooking", timeout=LIVE)
     page.locator(f"#order-{order_id}").get_by_role("button", name="조리 완료 Cooked").click()
     expect(page.locator(f"#order-{order_id}")).to_have_attribute("data-status", "Cooked", timeout=LIVE)
+
+    # After the kitchen, the list follows the order to its end without a reload.
+    rider, _ = platform.token("rider1")
+    delivery = platform.waiting_delivery(order_id, rider)
+    assert platform.call("POST", f"/deliveries/{delivery}/pick", None, rider)[0] == 200
+    expect(page.locator(f"#order-{order_id}")).to_have_attribute("data-status", "Picked", timeout=LIVE)
+    assert platform.call("POST", f"/deliveries/{delivery}/complete", None, rider)[0] == 200
+    customer, _ = platform.token("customer1")
+    for _ in range(100):
+        status, _ = platform.call("POST", f"/orders/{order_id}/confirm-receipt", None, customer)
+        if status == 200:
+            break
+        page.wait_for_timeout(200)
+    expect(page.locator(f"#order-{order_id}")).to_have_attribute("data-status", "Completed", timeout=LIVE)
+    owner.shot("owner-completed")
 
 
 def test_an_owner_rejects_with_a_chosen_reason_and_manages_the_menu(app, platform):

@@ -82,14 +82,16 @@ function orders(root, store) {
     if (existing) existing.replaceWith(row(o));
     else rows.prepend(row(o));
   };
-  const page = async (before) => {
-    const query = new URLSearchParams({ limit: PAGE });
+  // Newest first, a page at a time from the server; a new order arrives at the top.
+  const page = async (after) => {
+    const query = new URLSearchParams({ limit: PAGE, sort: "newest" });
     if (filter.input.value) query.set("status", filter.input.value);
-    if (before) query.set("before", before);
+    if (after) query.set("after", after);
     try {
       const found = await api("GET", `/stores/${store.storeId}/orders?${query}`);
       for (const o of found) { byId.set(o.orderId, o); rows.append(row(o)); }
-      oldest = found.length === PAGE ? found[found.length - 1].placedAt : null;
+      const last = found[found.length - 1];
+      oldest = found.length === PAGE ? `${last.placedAt}:${last.orderId}` : null;
       show(more, oldest ? button("이전 주문 더 보기 Older orders", () => page(oldest), report, { class: "ghost" }) : null);
     } catch (error) {
       report.fail(error);

@@ -2,7 +2,7 @@
 //! producers may reach a consumer in either order; only each producer's own events keep theirs.
 //! These tests hand one order's events to each consumer that reads more than one topic, in every
 //! interleaving that keeps each producer's order, and check that it ends where in-order delivery
-//! ends. (The store reads only the order service's topic; payment's two cross-topic events,
+//! ends. (Payment's two cross-topic events,
 //! `OrderRejected` and `OrderCanceled`, never both happen to one order, and each refunds at most
 //! once.)
 
@@ -215,6 +215,16 @@ fn ride() -> Vec<Event> {
     ]
 }
 
+fn completed() -> Event {
+    OrderCompleted {
+        order_id: ORDER.into(),
+        customer_id: CUSTOMER.into(),
+        store_id: STORE.into(),
+        amount: 7000,
+    }
+    .into()
+}
+
 fn canceled() -> Event {
     OrderCanceled {
         order_id: ORDER.into(),
@@ -340,6 +350,51 @@ async fn a_canceled_order_never_gets_a_live_delivery_in_any_order() {
     assert_eq!(open, 0);
 }
 
+/// The owner follows an order past the kitchen: the rider's steps (delivery topic) and the
+/// customer's confirmation (order topic) may be read in either order, and the store's copy ends
+/// `Completed` all the same, never back at `Delivered`.
+#[tokio::test]
+async fn the_stores_copy_follows_a_cooked_order_to_completed_in_any_order() {
+    let mut events = ride();
+    events.push(completed());
+    let status = same_end_in_any_order(
+        events,
+        &store::MIGRATIONS,
+        async |db| {
+            let cooked = store::domain::StoreOrder {
+                order_id: ORDER.into(),
+                store_id: STORE.into(),
+                customer_id: CUSTOMER.into(),
+                status: store::domain::StoreOrderStatus::Cooked,
+                amount: 7000,
+                items: lines(),
+                delivery_address: address(),
+                placed_at: 1,
+                cook_minutes: Some(10),
+                ready_at: Some(600_001),
+                version: 1,
+            };
+            let mut tx = db.begin().await.unwrap();
+            assert!(
+                platform::unit::create_in(&mut tx, &cooked, [])
+                    .await
+                    .unwrap()
+            );
+            tx.commit().await.unwrap();
+        },
+        &store::policies::StorePolicies,
+        async |db| {
+            sqlx::query_scalar::<_, String>("SELECT status FROM store_orders WHERE order_id = $1")
+                .bind(ORDER)
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        },
+    )
+    .await;
+    assert_eq!(status, "Completed");
+}
+
 /// Every step the customer can see becomes one message, even when the store's or the rider's
 /// event is read before the `OrderPlaced` that says whom to tell.
 #[tokio::test]
@@ -389,13 +444,7 @@ async fn each_step_is_told_once_in_any_order() {
 #[tokio::test]
 async fn grade_and_coupon_end_the_same_in_any_order() {
     let events = vec![
-        OrderCompleted {
-            order_id: ORDER.into(),
-            customer_id: CUSTOMER.into(),
-            store_id: STORE.into(),
-            amount: 7000,
-        }
-        .into(),
+        completed(),
         ReviewWritten {
             review_id: "rv-1".into(),
             order_id: ORDER.into(),

@@ -1092,3 +1092,81 @@ async fn an_order_the_store_never_gets_is_canceled_and_refunded_after_its_deadli
     assert_eq!(payment["status"], "Refunded", "refunded once: {payment}");
     app.stop().await;
 }
+
+/// The owner follows an order after it leaves the kitchen, to its end, and pages the store's
+/// orders from the server, newest first.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_owner_follows_an_order_to_completed_and_pages_the_list_newest_first() {
+    let app = TestApp::spawn().await;
+    let customer = app.login("customer1").await;
+    let owner = app.login("owner1").await;
+    let store = app.store_id(&customer, "owner1").await;
+    let rider = app.login("rider1").await;
+    let first = app.placed_order(&customer, &store).await;
+    app.complete_order(&customer, &owner, &rider, &store, &first)
+        .await;
+    eventually(
+        30,
+        "the store's copy to follow the order to Completed",
+        || async {
+            let (status, order) = app
+                .get(&owner, &format!("/stores/{store}/orders/{first}"))
+                .await;
+            assert_eq!(status, 200, "{order}");
+            (order["status"] == "Completed").then_some(())
+        },
+    )
+    .await;
+    let (status, completed) = app
+        .get(&owner, &format!("/stores/{store}/orders?status=Completed"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(completed[0]["orderId"], first.as_str(), "{completed}");
+
+    let mut placed = vec![first];
+    for _ in 0..4 {
+        placed.push(app.placed_order(&customer, &store).await);
+    }
+    eventually(30, "the store to receive every order", || async {
+        let (_, all) = app.get(&owner, &format!("/stores/{store}/orders")).await;
+        (all.as_array().map_or(0, Vec::len) == placed.len()).then_some(())
+    })
+    .await;
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut path = format!("/stores/{store}/orders?sort=newest&limit=2");
+        if let Some(cursor) = &after {
+            path.push_str(&format!("&after={cursor}"));
+        }
+        let (status, page) = app.get(&owner, &path).await;
+        assert_eq!(status, 200, "{page}");
+        let page = page.as_array().unwrap().clone();
+        assert!(page.len() <= 2);
+        seen.extend(
+            page.iter()
+                .map(|o| o["orderId"].as_str().unwrap().to_owned()),
+        );
+        let Some(last) = page.last().filter(|_| page.len() == 2) else {
+            break;
+        };
+        after = Some(format!(
+            "{}:{}",
+            last["placedAt"],
+            last["orderId"].as_str().unwrap()
+        ));
+    }
+    placed.reverse();
+    assert_eq!(seen, placed, "every order once, newest first");
+    for bad in ["x", "12", "abc:o-1", ":o-1"] {
+        let (status, problem) = app
+            .get(&owner, &format!("/stores/{store}/orders?after={bad}"))
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (400, Some("invalid-cursor")),
+            "{bad}"
+        );
+    }
+    app.stop().await;
+}

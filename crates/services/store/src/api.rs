@@ -370,10 +370,19 @@ async fn pause_store(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OrdersQuery {
-    #[param(pattern = "^(Placed|Accepted|Cooking|Cooked|Rejected|Canceled)$")]
+    #[param(
+        pattern = "^(Placed|Accepted|Cooking|Cooked|Picked|Delivered|Completed|Rejected|Canceled)$"
+    )]
     status: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `oldest` first (the default: the kitchen's order) or `newest` first.
+    #[param(pattern = "^(oldest|newest)$")]
+    sort: Option<String>,
+    /// The next page starts after this order: `placedAt:orderId` of the last one of the page
+    /// before.
+    #[param(pattern = "^-?[0-9]{1,18}:[!-~]{1,64}$")]
+    after: Option<String>,
 }
 
 #[utoipa::path(
@@ -382,14 +391,14 @@ struct OrdersQuery {
     tag = "store",
     params(OrdersQuery),
     responses(
-        (status = 200, description = "the store's orders, oldest first", body = Vec<StoreOrderView>, links(
+        (status = 200, description = "the store's orders, oldest first unless `sort=newest`; a page of `limit`, after the order `after` names", body = Vec<StoreOrderView>, links(
             ("GetOrder" = (operation_id = "get_store_order", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId")))),
             ("Accept" = (operation_id = "accept", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId")))),
             ("Reject" = (operation_id = "reject", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId")))),
             ("CookStart" = (operation_id = "cook_start", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId")))),
             ("CookFinish" = (operation_id = "cook_finish", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId"))))
         )),
-        (status = 400, description = "a query parameter is malformed (`code`: invalid-status, invalid-limit)"),
+        (status = 400, description = "a query parameter is malformed (`code`: invalid-status, invalid-limit, invalid-sort, invalid-cursor, invalid-query)"),
         (status = 404, description = "there is no such store (`code`: store-not-found)")
     )
 )]
@@ -416,7 +425,40 @@ async fn list_orders(
             "limit must be 1 to 500",
         ));
     }
-    let orders = views::store_orders(&mut conn, &store_id, query.status.as_deref(), limit).await?;
+    let listing = match query.sort.as_deref() {
+        None | Some("oldest") => views::Listing::OldestFirst,
+        Some("newest") => views::Listing::NewestFirst,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid-sort",
+                format!("sort is oldest or newest, not {other:?}"),
+            ));
+        }
+    };
+    let after = match query.after.as_deref() {
+        None => None,
+        Some(cursor) => Some(
+            cursor
+                .split_once(':')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)))
+                .filter(|(_, id)| (1..=64).contains(&id.len()))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid-cursor",
+                        "after is placedAt:orderId of the last order of the page before",
+                    )
+                })?,
+        ),
+    };
+    let orders = views::store_orders(
+        &mut conn,
+        &store_id,
+        query.status.as_deref(),
+        listing,
+        after,
+        limit,
+    )
+    .await?;
     Ok(Json(orders))
 }
 

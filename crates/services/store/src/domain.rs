@@ -216,6 +216,11 @@ pub enum StoreOrderStatus {
     Rejected,
     Cooking,
     Cooked,
+    /// A rider has the food: the owner follows the order on from here.
+    Picked,
+    Delivered,
+    /// The customer confirmed receipt.
+    Completed,
     Canceled,
 }
 
@@ -228,14 +233,29 @@ impl StoreOrderStatus {
         )
     }
 
-    pub const ALL: [StoreOrderStatus; 6] = [
+    pub const ALL: [StoreOrderStatus; 9] = [
         StoreOrderStatus::Placed,
         StoreOrderStatus::Accepted,
         StoreOrderStatus::Rejected,
         StoreOrderStatus::Cooking,
         StoreOrderStatus::Cooked,
+        StoreOrderStatus::Picked,
+        StoreOrderStatus::Delivered,
+        StoreOrderStatus::Completed,
         StoreOrderStatus::Canceled,
     ];
+
+    /// How far past the kitchen the order is: `None` before it is cooked (or when it never
+    /// will be).
+    fn leg(self) -> Option<u8> {
+        match self {
+            StoreOrderStatus::Cooked => Some(0),
+            StoreOrderStatus::Picked => Some(1),
+            StoreOrderStatus::Delivered => Some(2),
+            StoreOrderStatus::Completed => Some(3),
+            _ => None,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -244,6 +264,9 @@ impl StoreOrderStatus {
             StoreOrderStatus::Rejected => "Rejected",
             StoreOrderStatus::Cooking => "Cooking",
             StoreOrderStatus::Cooked => "Cooked",
+            StoreOrderStatus::Picked => "Picked",
+            StoreOrderStatus::Delivered => "Delivered",
+            StoreOrderStatus::Completed => "Completed",
             StoreOrderStatus::Canceled => "Canceled",
         }
     }
@@ -415,10 +438,27 @@ impl StoreOrder {
                 store_id: self.store_id.clone(),
                 reason: match settled {
                     StoreOrderStatus::Rejected => "the store already rejected the order".into(),
-                    _ => "cooking has already started".into(),
+                    StoreOrderStatus::Cooking | StoreOrderStatus::Cooked => {
+                        "cooking has already started".into()
+                    }
+                    _ => "the food has already left the store".into(),
                 },
                 current_status: settled.as_str().into(),
             }),
+        }
+    }
+
+    /// The order after it left the kitchen, as the rider and the customer move it on (picked up,
+    /// delivered, completed), so the owner follows it to its end. These come from the delivery
+    /// and the order topics, which may be read in either order: a step only moves the order
+    /// forward, and one read after a later step changes nothing. False when nothing changed.
+    pub fn follow(&mut self, step: StoreOrderStatus) -> bool {
+        match (self.status.leg(), step.leg()) {
+            (Some(now), Some(next)) if next > now => {
+                self.status = step;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -592,6 +632,46 @@ mod tests {
         }
         let mut o = order(StoreOrderStatus::Canceled);
         assert_eq!(o.request_cancel(), CancelDecision::AlreadyCanceled);
+    }
+
+    #[test]
+    fn after_the_kitchen_the_order_only_moves_forward() {
+        use StoreOrderStatus::*;
+        let mut o = order(Cooked);
+        assert!(o.follow(Picked));
+        assert!(o.follow(Completed), "a completion read before its delivery");
+        assert!(
+            !o.follow(Delivered),
+            "the delivery read late changes nothing"
+        );
+        assert_eq!(o.status, Completed);
+        for status in [Placed, Accepted, Cooking, Rejected, Canceled] {
+            let mut o = order(status);
+            for step in [Picked, Delivered, Completed] {
+                assert!(!o.follow(step), "{status:?} → {step:?}");
+                assert_eq!(o.status, status);
+            }
+        }
+        let mut o = order(Picked);
+        match o.request_cancel() {
+            CancelDecision::Refused(refusal) => assert!(refusal.reason.contains("left the store")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    proptest! {
+        /// Whatever order the delivery and order topics are read in, the order ends at the
+        /// furthest step it was told of.
+        #[test]
+        fn following_ends_at_the_furthest_step(steps in proptest::collection::vec(0usize..3, 0..8)) {
+            let legs = [StoreOrderStatus::Picked, StoreOrderStatus::Delivered, StoreOrderStatus::Completed];
+            let mut o = order(StoreOrderStatus::Cooked);
+            for &i in &steps {
+                o.follow(legs[i]);
+            }
+            let expected = steps.iter().max().map_or(StoreOrderStatus::Cooked, |&i| legs[i]);
+            prop_assert_eq!(o.status, expected);
+        }
     }
 
     #[derive(Debug, Clone, Copy)]

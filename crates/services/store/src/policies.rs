@@ -31,6 +31,10 @@ impl EventHandler for StorePolicies {
             EventType::OrderPlaced,
             EventType::OrderCancelRequested,
             EventType::OrderCanceled,
+            // After the kitchen: so the owner follows the order to its end.
+            EventType::DeliveryPicked,
+            EventType::DeliveryCompleted,
+            EventType::OrderCompleted,
         ]
     }
 
@@ -126,8 +130,38 @@ impl EventHandler for StorePolicies {
                     Err(error) => Err(error.into()),
                 }
             }
+            Event::DeliveryPicked(picked) => {
+                follow(tx, &picked.order_id, StoreOrderStatus::Picked).await
+            }
+            Event::DeliveryCompleted(delivered) => {
+                follow(tx, &delivered.order_id, StoreOrderStatus::Delivered).await
+            }
+            Event::OrderCompleted(completed) => {
+                follow(tx, &completed.order_id, StoreOrderStatus::Completed).await
+            }
             _ => Ok(()),
         }
+    }
+}
+
+/// Moves a cooked order on to `step` (its live view goes with the save).
+async fn follow(tx: &mut Tx, order_id: &str, step: StoreOrderStatus) -> anyhow::Result<()> {
+    let result = unit::change_in::<StoreOrder, Infallible>(tx, order_id, |order| {
+        Ok(if order.follow(step) {
+            Decision::quiet()
+        } else {
+            Decision::Unchanged
+        })
+    })
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        // Only the store's own cooked orders get a delivery: an unknown one is not ours to follow.
+        Err(WorkError::NotFound(_)) => {
+            tracing::warn!(%order_id, step = step.as_str(), "a step of an order the store never had");
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -48,22 +48,50 @@ pub async fn show_live(tx: &mut Tx, order: &StoreOrder) -> anyhow::Result<()> {
 }
 
 /// A store's orders, oldest first (the order the kitchen works in), optionally of one status.
+/// Which way a store's order list runs, and where a page starts: after the order it names
+/// (`placedAt:orderId`, the last of the previous page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    OldestFirst,
+    NewestFirst,
+}
+
 pub async fn store_orders(
     conn: &mut Conn,
     store_id: &str,
     status: Option<&str>,
+    listing: Listing,
+    after: Option<(i64, &str)>,
     limit: i64,
 ) -> anyhow::Result<Vec<StoreOrderView>> {
-    let rows = sqlx::query(
-        "SELECT order_id, customer_id, status, amount, items, delivery_address, placed_at \
-         FROM store_orders WHERE store_id = $1 AND ($2 = '' OR status = $2) \
-         ORDER BY placed_at, order_id LIMIT $3",
-    )
-    .bind(store_id)
-    .bind(status.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
+    // Keyset paging on (placed_at, order_id): a page costs the same however deep it is, and an
+    // order arriving meanwhile neither repeats nor hides one.
+    let sql = match listing {
+        Listing::OldestFirst => {
+            "SELECT order_id, customer_id, status, amount, items, delivery_address, placed_at \
+             FROM store_orders WHERE store_id = $1 AND ($2 = '' OR status = $2) \
+             AND (placed_at > $3 OR (placed_at = $3 AND order_id > $4)) \
+             ORDER BY placed_at, order_id LIMIT $5"
+        }
+        Listing::NewestFirst => {
+            "SELECT order_id, customer_id, status, amount, items, delivery_address, placed_at \
+             FROM store_orders WHERE store_id = $1 AND ($2 = '' OR status = $2) \
+             AND (placed_at < $3 OR (placed_at = $3 AND order_id < $4)) \
+             ORDER BY placed_at DESC, order_id DESC LIMIT $5"
+        }
+    };
+    let (at, id) = after.unwrap_or(match listing {
+        Listing::OldestFirst => (i64::MIN, ""),
+        Listing::NewestFirst => (i64::MAX, ""),
+    });
+    let rows = sqlx::query(sql)
+        .bind(store_id)
+        .bind(status.unwrap_or(""))
+        .bind(at)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
     rows.into_iter()
         .map(|row| {
             Ok(StoreOrderView {
