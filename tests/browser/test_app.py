@@ -43,8 +43,18 @@ def test_customer_orders_and_follows_it_live_to_completion(app, platform):
     page.get_by_label("리뷰 Review").fill("맛있어요")
     page.get_by_role("button", name="등록 Post").click()
     expect(page.get_by_role("status")).to_contain_text("리뷰가 등록되었습니다")
+    # The review shows on the store's page, with its stars.
+    order_page = page.url
+    page.get_by_role("link", name="가게 Stores").click()
+    page.get_by_role("link", name=re.compile("김밥천국")).first.click()
+    expect(page.get_by_label("리뷰 Reviews")).to_contain_text("맛있어요")
+    page.goto(order_page)
     page.get_by_role("button", name="리뷰 삭제 Delete review").click()
     expect(page.get_by_role("button", name="등록 Post")).to_be_visible()
+    expect(page.get_by_label("결제 Payment")).to_contain_text("₩9,000")
+
+    page.get_by_role("link", name="결제 Payments").click()
+    expect(page.get_by_role("link", name=order_id[:8])).to_be_visible()
 
     page.get_by_role("link", name="알림 Notifications").click()
     expect(page.locator("main .card").first).to_be_visible(timeout=LIVE)
@@ -175,7 +185,7 @@ def test_data_is_shown_as_text_never_as_markup(app, platform):
 
 
 def test_every_input_is_labelled_and_a_phone_width_does_not_scroll_sideways(app, platform):
-    for user in ["customer1", "owner1", "rider1"]:
+    for user in ["customer1", "owner1", "rider1", "admin"]:
         tab = app(user, width=375)
         page = tab.page
         page.wait_for_timeout(1500)
@@ -196,3 +206,27 @@ def test_every_input_is_labelled_and_a_phone_width_does_not_scroll_sideways(app,
         assert "A" in reached and "BUTTON" in reached, reached
         if user != "customer1":  # the owner's and rider's screens have form controls
             assert {"INPUT", "SELECT"} & set(reached), reached
+
+
+def test_an_admin_registers_a_store_reads_stuck_sagas_and_payments_and_disables_an_account(app, platform):
+    platform.place_order()
+    _, owner2 = platform.token("owner2")
+    admin = app("admin")
+    page = admin.page
+    page.get_by_label("가게 이름 Store name").fill("새 가게")
+    page.get_by_label("점주 ID Owner id").fill(owner2)
+    page.get_by_label("위도 Latitude").fill("37.55")
+    page.get_by_label("경도 Longitude").fill("126.99")
+    page.get_by_role("button", name="등록 Register").click()
+    expect(page.get_by_role("cell", name="새 가게")).to_be_visible()
+    page.get_by_role("link", name="지연 주문 Stuck orders").click()
+    expect(page.locator("main section.card").first).to_be_visible()
+    page.get_by_role("link", name="결제 Payments").click()
+    expect(page.locator("tbody tr").first).to_be_visible()
+    admin.shot("admin")
+    page.get_by_role("link", name="계정 Accounts").click()
+    page.get_by_label("아이디 Username").fill("customer3")
+    page.get_by_role("button", name="사용 중지 Disable").click()
+    expect(page.get_by_role("status")).to_contain_text("사용 중지했습니다")
+    status, problem = platform.call("POST", "/auth/login", {"username": "customer3", "password": "demo1234"})
+    assert status == 401, problem

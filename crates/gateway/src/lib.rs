@@ -138,7 +138,7 @@ pub async fn app(
 
 /// The web app's files (`web/`), compiled in: the page, its modules and its styles. Nothing is
 /// fetched at build or run time.
-const WEB_APP: [(&str, &str, &str); 9] = [
+const WEB_APP: [(&str, &str, &str); 11] = [
     (
         "/app",
         "text/html; charset=utf-8",
@@ -164,6 +164,12 @@ const WEB_APP: [(&str, &str, &str); 9] = [
     ),
     ("/app/owner.js", JAVASCRIPT, include_str!("../web/owner.js")),
     ("/app/rider.js", JAVASCRIPT, include_str!("../web/rider.js")),
+    ("/app/admin.js", JAVASCRIPT, include_str!("../web/admin.js")),
+    (
+        "/app/reviews.js",
+        JAVASCRIPT,
+        include_str!("../web/reviews.js"),
+    ),
 ];
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 

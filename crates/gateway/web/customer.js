@@ -3,10 +3,12 @@
 import { api, follow } from "./api.js";
 import { h, show, field, notice, button } from "./dom.js";
 import { won, time, dateTime, status } from "./format.js";
+import { reviews, reviewOf } from "./reviews.js";
 
 export const links = [
   ["#/", "가게 Stores"],
   ["#/orders", "주문 내역 My orders"],
+  ["#/payments", "결제 Payments"],
   ["#/me", "내 정보 Grade & coupons"],
   ["#/notifications", "알림 Notifications"],
 ];
@@ -17,6 +19,7 @@ export function screen(path) {
   if ((match = path.match(/^\/orders\/([\w-]+)$/))) return (root) => order(root, match[1]);
   if (path === "/orders") return orders;
   if (path === "/me") return me;
+  if (path === "/payments") return payments;
   if (path === "/notifications") return notifications;
   return stores;
 }
@@ -92,7 +95,7 @@ async function store(root, storeId) {
       report.fail(error);
     }
   });
-  show(root, h("h2", null, detail.name), report.element, form);
+  show(root, h("h2", null, detail.name), report.element, form, reviews(storeId));
 }
 
 async function orders(root) {
@@ -139,10 +142,18 @@ function order(root, orderId) {
       h("section", { class: "card" },
         h("h3", null, "진행 Timeline"),
         h("ol", { class: "timeline" }, o.timeline.map((step) => h("li", null, time(step.at), " ", status(step.status), step.note ? ` · ${step.note}` : "")))),
+      payment,
       o.status === "Completed" ? review(o, report) : null);
   };
+  // The charge, and its refund once there is one: read again when the order changes.
+  const payment = h("section", { class: "card", "aria-label": "결제 Payment" });
+  const readPayment = () => api("GET", `/payments/${orderId}`).then((p) => {
+    show(payment, h("h3", null, "결제 Payment"),
+      h("p", null, `${won(p.amount)} · ${p.method} · ${p.status}`),
+      p.refund ? h("p", null, `환불 Refund ${won(p.refund.amount)} · ${p.refund.status} · ${p.refund.reason}`) : null);
+  }, () => show(payment));
   return follow(`/orders/${orderId}/events`, (event, data) => {
-    if (event === "order") render(data);
+    if (event === "order") { render(data); readPayment(); }
     if (event === "reset") api("GET", `/mypage/orders/${orderId}`).then(render, (e) => report.fail(e));
   }, (state, error) => {
     live.textContent = { live: "실시간 · live", reconnecting: "다시 연결 중 · reconnecting" }[state] ?? "";
@@ -153,8 +164,13 @@ function order(root, orderId) {
 function review(o, report) {
   const key = `baedal.review.${o.orderId}`;
   const section = h("section", { class: "card" });
-  const draw = () => {
-    const written = localStorage.getItem(key);
+  const draw = async () => {
+    let written = localStorage.getItem(key);
+    if (!written) {
+      // Written elsewhere (another browser): the store's reviews name their order.
+      written = (await reviewOf(o.storeId, o.orderId).catch(() => null))?.reviewId ?? null;
+      if (written) localStorage.setItem(key, written);
+    }
     if (written) {
       show(section, h("h3", null, "리뷰 Review"), h("p", null, "리뷰를 남겼습니다 · reviewed"),
         button("리뷰 삭제 Delete review", async () => {
@@ -183,6 +199,22 @@ function review(o, report) {
   };
   draw();
   return section;
+}
+
+async function payments(root) {
+  const report = notice();
+  show(root, h("h2", null, "결제 Payments"), report.element);
+  try {
+    const all = await api("GET", "/payments?limit=50");
+    root.append(h("table", null,
+      h("thead", null, h("tr", null, ["일시 When", "금액 Amount", "상태 Status", "주문 Order"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", null, all.map((p) => h("tr", null,
+        h("td", null, dateTime(p.createdAt)), h("td", { class: "num" }, won(p.amount)), h("td", null, p.status),
+        h("td", null, h("a", { href: `#/orders/${p.orderId}` }, p.orderId.slice(0, 8))))))));
+    if (!all.length) root.append(h("p", { class: "muted" }, "결제 내역이 없습니다 · no payments yet"));
+  } catch (error) {
+    report.fail(error);
+  }
 }
 
 async function me(root) {

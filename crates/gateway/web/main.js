@@ -5,8 +5,9 @@ import { h, show, field, notice } from "./dom.js";
 import * as customer from "./customer.js";
 import * as owner from "./owner.js";
 import * as rider from "./rider.js";
+import * as admin from "./admin.js";
 
-const ROLES = { customer, owner, rider, admin: customer };
+const ROLES = { customer, owner, rider, admin };
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 let leave = null; // stops what the screen on show follows (its live streams)

@@ -4,16 +4,19 @@
 import { api, follow, session } from "./api.js";
 import { h, show, field, notice, button } from "./dom.js";
 import { won, time, status } from "./format.js";
+import { reviews } from "./reviews.js";
 
 export const links = [
   ["#/", "주문 Orders"],
   ["#/menu", "메뉴 Menu"],
   ["#/counts", "음식별 주문 수 Food counts"],
+  ["#/reviews", "리뷰 Reviews"],
 ];
 
 export function screen(path) {
   if (path === "/menu") return (root) => withStore(root, menu);
   if (path === "/counts") return (root) => withStore(root, counts);
+  if (path === "/reviews") return (root) => withStore(root, (view, store) => show(view, h("h2", null, `${store.name} 리뷰 Reviews`), reviews(store.storeId)));
   return (root) => withStore(root, orders);
 }
 

@@ -240,7 +240,9 @@ async fn the_web_app_is_served_at_app() {
     assert!(page.contains("/app/main.js") && page.contains("/app/app.css"));
     // Each module the app imports is served, as JavaScript.
     let mut scripts = String::new();
-    for module in ["main", "api", "dom", "format", "customer", "owner", "rider"] {
+    for module in [
+        "main", "api", "dom", "format", "customer", "owner", "rider", "admin", "reviews",
+    ] {
         let script = gateway
             .get(&format!("/app/{module}.js"))
             .send()
