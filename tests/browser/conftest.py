@@ -48,6 +48,22 @@ class Platform:
         _, detail = self.call("GET", f"/stores/{store['storeId']}", token=token)
         return detail
 
+    def cook(self, order_id, store_id, owner="owner1", minutes=10):
+        """The owner accepts (once the store has the order: it arrives through the event log),
+        starts and finishes cooking."""
+        token, _ = self.token(owner)
+        path = f"/stores/{store_id}/orders/{order_id}"
+        deadline = time.time() + 30
+        while True:
+            status, answer = self.call("POST", f"{path}/accept", {"cookMinutes": minutes}, token)
+            if status != 404 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert status == 200, answer
+        for step in ["cook-start", "cook-finish"]:
+            status, answer = self.call("POST", f"{path}/{step}", None, token)
+            assert status == 200, answer
+
     def waiting_delivery(self, order_id, rider_token):
         """The id of the delivery opened for `order_id`, once riders near the store see it."""
         deadline = time.time() + 20

@@ -22,11 +22,7 @@ def test_customer_orders_and_follows_it_live_to_completion(app, platform):
 
     # The store and the rider act through the API; the customer's page follows without a reload.
     order_id = page.url.rsplit("/", 1)[1]
-    owner, _ = platform.token("owner1")
-    store = platform.store_of("owner1")["storeId"]
-    for step, body in [("accept", {"cookMinutes": 15}), ("cook-start", None), ("cook-finish", None)]:
-        status, answer = platform.call("POST", f"/stores/{store}/orders/{order_id}/{step}", body, owner)
-        assert status == 200, answer
+    platform.cook(order_id, platform.store_of("owner1")["storeId"], minutes=15)
     expect(page.locator("[data-status]")).to_have_attribute("data-status", "Cooked", timeout=LIVE)
     expect(page.get_by_text(re.compile("조리 완료 예정 Ready at"))).to_be_visible()
     rider, _ = platform.token("rider1")
@@ -139,10 +135,7 @@ def test_a_rider_sees_a_delivery_open_nearby_live_picks_and_completes_it(app, pl
     page = rider.page
     expect(page.get_by_text("실시간 · live")).to_be_visible(timeout=LIVE)
     order_id, store = platform.place_order()
-    owner, _ = platform.token("owner1")
-    for step, body in [("accept", {"cookMinutes": 10}), ("cook-start", None), ("cook-finish", None)]:
-        status, answer = platform.call("POST", f"/stores/{store['storeId']}/orders/{order_id}/{step}", body, owner)
-        assert status == 200, answer
+    platform.cook(order_id, store["storeId"])
     card = page.locator("ul[aria-label='배달 대기 Waiting deliveries'] li.card").first
     expect(card).to_contain_text("가게까지 To the store", timeout=LIVE)
     expect(card).to_contain_text("배달 경로 Route")
