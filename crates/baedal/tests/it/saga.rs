@@ -365,8 +365,14 @@ async fn a_cancel_and_a_cook_start_never_both_win() {
     let (mut cooked, mut canceled) = (0, 0);
     // The cancel travels order → event log → store while the cook-start goes straight to the
     // store; sweeping the cook-start's delay across that trip makes them meet at the store.
-    let rounds = 12;
-    for round in 0..rounds {
+    // After the sweep, longer delays follow until both outcomes have happened: on a slow machine
+    // the trip may outlast the sweep, and a race only one side ever wins tests nothing.
+    let sweep = (0..12u64).map(|round| round * 12);
+    let longer = [200u64, 400, 800, 1600, 3200];
+    for (round, delay) in sweep.chain(longer).enumerate() {
+        if round >= 12 && cooked > 0 && canceled > 0 {
+            break;
+        }
         let order = app.placed_order(&customer, &store).await;
         eventually(30, "the store to receive it", || async {
             let (status, _) = app
@@ -378,7 +384,7 @@ async fn a_cancel_and_a_cook_start_never_both_win() {
         app.order_is(&customer, &order, "Accepted").await;
 
         let cook = async {
-            tokio::time::sleep(Duration::from_millis(round * 12)).await;
+            tokio::time::sleep(Duration::from_millis(delay)).await;
             app.owner(&owner, &store, &order, "cook-start", json!({}))
                 .await
         };
@@ -415,8 +421,11 @@ async fn a_cancel_and_a_cook_start_never_both_win() {
             assert_eq!(refunded["refund"]["reason"], "canceled");
         }
     }
-    assert_eq!(cooked + canceled, rounds);
     eprintln!("race: cook-start won {cooked} times, cancel won {canceled} times");
+    assert!(
+        cooked > 0 && canceled > 0,
+        "both sides must win some rounds for the race to be tested: cook-start {cooked}, cancel {canceled}"
+    );
     app.stop().await;
 }
 
