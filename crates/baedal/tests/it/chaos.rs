@@ -27,6 +27,7 @@ async fn a_platform_killed_under_load_loses_no_money_and_strands_no_saga() {
 async fn a_service_or_an_order_replica_killed_under_load_loses_no_money() {
     if Backend::from_env() != Backend::Postgres {
         // The serve shape runs on PostgreSQL only; the PostgreSQL leg of the suite runs it.
+        eprintln!("skipped: the serve shape runs with BAEDAL_TEST_BACKEND=postgres");
         return;
     }
     let databases = Databases::new(Backend::Postgres);

@@ -139,10 +139,53 @@ impl Backend {
     /// The backend the end-to-end suite runs on, from `BAEDAL_TEST_BACKEND`.
     pub fn from_env() -> Self {
         match std::env::var("BAEDAL_TEST_BACKEND").as_deref() {
-            Ok("postgres") => Backend::Postgres,
+            Ok("postgres") => {
+                require_postgres("BAEDAL_TEST_BACKEND=postgres");
+                Backend::Postgres
+            }
             _ => Backend::Sqlite,
         }
     }
+
+    /// Every backend a storage test can run on here: SQLite always, PostgreSQL when its server
+    /// answers (see [`Backend::postgres`]).
+    pub fn each() -> Vec<Self> {
+        std::iter::once(Backend::Sqlite)
+            .chain(Backend::postgres())
+            .collect()
+    }
+
+    /// PostgreSQL, for a test that needs it, if its server answers on 127.0.0.1:5432. A plain
+    /// `cargo test` on a machine without one skips such a test and says so;
+    /// `BAEDAL_TEST_REQUIRE_POSTGRES=1` (set by `./scripts/test`) makes a missing server fail
+    /// the test instead, so the suite can never pass by skipping.
+    pub fn postgres() -> Option<Self> {
+        if postgres_answers() {
+            return Some(Backend::Postgres);
+        }
+        if std::env::var("BAEDAL_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            require_postgres("BAEDAL_TEST_REQUIRE_POSTGRES=1");
+        }
+        eprintln!("skipped the PostgreSQL part: no server answers on {PG_ADDR}");
+        None
+    }
+}
+
+const PG_ADDR: &str = "127.0.0.1:5432";
+
+fn postgres_answers() -> bool {
+    static ANSWERS: OnceLock<bool> = OnceLock::new();
+    *ANSWERS.get_or_init(|| {
+        std::net::TcpStream::connect_timeout(&PG_ADDR.parse().unwrap(), Duration::from_secs(2))
+            .is_ok()
+    })
+}
+
+fn require_postgres(why: &str) {
+    assert!(
+        postgres_answers(),
+        "{why}, but no PostgreSQL server answers on {PG_ADDR}"
+    );
 }
 
 /// Fresh databases for one test, removed when dropped (PostgreSQL ones with `cleanup`).
