@@ -1,7 +1,7 @@
-//! Demo data (DESIGN.md §7): accounts for every role, and two open stores in Seoul with menus.
-//! Accounts go straight into the gateway's account store; stores are created through the public
-//! API, as an admin and the owners would, so their events reach the order service's replica the
-//! same way real ones do. Seeding twice changes nothing.
+//! Demo data (README, "Demo accounts"): accounts for every role, and two open stores in Seoul with
+//! menus. Accounts go straight into the gateway's account store; stores are created through the
+//! public API, as an admin and the owners would, so their events reach the order service's replica
+//! the same way real ones do. Seeding twice changes nothing.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Wire contracts between baedal services (DESIGN.md §3).
+//! Wire contracts between baedal services (docs/events.md, and `/asyncapi.json`).
 //!
 //! Everything here crosses a process boundary: the domain events on the Kafka topic and the
 //! request/response bodies of the few synchronous calls between services. Services depend on this

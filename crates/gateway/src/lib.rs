@@ -1,6 +1,6 @@
-//! The one door of baedal (DESIGN.md §7): it answers `POST /auth/login` itself and relays every
-//! other public path to the service that owns it, with CORS for browsers and problem bodies when
-//! a service is down or slow.
+//! The one door of baedal (docs/architecture.md, "Synchronous calls"): it answers
+//! `POST /auth/login` itself and relays every other public path to the service that owns it, with
+//! CORS for browsers and problem bodies when a service is down or slow.
 
 pub mod accounts;
 pub mod asyncapi;

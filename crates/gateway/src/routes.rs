@@ -1,7 +1,7 @@
-//! The public API (DESIGN.md §7) as data: every method and path the gateway relays, the service
-//! that answers it, and who may call it. Nothing else is relayed, so an internal endpoint
-//! (`/internal/...`), or a method a path does not list, never reaches a service from outside.
-//! The authorization matrix test walks this table.
+//! The public API (README "Calling the API with curl", and `/openapi.json`) as data: every method
+//! and path the gateway relays, the service that answers it, and who may call it. Nothing else is
+//! relayed, so an internal endpoint (`/internal/...`), or a method a path does not list, never
+//! reaches a service from outside. The authorization matrix test walks this table.
 
 use axum::http::Method;
 use platform::{Role, ServiceName};

@@ -1,5 +1,6 @@
 //! The event log: publishing and consuming domain events over Kafka in the wire format of
-//! DESIGN.md §3, with idempotent handlers and a dead-letter topic for poison events.
+//! docs/architecture.md ("Wire format"), with idempotent handlers and a dead-letter topic for
+//! poison events.
 //!
 //! Services never publish directly: their events go through the outbox (see [`crate::outbox`]),
 //! whose relay is the only producer of domain events. Consumers run each event's handler in one
@@ -266,9 +267,10 @@ pub enum Decoded {
     Poison(String),
 }
 
-/// Decodes a record by the wire rules of DESIGN.md §3: the `type` header (plain or JSON-quoted)
-/// or, failing that, the body's `eventType` decides; `event-id` is the idempotency key, and a
-/// record without one gets a stable id from its position so redelivery is still recognised.
+/// Decodes a record by the wire rules of docs/architecture.md ("Wire format"): the `type` header
+/// (plain or JSON-quoted) or, failing that, the body's `eventType` decides; `event-id` is the
+/// idempotency key, and a record without one gets a stable id from its position so redelivery is
+/// still recognised.
 pub fn decode(message: &BorrowedMessage<'_>, subscriptions: &[EventType]) -> Decoded {
     let mut event_type = None;
     let mut event_id = None;

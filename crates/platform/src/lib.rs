@@ -1,4 +1,5 @@
-//! What every baedal service stands on, each mechanism written once (DESIGN.md §4–§6).
+//! What every baedal service stands on, each mechanism written once (docs/architecture.md,
+//! "Reliability model" and "Runtime shapes").
 
 pub mod auth;
 pub mod bus;

@@ -1,6 +1,6 @@
-//! The reliability model of DESIGN.md §4 on real parts: the outbox survives crashes and broker
-//! outages, consumers are idempotent, poison events are dead-lettered, and storage behaves the
-//! same on SQLite and PostgreSQL.
+//! The reliability model of docs/architecture.md ("Reliability model") on real parts: the outbox
+//! survives crashes and broker outages, consumers are idempotent, poison events are dead-lettered,
+//! and storage behaves the same on SQLite and PostgreSQL.
 
 use std::{
     sync::{

@@ -160,8 +160,9 @@ pub fn price(menu: &MenuPublished, items: &[(String, Quantity)]) -> Result<Price
     Ok(Priced { lines, amount })
 }
 
-/// Where an order stands. From `Placed` on, as the customer sees it (DESIGN.md §7); before that
-/// the order is being paid for, and the customer sees no order until the charge is approved.
+/// Where an order stands. From `Placed` on, as the customer sees it (docs/events.md, "Sagas");
+/// before that the order is being paid for, and the customer sees no order until the charge is
+/// approved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
     Placed,

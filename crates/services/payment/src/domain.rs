@@ -6,7 +6,7 @@ use contracts::{
     http::{ChargeRequest, PaymentStatus, PaymentView},
 };
 
-/// The card token the demo always declines (DESIGN.md §7).
+/// The card token the demo always declines (README, "Demo accounts").
 pub const DECLINED_TOKEN: &str = "tok_decline";
 pub const MAX_AMOUNT: i64 = 100_000_000;
 
