@@ -6,16 +6,22 @@ from playwright.sync_api import expect
 LIVE = 15_000  # ms a live change may take to show (an event hop plus the stream)
 
 
-def test_customer_orders_and_follows_it_live_to_completion(app, platform):
-    customer = app("customer1")
-    page = customer.page
+def order_from_the_menu(page, kimbap, card="tok_visa"):
+    """Opens owner1's store, puts tuna kimbap in the order, fills the address and card, orders."""
     page.get_by_role("link", name=re.compile("김밥천국")).first.click()
-    page.get_by_label(re.compile("참치김밥 수량")).fill("2")
+    page.get_by_label(re.compile("참치김밥 수량")).fill(str(kimbap))
     page.get_by_label("배달 주소 Address").fill("서울 강남구 테헤란로 1")
     page.get_by_label("위도 Latitude").fill("37.501")
     page.get_by_label("경도 Longitude").fill("127.036")
-    expect(page.get_by_text("₩9,000")).to_be_visible()
+    page.get_by_label("카드 Card token").fill(card)
+    expect(page.get_by_text(f"₩{4500 * kimbap:,}")).to_be_visible()
     page.get_by_role("button", name="주문하기 Order").click()
+
+
+def test_customer_orders_and_follows_it_live_to_completion(app, platform):
+    customer = app("customer1")
+    page = customer.page
+    order_from_the_menu(page, kimbap=2)
     expect(page.locator("[data-status]")).to_have_attribute("data-status", "Placed", timeout=LIVE)
     expect(page.get_by_text("실시간 · live")).to_be_visible()
     customer.shot("customer-order")
@@ -58,7 +64,7 @@ def test_customer_orders_and_follows_it_live_to_completion(app, platform):
     expect(page.get_by_text("완료한 주문 Completed orders: 1")).to_be_visible()
 
 
-def test_a_new_order_reaches_the_owner_live_and_is_followed_to_cooked(app, platform):
+def test_a_new_order_reaches_the_owner_live_and_is_followed_to_completed(app, platform):
     owner = app("owner1")
     page = owner.page
     expect(page.get_by_text("실시간 · live")).to_be_visible(timeout=LIVE)
@@ -151,13 +157,7 @@ def test_a_refusal_shows_the_problems_detail_and_code(app, platform):
     customer = app("customer1")
     page = customer.page
     platform.place_order()  # the menu replica knows the store
-    page.get_by_role("link", name=re.compile("김밥천국")).first.click()
-    page.get_by_label(re.compile("참치김밥 수량")).fill("1")
-    page.get_by_label("배달 주소 Address").fill("서울 강남구 테헤란로 1")
-    page.get_by_label("위도 Latitude").fill("37.501")
-    page.get_by_label("경도 Longitude").fill("127.036")
-    page.get_by_label("카드 Card token").fill("tok_decline")
-    page.get_by_role("button", name="주문하기 Order").click()
+    order_from_the_menu(page, kimbap=1, card="tok_decline")
     expect(page.get_by_role("status")).to_contain_text("(payment-declined)")
 
 

@@ -70,12 +70,11 @@ fn body(route: &PublicRoute, objects: &Objects) -> Option<Value> {
             {"foodId": "tuna-kimbap", "name": "참치김밥", "price": 4500}]}),
         "/stores/{storeId}/orders/{orderId}/accept" => json!({"cookMinutes": 10}),
         "/stores/{storeId}/orders/{orderId}/reject" => json!({"reason": "closing early"}),
-        "/orders" => json!({
-            "storeId": objects.store,
-            "items": [{"foodId": "tuna-kimbap", "quantity": 1}],
-            "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
-            "payment": {"method": "card", "cardToken": "tok_visa"},
-        }),
+        "/orders" => crate::harness::order_body(
+            &objects.store,
+            json!([{"foodId": "tuna-kimbap", "quantity": 1}]),
+            "tok_visa",
+        ),
         "/reviews" => json!({"orderId": objects.order, "rating": 4, "text": "again"}),
         _ if route.method == http::Method::POST || route.method == http::Method::PUT => json!({}),
         _ => return None,

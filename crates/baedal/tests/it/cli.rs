@@ -269,12 +269,11 @@ async fn place_order(http: &reqwest::Client, gateway: &str) -> (u16, serde_json:
     let response = http
         .post(format!("{gateway}/orders"))
         .bearer_auth(&token)
-        .json(&serde_json::json!({
-            "storeId": store["storeId"],
-            "items": [{"foodId": "tuna-kimbap", "quantity": 1}],
-            "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
-            "payment": {"method": "card", "cardToken": "tok_visa"},
-        }))
+        .json(&crate::harness::order_body(
+            store["storeId"].as_str().unwrap(),
+            serde_json::json!([{"foodId": "tuna-kimbap", "quantity": 1}]),
+            "tok_visa",
+        ))
         .send()
         .await
         .unwrap();

@@ -521,16 +521,22 @@ fn record(message: OwnedMessage) -> Record {
     }
 }
 
+/// The body of `POST /orders`: `items` from the store, to an address in Gangnam, paid by `card`.
+pub fn order_body(store_id: &str, items: Value, card: &str) -> Value {
+    json!({
+        "storeId": store_id,
+        "items": items,
+        "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
+        "payment": {"method": "card", "cardToken": card},
+    })
+}
+
 impl TestApp {
     /// Places an order of two tuna kimbap and one tteokbokki at owner1's store, waiting for the
     /// order service's menu replica to know the store first. Returns (status, body).
     pub async fn order(&self, customer: &str, store_id: &str, card: &str) -> (u16, Value) {
-        let body = json!({
-            "storeId": store_id,
-            "items": [{"foodId": "tuna-kimbap", "quantity": 2}, {"foodId": "tteokbokki", "quantity": 1}],
-            "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
-            "payment": {"method": "card", "cardToken": card},
-        });
+        let items = json!([{"foodId": "tuna-kimbap", "quantity": 2}, {"foodId": "tteokbokki", "quantity": 1}]);
+        let body = order_body(store_id, items, card);
         eventually(30, "the menu replica to know the store", || async {
             let (status, body) = self.post(customer, "/orders", body.clone()).await;
             // The demo menu arrives as a store (empty menu) and then its foods.

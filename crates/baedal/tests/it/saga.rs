@@ -831,12 +831,8 @@ async fn an_order_repeated_with_its_idempotency_key_is_placed_and_charged_once()
     let customer = app.login("customer2").await;
     let store_id = app.store_id(&customer, "owner1").await;
     app.placed_order(&customer, &store_id).await; // the menu replica knows the store
-    let body = json!({
-        "storeId": store_id,
-        "items": [{"foodId": "tuna-kimbap", "quantity": 1}],
-        "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
-        "payment": {"method": "card", "cardToken": "tok_visa"},
-    });
+    let one_kimbap = json!([{"foodId": "tuna-kimbap", "quantity": 1}]);
+    let body = crate::harness::order_body(&store_id, one_kimbap, "tok_visa");
     let send = |body: Value| {
         app.http
             .post(app.url("/orders"))

@@ -8,7 +8,7 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::json;
 
-use crate::harness::{TestApp, eventually, spans};
+use crate::harness::{TestApp, eventually, order_body, spans};
 
 fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a opentelemetry::Value> {
     span.attributes
@@ -83,12 +83,11 @@ async fn one_placed_order_is_one_trace_from_the_gateway_to_the_stores_consumer()
         .post(app.url("/orders"))
         .bearer_auth(&customer)
         .header("traceparent", format!("00-{trace}-{browser}-01"))
-        .json(&json!({
-            "storeId": store_id,
-            "items": [{"foodId": "tuna-kimbap", "quantity": 1}],
-            "deliveryAddress": {"text": "서울 강남구 테헤란로 1", "lat": 37.501, "lng": 127.036},
-            "payment": {"method": "card", "cardToken": "tok_visa"},
-        }))
+        .json(&order_body(
+            &store_id,
+            json!([{"foodId": "tuna-kimbap", "quantity": 1}]),
+            "tok_visa",
+        ))
         .send()
         .await
         .unwrap();
@@ -112,61 +111,33 @@ async fn one_placed_order_is_one_trace_from_the_gateway_to_the_stores_consumer()
     .await;
 
     // gateway → order → payment, and order → relay → store consumer, each the child of the last.
-    let gateway = child(&all, browser, SpanKind::Server, "gateway", "POST /orders");
-    let forward = child(
-        &all,
-        gateway.span_context.span_id(),
-        SpanKind::Client,
-        "gateway",
-        "POST order",
-    );
-    let order = child(
-        &all,
-        forward.span_context.span_id(),
-        SpanKind::Server,
+    use SpanKind::{Client, Consumer, Producer, Server};
+    let under =
+        |parent: SpanId, kind, service, name: &str| child(&all, parent, kind, service, name);
+    let id = |span: &SpanData| span.span_context.span_id();
+    let order_topic = app
+        .platform
+        .as_ref()
+        .unwrap()
+        .settings
+        .kafka
+        .topic_of(contracts::Producer::Order);
+    let gateway = under(browser, Server, "gateway", "POST /orders");
+    let forward = under(id(gateway), Client, "gateway", "POST order");
+    let order = under(id(forward), Server, "order", "POST /orders");
+    let charge = under(id(order), Client, "order", "POST payment");
+    under(id(charge), Server, "payment", "POST /internal/payments");
+    let publish = under(
+        id(order),
+        Producer,
         "order",
-        "POST /orders",
-    );
-    let charge = child(
-        &all,
-        order.span_context.span_id(),
-        SpanKind::Client,
-        "order",
-        "POST payment",
-    );
-    let payment = all
-        .iter()
-        .find(|s| s.parent_span_id == charge.span_context.span_id())
-        .unwrap_or_else(|| panic!("payment served the charge:\n{}", describe(&all)));
-    assert_eq!(payment.span_kind, SpanKind::Server);
-    assert_eq!(service(payment), "payment");
-    assert!(payment.name.starts_with("POST /"), "{}", payment.name);
-    let publish = child(
-        &all,
-        order.span_context.span_id(),
-        SpanKind::Producer,
-        "order",
-        &format!(
-            "{} publish",
-            app.platform
-                .as_ref()
-                .unwrap()
-                .settings
-                .kafka
-                .topic_of(contracts::Producer::Order)
-        ),
+        &format!("{order_topic} publish"),
     );
     assert_eq!(
         attribute(publish, "event_type").map(|v| v.as_str().into_owned()),
         Some("OrderPlaced".into())
     );
-    let consumed = child(
-        &all,
-        publish.span_context.span_id(),
-        SpanKind::Consumer,
-        "store",
-        "OrderPlaced process",
-    );
+    let consumed = under(id(publish), Consumer, "store", "OrderPlaced process");
     assert!(
         all.iter()
             .all(|s| s.span_context.trace_id() == trace && s.end_time >= s.start_time),
