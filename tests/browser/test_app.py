@@ -14,7 +14,7 @@ def order_from_the_menu(page, kimbap, card="tok_visa"):
     page.get_by_label("위도 Latitude").fill("37.501")
     page.get_by_label("경도 Longitude").fill("127.036")
     page.get_by_label("카드 Card token").fill(card)
-    expect(page.get_by_text(f"₩{4500 * kimbap:,}")).to_be_visible()
+    expect(page.locator("form strong[aria-live]")).to_have_text(f"₩{4500 * kimbap:,}")
     page.get_by_role("button", name="주문하기 Order").click()
 
 
