@@ -420,6 +420,19 @@ pub async fn serve(
     Ok(())
 }
 
+/// How many items a list answers: `default` when the query names no `limit`, else 1 to `max`;
+/// anything else is 400 `invalid-limit`.
+pub fn page_size(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(asked) if (1..=max).contains(&asked) => Ok(asked),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid-limit",
+            format!("limit must be 1 to {max}"),
+        )),
+    }
+}
+
 /// Deserializes a whole number that JSON may also write as `3.0`: JSON Schema's `integer` (and so
 /// every client that follows the API's OpenAPI document) admits both.
 pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
@@ -450,6 +463,17 @@ mod tests {
 
     /// JSON Schema's `integer` admits `3.0`, so a client following the document may send it; a
     /// fraction or a number out of range is still refused.
+    #[test]
+    fn a_page_size_is_the_default_or_one_to_the_most() {
+        assert_eq!(page_size(None, 20, 100).unwrap(), 20);
+        assert_eq!(page_size(Some(1), 20, 100).unwrap(), 1);
+        assert_eq!(page_size(Some(100), 20, 100).unwrap(), 100);
+        for bad in [0, -1, 101, i64::MAX] {
+            let error = page_size(Some(bad), 20, 100).unwrap_err();
+            assert_eq!(error.code, "invalid-limit", "{bad}");
+        }
+    }
+
     #[test]
     fn whole_numbers_come_as_integers_or_integral_floats() {
         #[derive(serde::Deserialize)]

@@ -6,7 +6,7 @@ use axum::{
     routing::get,
 };
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Identity, Role,
+    ApiResult, AuthKeys, Db, Identity, Role,
     http::{Json, Query},
 };
 use serde::Deserialize;
@@ -52,13 +52,7 @@ async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Notification>>> {
     caller.require(Role::Customer)?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid-limit",
-            "limit must be 1 to 500",
-        ));
-    }
+    let limit = platform::http::page_size(query.limit, 100, 500)?;
     let mut conn = state.db.reader().acquire().await?;
     Ok(Json(
         db::for_customer(

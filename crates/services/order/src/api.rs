@@ -535,13 +535,7 @@ async fn mypage_list(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<Json<Page>> {
     caller.require(Role::Customer)?;
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid-limit",
-            "limit must be 1 to 100",
-        ));
-    }
+    let limit = platform::http::page_size(query.limit, 20, 100)?;
     let mut conn = state.db.reader().acquire().await?;
     let orders = views::list(&mut conn, &caller.subject_id, query.before, limit).await?;
     let next_before = (orders.len() as i64 == limit)

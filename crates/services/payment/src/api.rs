@@ -168,13 +168,7 @@ async fn list_payments(
         Role::Admin => query.customer_id,
         _ => Some(caller.subject_id.clone()),
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid-limit",
-            "limit must be 1 to 500",
-        ));
-    }
+    let limit = platform::http::page_size(query.limit, 50, 500)?;
     let mut conn = state.db.reader().acquire().await?;
     Ok(Json(
         db::recent(&mut conn, customer.as_deref(), limit).await?,

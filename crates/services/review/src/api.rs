@@ -222,13 +222,7 @@ async fn store_reviews(
     Path(store_id): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<ReviewView>>> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid-limit",
-            "limit must be 1 to 200",
-        ));
-    }
+    let limit = platform::http::page_size(query.limit, 50, 200)?;
     let mut conn = state.db.reader().acquire().await?;
     Ok(Json(db::store_reviews(&mut conn, &store_id, limit).await?))
 }

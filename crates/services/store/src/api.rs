@@ -418,13 +418,7 @@ async fn list_orders(
             format!("unknown order status {status:?}"),
         ));
     }
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid-limit",
-            "limit must be 1 to 500",
-        ));
-    }
+    let limit = platform::http::page_size(query.limit, 100, 500)?;
     let listing = match query.sort.as_deref() {
         None | Some("oldest") => views::Listing::OldestFirst,
         Some("newest") => views::Listing::NewestFirst,
