@@ -105,7 +105,9 @@ pub fn grade_for(grades: &[Grade], completed: i64) -> &str {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
 pub enum CouponStatus {
     Active,
     Revoked,
@@ -113,16 +115,11 @@ pub enum CouponStatus {
 
 impl CouponStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            CouponStatus::Active => "Active",
-            CouponStatus::Revoked => "Revoked",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [CouponStatus::Active, CouponStatus::Revoked]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        raw.parse().ok()
     }
 }
 

@@ -88,7 +88,9 @@ impl Search {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
 pub enum DeliveryStatus {
     /// Cooked, waiting for a rider.
     Waiting,
@@ -100,23 +102,11 @@ pub enum DeliveryStatus {
 
 impl DeliveryStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Waiting => "Waiting",
-            DeliveryStatus::Picked => "Picked",
-            DeliveryStatus::Delivered => "Delivered",
-            DeliveryStatus::Canceled => "Canceled",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [
-            DeliveryStatus::Waiting,
-            DeliveryStatus::Picked,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Canceled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
+        raw.parse().ok()
     }
 }
 

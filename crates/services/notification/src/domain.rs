@@ -45,7 +45,9 @@ fn won(amount: i64) -> String {
     if amount < 0 { format!("-{out}") } else { out }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
 pub enum Delivery {
     Pending,
     Sending,
@@ -57,13 +59,7 @@ pub enum Delivery {
 
 impl Delivery {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Delivery::Pending => "Pending",
-            Delivery::Sending => "Sending",
-            Delivery::Sent => "Sent",
-            Delivery::Failed => "Failed",
-            Delivery::Dropped => "Dropped",
-        }
+        self.into()
     }
 }
 

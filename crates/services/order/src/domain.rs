@@ -6,6 +6,7 @@ use contracts::{
     DeliveryAddress, Event, MenuItem, MenuPublished, OrderCancelRequested, OrderCanceled,
     OrderCompleted, OrderLine, OrderPlaced, PaymentVoidRequested,
 };
+use strum::VariantArray;
 
 pub const MAX_LINES: usize = 30;
 pub const MAX_QUANTITY: i64 = 99;
@@ -163,7 +164,9 @@ pub fn price(menu: &MenuPublished, items: &[(String, Quantity)]) -> Result<Price
 /// Where an order stands. From `Placed` on, as the customer sees it (docs/events.md, "Sagas");
 /// before that the order is being paid for, and the customer sees no order until the charge is
 /// approved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
 pub enum OrderStatus {
     Placed,
     Accepted,
@@ -185,38 +188,8 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 13] = [
-        OrderStatus::Placed,
-        OrderStatus::Accepted,
-        OrderStatus::Rejected,
-        OrderStatus::Cooking,
-        OrderStatus::Cooked,
-        OrderStatus::Picked,
-        OrderStatus::Delivered,
-        OrderStatus::Completed,
-        OrderStatus::CancelRequested,
-        OrderStatus::Canceled,
-        OrderStatus::PaymentPending,
-        OrderStatus::PaymentDeclined,
-        OrderStatus::PaymentFailed,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Placed => "Placed",
-            OrderStatus::Accepted => "Accepted",
-            OrderStatus::Rejected => "Rejected",
-            OrderStatus::Cooking => "Cooking",
-            OrderStatus::Cooked => "Cooked",
-            OrderStatus::Picked => "Picked",
-            OrderStatus::Delivered => "Delivered",
-            OrderStatus::Completed => "Completed",
-            OrderStatus::CancelRequested => "CancelRequested",
-            OrderStatus::Canceled => "Canceled",
-            OrderStatus::PaymentPending => "PaymentPending",
-            OrderStatus::PaymentDeclined => "PaymentDeclined",
-            OrderStatus::PaymentFailed => "PaymentFailed",
-        }
+        self.into()
     }
 
     /// Whether the customer has an order: the charge was approved.
@@ -228,14 +201,14 @@ impl OrderStatus {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+        raw.parse().ok()
     }
 
     /// Where the status sits in an order's life: breaks ties between steps recorded in the same
     /// millisecond (a refused cancel goes back to an earlier status, so this is not the order
     /// statuses are reached in, only a tiebreak).
     pub fn rank(self) -> usize {
-        Self::ALL.iter().position(|s| *s == self).unwrap_or(0)
+        Self::VARIANTS.iter().position(|s| *s == self).unwrap_or(0)
     }
 
     /// How far along the way from kitchen to door; statuses off that way (cancel, reject,
@@ -694,7 +667,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for status in OrderStatus::ALL {
+        for &status in OrderStatus::VARIANTS {
             assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(OrderStatus::parse("placed"), None);

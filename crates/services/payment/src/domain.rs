@@ -162,23 +162,11 @@ pub fn voided_placeholder(
 }
 
 pub fn status_str(status: PaymentStatus) -> &'static str {
-    match status {
-        PaymentStatus::Approved => "Approved",
-        PaymentStatus::Declined => "Declined",
-        PaymentStatus::Voided => "Voided",
-        PaymentStatus::Refunded => "Refunded",
-    }
+    status.into()
 }
 
 pub fn parse_status(raw: &str) -> Option<PaymentStatus> {
-    [
-        PaymentStatus::Approved,
-        PaymentStatus::Declined,
-        PaymentStatus::Voided,
-        PaymentStatus::Refunded,
-    ]
-    .into_iter()
-    .find(|s| status_str(*s) == raw)
+    raw.parse().ok()
 }
 
 #[cfg(test)]

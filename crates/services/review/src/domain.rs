@@ -55,7 +55,9 @@ impl Text {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
 pub enum ReviewStatus {
     Active,
     Deleted,
@@ -63,16 +65,11 @@ pub enum ReviewStatus {
 
 impl ReviewStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewStatus::Active => "Active",
-            ReviewStatus::Deleted => "Deleted",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [ReviewStatus::Active, ReviewStatus::Deleted]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        raw.parse().ok()
     }
 }
 

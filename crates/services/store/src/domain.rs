@@ -209,7 +209,9 @@ pub fn stale_order(menu: &MenuPublished, priced_at: i64, lines: &[OrderLine]) ->
 }
 
 /// Where a store order stands, from the store's side (the same names the customer sees).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
 pub enum StoreOrderStatus {
     Placed,
     Accepted,
@@ -233,18 +235,6 @@ impl StoreOrderStatus {
         )
     }
 
-    pub const ALL: [StoreOrderStatus; 9] = [
-        StoreOrderStatus::Placed,
-        StoreOrderStatus::Accepted,
-        StoreOrderStatus::Rejected,
-        StoreOrderStatus::Cooking,
-        StoreOrderStatus::Cooked,
-        StoreOrderStatus::Picked,
-        StoreOrderStatus::Delivered,
-        StoreOrderStatus::Completed,
-        StoreOrderStatus::Canceled,
-    ];
-
     /// How far past the kitchen the order is: `None` before it is cooked (or when it never
     /// will be).
     fn leg(self) -> Option<u8> {
@@ -258,21 +248,11 @@ impl StoreOrderStatus {
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            StoreOrderStatus::Placed => "Placed",
-            StoreOrderStatus::Accepted => "Accepted",
-            StoreOrderStatus::Rejected => "Rejected",
-            StoreOrderStatus::Cooking => "Cooking",
-            StoreOrderStatus::Cooked => "Cooked",
-            StoreOrderStatus::Picked => "Picked",
-            StoreOrderStatus::Delivered => "Delivered",
-            StoreOrderStatus::Completed => "Completed",
-            StoreOrderStatus::Canceled => "Canceled",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+        raw.parse().ok()
     }
 }
 
