@@ -17,7 +17,7 @@ use tower_resilience::circuitbreaker::{
 use crate::{
     auth::AuthKeys,
     config::{HttpSettings, ServiceName},
-    problem::Problem,
+    problem::{ApiError, Problem},
     trace,
 };
 use tracing::Instrument;
@@ -37,6 +37,30 @@ pub enum CallError {
     /// The peer answered 2xx with a body we cannot read: a contract mismatch, not an outage.
     #[error("{peer} answered with an unreadable body: {reason}")]
     Contract { peer: String, reason: String },
+}
+
+impl CallError {
+    /// What the caller answers its own client when a call fails, written once: an unavailable
+    /// peer is the fallback, 503 with `code` and `detail` (nothing was done, try again later,
+    /// and the outage is logged); a 2xx the caller cannot read is its own fault (500); a peer's
+    /// refusal is the caller's to judge, through `rejected` (its status and problem body).
+    pub fn fallback(
+        self,
+        code: &'static str,
+        detail: &str,
+        rejected: impl FnOnce(StatusCode, Option<Problem>) -> ApiError,
+    ) -> ApiError {
+        match self {
+            CallError::Rejected {
+                status, problem, ..
+            } => rejected(status, problem),
+            CallError::Unavailable { peer, reason } => {
+                tracing::warn!(%peer, %reason, code, "peer unavailable; falling back");
+                ApiError::unavailable(code, detail)
+            }
+            error @ CallError::Contract { .. } => ApiError::internal(error),
+        }
+    }
 }
 
 /// One answered call.

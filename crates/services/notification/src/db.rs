@@ -112,7 +112,7 @@ pub async fn queue(conn: &mut Conn, n: NewNotification<'_>) -> anyhow::Result<()
     Ok(())
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub notification_id: String,
@@ -133,29 +133,13 @@ pub struct Notification {
 const COLUMNS: &str = "notification_id, event_id, order_id, customer_id, event_type, message, \
     status, attempts, last_error, created_at, sent_at";
 
-fn notification(row: sqlx::any::AnyRow) -> anyhow::Result<Notification> {
-    Ok(Notification {
-        notification_id: row.try_get("notification_id")?,
-        event_id: row.try_get("event_id")?,
-        order_id: row.try_get("order_id")?,
-        customer_id: row.try_get("customer_id")?,
-        event_type: row.try_get("event_type")?,
-        message: row.try_get("message")?,
-        status: row.try_get("status")?,
-        attempts: row.try_get("attempts")?,
-        last_error: row.try_get("last_error")?,
-        created_at: row.try_get("created_at")?,
-        sent_at: row.try_get("sent_at")?,
-    })
-}
-
 pub async fn for_customer(
     conn: &mut Conn,
     customer_id: &str,
     order_id: Option<&str>,
     limit: i64,
 ) -> anyhow::Result<Vec<Notification>> {
-    sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM notifications WHERE customer_id = $1 AND ($2 = '' OR order_id = $2) \
          ORDER BY occurred_at DESC, notification_id DESC LIMIT $3"
     ))
@@ -163,10 +147,7 @@ pub async fn for_customer(
     .bind(order_id.unwrap_or(""))
     .bind(limit)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(notification)
-    .collect()
+    .await?)
 }
 
 /// Sheds the oldest waiting messages beyond `max_backlog`; returns how many were dropped.
@@ -194,7 +175,7 @@ pub async fn shed(conn: &mut Conn, max_backlog: i64) -> anyhow::Result<u64> {
 /// Takes up to `limit` waiting messages for sending, oldest first, in one conditional update
 /// (a row another replica claimed meanwhile no longer matches `Pending`, so nobody sends twice).
 pub async fn claim(conn: &mut Conn, limit: i64) -> anyhow::Result<Vec<Notification>> {
-    let mut claimed: Vec<Notification> = sqlx::query(&format!(
+    let mut claimed: Vec<Notification> = sqlx::query_as(&format!(
         "UPDATE notifications SET status = $1 WHERE status = $2 AND notification_id IN \
          (SELECT notification_id FROM notifications WHERE status = $2 \
           ORDER BY created_at, notification_id LIMIT $3) RETURNING {COLUMNS}"
@@ -203,10 +184,7 @@ pub async fn claim(conn: &mut Conn, limit: i64) -> anyhow::Result<Vec<Notificati
     .bind(Delivery::Pending.as_str())
     .bind(limit)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(notification)
-    .collect::<anyhow::Result<_>>()?;
+    .await?;
     // RETURNING gives no order; send the oldest first.
     claimed.sort_by(|a, b| {
         (a.created_at, &a.notification_id).cmp(&(b.created_at, &b.notification_id))

@@ -341,23 +341,19 @@ fn declined() -> ApiError {
 /// The fallback of the payment call: a declined card is the customer's to fix (402); an
 /// unavailable payment service means "try again later" (503), and no order is placed.
 fn payment_failure(error: CallError) -> ApiError {
-    match error {
-        CallError::Rejected { status, .. } if status == StatusCode::PAYMENT_REQUIRED => declined(),
-        CallError::Rejected { problem, .. } => ApiError::unprocessable(
-            "payment-refused",
-            problem
-                .map(|p| p.detail)
-                .unwrap_or_else(|| "the payment was refused".into()),
-        ),
-        CallError::Unavailable { reason, .. } => {
-            tracing::warn!(%reason, "payment unavailable; order not placed");
-            ApiError::unavailable(
-                "payment-unavailable",
-                "payment is temporarily unavailable; no order was placed, please try again later",
-            )
-        }
-        error @ CallError::Contract { .. } => ApiError::internal(error),
-    }
+    error.fallback(
+        "payment-unavailable",
+        "payment is temporarily unavailable; no order was placed, please try again later",
+        |status, problem| match status {
+            StatusCode::PAYMENT_REQUIRED => declined(),
+            _ => ApiError::unprocessable(
+                "payment-refused",
+                problem
+                    .map(|p| p.detail)
+                    .unwrap_or_else(|| "the payment was refused".into()),
+            ),
+        },
+    )
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -122,7 +122,7 @@ pub async fn insert_refund(
     .map(drop)
 }
 
-#[derive(serde::Serialize, Debug, Clone, utoipa::ToSchema)]
+#[derive(serde::Serialize, Debug, Clone, utoipa::ToSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundView {
     pub refund_id: String,
@@ -133,22 +133,12 @@ pub struct RefundView {
 }
 
 pub async fn find_refund(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<RefundView>> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT refund_id, amount, reason, status, created_at FROM refunds WHERE order_id = $1",
     )
     .bind(order_id)
     .fetch_optional(&mut *conn)
-    .await?;
-    row.map(|row| {
-        Ok(RefundView {
-            refund_id: row.try_get("refund_id")?,
-            amount: row.try_get("amount")?,
-            reason: row.try_get("reason")?,
-            status: row.try_get("status")?,
-            created_at: row.try_get("created_at")?,
-        })
-    })
-    .transpose()
+    .await?)
 }
 
 /// The newest payments, for operators.

@@ -9,7 +9,7 @@ use axum::{
 use contracts::http::OrderSummary;
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork, WorkError,
-    client::{CallError, ResilientClient},
+    client::ResilientClient,
     http::{Json, Path, Query},
     unit::Exists,
 };
@@ -107,24 +107,22 @@ async fn write_review(
             None,
         )
         .await
-        .map_err(|error| match error {
-            CallError::Rejected { status, .. } if status == StatusCode::NOT_FOUND => {
-                ApiError::not_found("order-not-found", "there is no such order of yours")
-            }
-            // The peer refused the lookup itself: say so as a client error of this request, not
-            // as an outage.
-            CallError::Rejected { status, .. } => {
-                tracing::warn!(%status, "order lookup refused");
-                ApiError::unprocessable("invalid-review", "the order cannot be checked")
-            }
-            CallError::Unavailable { reason, .. } => {
-                tracing::warn!(%reason, "order lookup unavailable; review not stored");
-                ApiError::unavailable(
-                    "order-lookup-unavailable",
-                    "orders cannot be checked right now; nothing was stored, please try again later",
-                )
-            }
-            error @ CallError::Contract { .. } => ApiError::internal(error),
+        .map_err(|error| {
+            error.fallback(
+                "order-lookup-unavailable",
+                "orders cannot be checked right now; nothing was stored, please try again later",
+                |status, _| match status {
+                    StatusCode::NOT_FOUND => {
+                        ApiError::not_found("order-not-found", "there is no such order of yours")
+                    }
+                    // The peer refused the lookup itself: a client error of this request, not an
+                    // outage.
+                    _ => {
+                        tracing::warn!(%status, "order lookup refused");
+                        ApiError::unprocessable("invalid-review", "the order cannot be checked")
+                    }
+                },
+            )
         })?;
     if order.customer_id != caller.subject_id {
         return Err(ApiError::not_found(

@@ -74,13 +74,14 @@ impl Aggregate for Review {
     }
 }
 
-#[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
+#[derive(Serialize, Debug, Clone, utoipa::ToSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewView {
     pub review_id: String,
     pub order_id: String,
     pub store_id: String,
     pub rating: i64,
+    #[sqlx(rename = "body")]
     pub text: String,
     pub created_at: i64,
 }
@@ -90,7 +91,7 @@ pub async fn store_reviews(
     store_id: &str,
     limit: i64,
 ) -> anyhow::Result<Vec<ReviewView>> {
-    sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT review_id, order_id, store_id, rating, body, created_at FROM reviews \
          WHERE store_id = $1 AND status = $2 ORDER BY created_at DESC, review_id DESC LIMIT $3",
     )
@@ -98,17 +99,5 @@ pub async fn store_reviews(
     .bind(ReviewStatus::Active.as_str())
     .bind(limit)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|row| {
-        Ok(ReviewView {
-            review_id: row.try_get("review_id")?,
-            order_id: row.try_get("order_id")?,
-            store_id: row.try_get("store_id")?,
-            rating: row.try_get("rating")?,
-            text: row.try_get("body")?,
-            created_at: row.try_get("created_at")?,
-        })
-    })
-    .collect()
+    .await?)
 }
