@@ -240,16 +240,7 @@ async fn an_order_is_followed_live_to_completed_and_resumed_after_a_drop() {
     let mut last_id = first.last().unwrap().id.unwrap();
 
     // The owner accepts: the customer is told without asking.
-    let (code, body) = app
-        .owner(
-            &owner,
-            &store_id,
-            &order_id,
-            "accept",
-            json!({"cookMinutes": 7}),
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
+    app.accept(&owner, &store_id, &order_id, 7).await;
     let accepted = stream.until(|e| status(e) == "Accepted").await;
     last_id = accepted.last().unwrap().id.unwrap().max(last_id);
 

@@ -337,8 +337,7 @@ async fn a_canceled_order_is_refunded_and_a_late_cancel_is_refused() {
     // Cancel once cooking started, known to the order service: 409 at once.
     let order = app.placed_order(&customer, &store).await;
     app.mypage_shows(&customer, &order, "Placed").await;
-    app.owner(&owner, &store, &order, "accept", json!({"cookMinutes": 5}))
-        .await;
+    app.accept(&owner, &store, &order, 5).await;
     app.owner(&owner, &store, &order, "cook-start", json!({}))
         .await;
     app.order_is(&customer, &order, "Cooking").await;

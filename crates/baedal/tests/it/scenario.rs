@@ -78,13 +78,7 @@ fn webhook(settings: &mut platform::Settings, url: &str) {
 /// Places an order at owner1's store and cooks it; returns the order id.
 async fn cooked_order(app: &TestApp, customer: &str, owner: &str, store: &str) -> String {
     let order = app.placed_order(customer, store).await;
-    eventually(30, "the store to receive the order", || async {
-        let (status, _) = app
-            .owner(owner, store, &order, "accept", json!({"cookMinutes": 12}))
-            .await;
-        (status == 200).then_some(())
-    })
-    .await;
+    app.accept(owner, store, &order, 12).await;
     for action in ["cook-start", "cook-finish"] {
         let (status, body) = app.owner(owner, store, &order, action, json!({})).await;
         assert_eq!(status, 200, "{action}: {body}");
@@ -423,13 +417,7 @@ async fn a_failing_or_hanging_channel_never_slows_orders_and_is_retried_then_giv
     inbox.mode.store(HANG, Ordering::SeqCst);
     let started = Instant::now();
     let order = app.placed_order(&customer, &store).await;
-    eventually(30, "the store to receive it", || async {
-        let (status, _) = app
-            .owner(&owner, &store, &order, "accept", json!({"cookMinutes": 5}))
-            .await;
-        (status == 200).then_some(())
-    })
-    .await;
+    app.accept(&owner, &store, &order, 5).await;
     app.owner(&owner, &store, &order, "cook-start", json!({}))
         .await;
     app.order_is(&customer, &order, "Cooking").await;
