@@ -48,7 +48,7 @@ function orders(root, store) {
   const more = h("div");
   const cue = h("p", { class: "cue", role: "alert", hidden: true });
   const byId = new Map();
-  let oldest = null;
+  let next = null; // where the next (older) page starts
   show(root, h("h2", null, `${store.name} 주문 Orders `, live), cue, report.element, filter.element,
     h("table", { class: "orders" },
       h("thead", null, h("tr", null, ["주문 Order", "상태 Status", "금액 Amount", "메뉴 Items", "주소 Address", ""].map((t) => h("th", { scope: "col" }, t)))),
@@ -94,8 +94,8 @@ function orders(root, store) {
       const found = await api("GET", `/stores/${store.storeId}/orders?${query}`);
       for (const o of found) { byId.set(o.orderId, o); rows.append(row(o)); }
       const last = found[found.length - 1];
-      oldest = found.length === PAGE ? `${last.placedAt}:${last.orderId}` : null;
-      show(more, oldest ? button("이전 주문 더 보기 Older orders", () => page(oldest), report, { class: "ghost" }) : null);
+      next = found.length === PAGE ? `${last.placedAt}:${last.orderId}` : null;
+      show(more, next ? button("이전 주문 더 보기 Older orders", () => page(next), report, { class: "ghost" }) : null);
     } catch (error) {
       report.fail(error);
     }

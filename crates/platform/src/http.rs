@@ -43,7 +43,6 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 const MAX_HEAD_BYTES: usize = 1024 * 1024;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// `axum::Json` whose rejections are problem bodies (400 malformed, 415 not JSON, 422 wrong shape).
 #[derive(FromRequest, Debug, Clone, Default)]
@@ -313,7 +312,7 @@ async fn traced(service: &'static str, request: Request, next: Next) -> Response
         });
     }
     if let Some(value) = trace::traceparent(&span).and_then(|t| HeaderValue::from_str(&t).ok()) {
-        response.headers_mut().insert(TRACEPARENT, value);
+        response.headers_mut().insert(trace::TRACEPARENT, value);
     }
     response
 }
@@ -601,11 +600,11 @@ mod tests {
         let mut request = post_json(r#"{"quantity":2}"#, "application/json");
         request
             .headers_mut()
-            .insert(TRACEPARENT, HeaderValue::from_static(caller));
+            .insert(trace::TRACEPARENT, HeaderValue::from_static(caller));
         let (status, response) = call(request).await;
         assert_eq!(status, StatusCode::OK);
         assert!(response.headers().contains_key(&REQUEST_ID));
-        let served = response.headers()[&TRACEPARENT].to_str().unwrap();
+        let served = response.headers()[trace::TRACEPARENT].to_str().unwrap();
         let served = trace::span_context(served).unwrap();
         assert_eq!(
             served.trace_id().to_string(),

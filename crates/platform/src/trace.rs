@@ -21,7 +21,8 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-pub const TRACEPARENT: &str = "traceparent";
+/// The W3C header, the same name on HTTP requests and Kafka records.
+pub use contracts::headers::TRACEPARENT;
 
 /// The route template a request goes to, set by a server whose router sends every path to one
 /// catch-all handler (the gateway): the request span is named after it, not after `/{*path}`.

@@ -1172,5 +1172,12 @@ async fn the_owner_follows_an_order_to_completed_and_pages_the_list_newest_first
             "{bad}"
         );
     }
+    let (status, problem) = app
+        .get(&owner, &format!("/stores/{store}/orders?sort=sideways"))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid-sort"))
+    );
     app.stop().await;
 }
