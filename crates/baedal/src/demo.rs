@@ -108,7 +108,7 @@ async fn wait_for_menus(order_db: &Db, stores: &[(String, usize)]) -> anyhow::Re
     for (store_id, foods) in stores {
         loop {
             let mut conn = order_db.pool().acquire().await?;
-            let menu = order::db::find_menu(&mut conn, store_id).await?;
+            let menu = order::db::find_menu(&mut conn, &store_id.as_str().into()).await?;
             drop(conn);
             if menu.is_some_and(|menu| menu.foods.len() == *foods) {
                 break;

@@ -17,17 +17,13 @@ const REVIEW: &str = "0192f2e0-3a4b-7c5d-8e6f-7a8b9c0d1e09";
 const COUPON: &str = "0192f2e1-4b5c-7d6e-9f7a-8b9c0d1e2f10";
 
 fn store_location() -> GeoPoint {
-    GeoPoint {
-        lat: 37.4979,
-        lng: 127.0276,
-    }
+    GeoPoint::known(37.4979, 127.0276)
 }
 
 fn delivery_address() -> DeliveryAddress {
     DeliveryAddress {
         text: "서울 강남구 테헤란로 1".into(),
-        lat: 37.5006,
-        lng: 127.0364,
+        point: GeoPoint::known(37.5006, 127.0364),
     }
 }
 
@@ -43,7 +39,7 @@ pub fn examples() -> Vec<Event> {
             foods: vec![MenuItem {
                 food_id: "kimbap".into(),
                 name: "김밥".into(),
-                price: 3500,
+                price: Krw::new(3500),
                 sold_out: false,
             }],
             revision: 3,
@@ -86,7 +82,7 @@ pub fn examples() -> Vec<Event> {
             order_id: ORDER.into(),
             store_id: STORE.into(),
             reason: "cooking has started".into(),
-            current_status: "Cooking".into(),
+            current_status: OrderStatus::Cooking,
         }
         .into(),
         OrderPlaced {
@@ -98,9 +94,9 @@ pub fn examples() -> Vec<Event> {
                 food_id: "kimbap".into(),
                 name: "김밥".into(),
                 quantity: 2,
-                unit_price: 3500,
+                unit_price: Krw::new(3500),
             }],
-            amount: 7000,
+            amount: Krw::new(7000),
             delivery_address: delivery_address(),
             payment_id: PAYMENT.into(),
             menu_revision: 3,
@@ -117,7 +113,7 @@ pub fn examples() -> Vec<Event> {
             order_id: ORDER.into(),
             customer_id: CUSTOMER.into(),
             store_id: STORE.into(),
-            amount: 7000,
+            amount: Krw::new(7000),
             reason: Some("the store never received the order".into()),
         }
         .into(),
@@ -130,14 +126,14 @@ pub fn examples() -> Vec<Event> {
             order_id: ORDER.into(),
             customer_id: CUSTOMER.into(),
             store_id: STORE.into(),
-            amount: 7000,
+            amount: Krw::new(7000),
         }
         .into(),
         PaymentApproved {
             order_id: ORDER.into(),
             payment_id: PAYMENT.into(),
             customer_id: CUSTOMER.into(),
-            amount: 7000,
+            amount: Krw::new(7000),
             method: "card".into(),
         }
         .into(),
@@ -146,7 +142,7 @@ pub fn examples() -> Vec<Event> {
             payment_id: PAYMENT.into(),
             refund_id: REFUND.into(),
             customer_id: CUSTOMER.into(),
-            amount: 7000,
+            amount: Krw::new(7000),
             reason: "canceled".into(),
         }
         .into(),

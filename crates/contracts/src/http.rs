@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{CustomerId, Krw, OrderId, OrderStatus, PaymentId, StoreId};
+
 /// Header that makes a state-changing call safe to repeat: the order id for payments.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -10,11 +12,11 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargeRequest {
-    pub order_id: String,
+    pub order_id: OrderId,
     /// Who pays: the order's customer (the order service has checked the caller).
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// KRW
-    pub amount: i64,
+    pub amount: Krw,
     pub method: String,
     pub card_token: String,
 }
@@ -41,10 +43,10 @@ pub enum PaymentStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
-    pub payment_id: String,
-    pub order_id: String,
-    pub customer_id: String,
-    pub amount: i64,
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub amount: Krw,
     pub method: String,
     pub status: PaymentStatus,
     pub created_at: i64,
@@ -54,8 +56,8 @@ pub struct PaymentView {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderSummary {
-    pub order_id: String,
-    pub customer_id: String,
-    pub store_id: String,
-    pub status: String,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub store_id: StoreId,
+    pub status: OrderStatus,
 }

@@ -10,8 +10,15 @@ use serde::{Deserialize, Serialize};
 
 mod examples;
 pub mod http;
+mod status;
+mod types;
 
 pub use examples::examples;
+pub use status::OrderStatus;
+pub use types::{
+    CustomerId, DeliveryId, GeoPoint, Krw, NegativeAmount, OffTheMap, OrderId, OwnerId, PaymentId,
+    ReviewId, RiderId, StoreId,
+};
 
 /// The prefix of the event topics: each producing context publishes to `<prefix>.<context>`
 /// (`baedal.order`, `baedal.store`, ...); configurable per deployment.
@@ -30,13 +37,6 @@ pub mod headers {
     pub const FAILED_CONSUMER: &str = "failed-consumer";
 }
 
-/// A point on the map, WGS84 degrees.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, utoipa::ToSchema)]
-pub struct GeoPoint {
-    pub lat: f64,
-    pub lng: f64,
-}
-
 /// One line of a store's menu as published to other services.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -44,7 +44,7 @@ pub struct MenuItem {
     pub food_id: String,
     pub name: String,
     /// KRW
-    pub price: i64,
+    pub price: Krw,
     pub sold_out: bool,
 }
 
@@ -56,7 +56,7 @@ pub struct OrderLine {
     pub name: String,
     pub quantity: i64,
     /// KRW, per unit, as it was when the order was placed
-    pub unit_price: i64,
+    pub unit_price: Krw,
 }
 
 /// Where to deliver: the address as the customer wrote it, and its point on the map.
@@ -64,8 +64,9 @@ pub struct OrderLine {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryAddress {
     pub text: String,
-    pub lat: f64,
-    pub lng: f64,
+    /// On the wire as `lat` and `lng` beside `text`.
+    #[serde(flatten)]
+    pub point: GeoPoint,
 }
 
 /// A store's public card and whole menu. Published on every change (creation, menu replaced,
@@ -73,8 +74,8 @@ pub struct DeliveryAddress {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MenuPublished {
-    pub store_id: String,
-    pub owner_id: String,
+    pub store_id: StoreId,
+    pub owner_id: OwnerId,
     pub name: String,
     pub location: GeoPoint,
     pub open: bool,
@@ -87,15 +88,15 @@ pub struct MenuPublished {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderPlaced {
-    pub order_id: String,
-    pub customer_id: String,
-    pub store_id: String,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub store_id: StoreId,
     pub store_name: String,
     pub items: Vec<OrderLine>,
     /// KRW, what the customer paid
-    pub amount: i64,
+    pub amount: Krw,
     pub delivery_address: DeliveryAddress,
-    pub payment_id: String,
+    pub payment_id: PaymentId,
     /// The revision of the store's menu the order was priced at (0 from producers that do not
     /// know it); the store rejects an order priced at a menu that had already changed.
     #[serde(default)]
@@ -109,10 +110,10 @@ pub struct OrderPlaced {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentApproved {
-    pub order_id: String,
-    pub payment_id: String,
-    pub customer_id: String,
-    pub amount: i64,
+    pub order_id: OrderId,
+    pub payment_id: PaymentId,
+    pub customer_id: CustomerId,
+    pub amount: Krw,
     pub method: String,
 }
 
@@ -120,8 +121,8 @@ pub struct PaymentApproved {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderAccepted {
-    pub order_id: String,
-    pub store_id: String,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
     pub cook_minutes: i64,
     /// Epoch ms when the food should be ready: acceptance time plus cook minutes.
     pub ready_at: i64,
@@ -131,8 +132,8 @@ pub struct OrderAccepted {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderRejected {
-    pub order_id: String,
-    pub store_id: String,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
     pub reason: String,
     /// True when the store did not answer in time and the saga's deadline rejected it.
     pub automatic: bool,
@@ -142,19 +143,19 @@ pub struct OrderRejected {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CookStarted {
-    pub order_id: String,
-    pub store_id: String,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
 }
 
 /// The food is ready: a delivery opens from the store to the customer.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CookFinished {
-    pub order_id: String,
-    pub store_id: String,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
     pub store_name: String,
     pub store_location: GeoPoint,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub delivery_address: DeliveryAddress,
 }
 
@@ -162,38 +163,38 @@ pub struct CookFinished {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCancelRequested {
-    pub order_id: String,
-    pub store_id: String,
-    pub customer_id: String,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
+    pub customer_id: CustomerId,
 }
 
 /// The store confirmed a cancellation: it will not cook the order.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreOrderCanceled {
-    pub order_id: String,
-    pub store_id: String,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
 }
 
 /// The store refused a cancellation, because cooking had started (or the order was settled).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelRefused {
-    pub order_id: String,
-    pub store_id: String,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
     pub reason: String,
     /// Where the order stands at the store, as the customer sees it (`Cooking`, `Cooked`, ...).
-    pub current_status: String,
+    pub current_status: OrderStatus,
 }
 
 /// An order is canceled for good: the payment is refunded and any delivery closed.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCanceled {
-    pub order_id: String,
-    pub customer_id: String,
-    pub store_id: String,
-    pub amount: i64,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub store_id: StoreId,
+    pub amount: Krw,
     /// Why, when it was not the customer's request: the store never received the order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -204,19 +205,19 @@ pub struct OrderCanceled {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentVoidRequested {
-    pub order_id: String,
-    pub customer_id: String,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
 }
 
 /// Money went back to the customer.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRefunded {
-    pub order_id: String,
-    pub payment_id: String,
+    pub order_id: OrderId,
+    pub payment_id: PaymentId,
     pub refund_id: String,
-    pub customer_id: String,
-    pub amount: i64,
+    pub customer_id: CustomerId,
+    pub amount: Krw,
     /// `rejected` or `canceled`: which saga step asked for it.
     pub reason: String,
 }
@@ -225,46 +226,46 @@ pub struct PaymentRefunded {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryCompleted {
-    pub order_id: String,
-    pub delivery_id: String,
-    pub rider_id: String,
+    pub order_id: OrderId,
+    pub delivery_id: DeliveryId,
+    pub rider_id: RiderId,
 }
 
 /// The customer confirmed receipt: the order is complete (grades and reviews start from here).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCompleted {
-    pub order_id: String,
-    pub customer_id: String,
-    pub store_id: String,
-    pub amount: i64,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub store_id: StoreId,
+    pub amount: Krw,
 }
 
 /// A rider took a delivery: exactly one rider wins it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryPicked {
-    pub order_id: String,
-    pub delivery_id: String,
-    pub rider_id: String,
+    pub order_id: OrderId,
+    pub delivery_id: DeliveryId,
+    pub rider_id: RiderId,
 }
 
 /// A delivery closed because its order was canceled.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryCanceled {
-    pub order_id: String,
-    pub delivery_id: String,
+    pub order_id: OrderId,
+    pub delivery_id: DeliveryId,
 }
 
 /// A customer reviewed a completed order: the customer service issues a coupon for it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewWritten {
-    pub review_id: String,
-    pub order_id: String,
-    pub customer_id: String,
-    pub store_id: String,
+    pub review_id: ReviewId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub store_id: StoreId,
     pub rating: i64,
 }
 
@@ -272,9 +273,9 @@ pub struct ReviewWritten {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewDeleted {
-    pub review_id: String,
-    pub order_id: String,
-    pub customer_id: String,
+    pub review_id: ReviewId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
 }
 
 /// The customer service gave the customer a coupon for a review (one per review).
@@ -282,9 +283,9 @@ pub struct ReviewDeleted {
 #[serde(rename_all = "camelCase")]
 pub struct CouponIssued {
     pub coupon_id: String,
-    pub customer_id: String,
-    pub review_id: String,
-    pub order_id: String,
+    pub customer_id: CustomerId,
+    pub review_id: ReviewId,
+    pub order_id: OrderId,
 }
 
 /// The customer service took back a review's coupon because the review was deleted.
@@ -292,18 +293,18 @@ pub struct CouponIssued {
 #[serde(rename_all = "camelCase")]
 pub struct CouponRevoked {
     pub coupon_id: String,
-    pub customer_id: String,
-    pub review_id: String,
-    pub order_id: String,
+    pub customer_id: CustomerId,
+    pub review_id: ReviewId,
+    pub order_id: OrderId,
 }
 
 /// A completed order lifted the customer to a new grade.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GradeRaised {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// The order whose completion raised it.
-    pub order_id: String,
+    pub order_id: OrderId,
     pub grade: String,
     pub completed_orders: i64,
 }
@@ -484,28 +485,36 @@ impl Event {
     /// Store-level events are keyed by store for the same reason.
     pub fn key(&self) -> &str {
         match self {
-            Event::MenuPublished(e) => &e.store_id,
-            Event::OrderPlaced(e) => &e.order_id,
-            Event::PaymentApproved(e) => &e.order_id,
-            Event::OrderAccepted(e) => &e.order_id,
-            Event::OrderRejected(e) => &e.order_id,
-            Event::CookStarted(e) => &e.order_id,
-            Event::CookFinished(e) => &e.order_id,
-            Event::OrderCancelRequested(e) => &e.order_id,
-            Event::StoreOrderCanceled(e) => &e.order_id,
-            Event::CancelRefused(e) => &e.order_id,
-            Event::OrderCanceled(e) => &e.order_id,
-            Event::PaymentVoidRequested(e) => &e.order_id,
-            Event::PaymentRefunded(e) => &e.order_id,
-            Event::DeliveryCompleted(e) => &e.order_id,
-            Event::OrderCompleted(e) => &e.order_id,
-            Event::DeliveryPicked(e) => &e.order_id,
-            Event::DeliveryCanceled(e) => &e.order_id,
-            Event::ReviewWritten(e) => &e.order_id,
-            Event::ReviewDeleted(e) => &e.order_id,
-            Event::CouponIssued(e) => &e.order_id,
-            Event::CouponRevoked(e) => &e.order_id,
-            Event::GradeRaised(e) => &e.order_id,
+            Event::MenuPublished(e) => e.store_id.as_str(),
+            _ => self.order_id().map_or("", OrderId::as_str),
+        }
+    }
+
+    /// The order the event is about; every event but a store's menu is about one.
+    pub fn order_id(&self) -> Option<&OrderId> {
+        match self {
+            Event::MenuPublished(_) => None,
+            Event::OrderPlaced(e) => Some(&e.order_id),
+            Event::PaymentApproved(e) => Some(&e.order_id),
+            Event::OrderAccepted(e) => Some(&e.order_id),
+            Event::OrderRejected(e) => Some(&e.order_id),
+            Event::CookStarted(e) => Some(&e.order_id),
+            Event::CookFinished(e) => Some(&e.order_id),
+            Event::OrderCancelRequested(e) => Some(&e.order_id),
+            Event::StoreOrderCanceled(e) => Some(&e.order_id),
+            Event::CancelRefused(e) => Some(&e.order_id),
+            Event::OrderCanceled(e) => Some(&e.order_id),
+            Event::PaymentVoidRequested(e) => Some(&e.order_id),
+            Event::PaymentRefunded(e) => Some(&e.order_id),
+            Event::DeliveryCompleted(e) => Some(&e.order_id),
+            Event::OrderCompleted(e) => Some(&e.order_id),
+            Event::DeliveryPicked(e) => Some(&e.order_id),
+            Event::DeliveryCanceled(e) => Some(&e.order_id),
+            Event::ReviewWritten(e) => Some(&e.order_id),
+            Event::ReviewDeleted(e) => Some(&e.order_id),
+            Event::CouponIssued(e) => Some(&e.order_id),
+            Event::CouponRevoked(e) => Some(&e.order_id),
+            Event::GradeRaised(e) => Some(&e.order_id),
         }
     }
 }
@@ -552,7 +561,7 @@ mod tests {
         let Event::OrderPlaced(order) = placed() else {
             unreachable!()
         };
-        assert_eq!(placed().key(), order.order_id);
+        assert_eq!(placed().key(), order.order_id.as_str());
         assert_eq!(placed().event_type(), "OrderPlaced");
         assert!(Event::TYPES.contains(&"OrderPlaced"));
     }

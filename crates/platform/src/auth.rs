@@ -6,6 +6,7 @@
 //! can produce, so charging a card or looking up any order is reachable only from the services
 //! that need it.
 
+use contracts::{CustomerId, OwnerId, RiderId};
 use std::{
     fmt,
     str::FromStr,
@@ -281,6 +282,21 @@ impl Identity {
                 self.role
             )))
         }
+    }
+
+    /// The caller's id as a customer's (check the role first).
+    pub fn customer_id(&self) -> CustomerId {
+        self.subject_id.as_str().into()
+    }
+
+    /// The caller's id as a store owner's (check the role first).
+    pub fn owner_id(&self) -> OwnerId {
+        self.subject_id.as_str().into()
+    }
+
+    /// The caller's id as a rider's (check the role first).
+    pub fn rider_id(&self) -> RiderId {
+        self.subject_id.as_str().into()
     }
 
     pub fn require_any(&self, roles: &[Role]) -> Result<&Self, ApiError> {

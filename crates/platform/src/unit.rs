@@ -296,7 +296,7 @@ mod tests {
             order_id: "c".into(),
             customer_id: "c".into(),
             store_id: "s".into(),
-            amount: 1,
+            amount: contracts::Krw::new(1),
             reason: None,
         }
         .into()

@@ -478,10 +478,10 @@ async fn owners_and_riders_follow_their_lists_live_and_only_theirs() {
     );
     app.publish(
         contracts::OrderCanceled {
-            order_id: second.clone(),
-            customer_id: baedal::demo::subject_id("customer1"),
-            store_id: store_id.clone(),
-            amount: 14_000,
+            order_id: second.clone().into(),
+            customer_id: baedal::demo::subject_id("customer1").into(),
+            store_id: store_id.clone().into(),
+            amount: contracts::Krw::new(14_000),
             reason: None,
         }
         .into(),

@@ -32,11 +32,10 @@ fn placed(order_id: &str) -> OrderPlaced {
         store_id: "s-1".into(),
         store_name: "store".into(),
         items: vec![],
-        amount: 1000,
+        amount: contracts::Krw::new(1000),
         delivery_address: DeliveryAddress {
             text: "Seoul".into(),
-            lat: 37.5,
-            lng: 127.0,
+            point: contracts::GeoPoint::known(37.5, 127.0),
         },
         payment_id: "p-1".into(),
         menu_revision: 1,
@@ -381,7 +380,7 @@ async fn storage_behaves_the_same_on_every_backend() {
             store_id: "s-1".into(),
             owner_id: "o".into(),
             name: "v2".into(),
-            location: contracts::GeoPoint { lat: 1.0, lng: 2.0 },
+            location: contracts::GeoPoint::known(1.0, 2.0),
             open: true,
             foods: vec![],
             revision: 2,
@@ -391,7 +390,7 @@ async fn storage_behaves_the_same_on_every_backend() {
         menu.name = "v1".into();
         menu.revision = 1;
         order::db::upsert_menu(&mut conn, &menu).await.unwrap();
-        let stored = order::db::find_menu(&mut conn, "s-1")
+        let stored = order::db::find_menu(&mut conn, &"s-1".into())
             .await
             .unwrap()
             .unwrap();
@@ -485,7 +484,7 @@ async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
         for (event_id, status, at) in steps {
             views::record_step(
                 &mut conn,
-                "o-1",
+                &"o-1".into(),
                 event_id,
                 StepKind::Status,
                 status,
@@ -497,7 +496,7 @@ async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
         }
         views::record_step(
             &mut conn,
-            "o-1",
+            &"o-1".into(),
             "e6",
             StepKind::Payment,
             "Refunded",
@@ -507,7 +506,7 @@ async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
         .await
         .unwrap();
         assert!(
-            views::find(&mut conn, "c-1", "o-1")
+            views::find(&mut conn, &"c-1".into(), &"o-1".into())
                 .await
                 .unwrap()
                 .is_none(),
@@ -516,11 +515,11 @@ async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
         views::open_entry(
             &mut conn,
             NewEntry {
-                order_id: "o-1",
-                customer_id: "c-1",
-                store_id: "s-1",
+                order_id: &"o-1".into(),
+                customer_id: &"c-1".into(),
+                store_id: &"s-1".into(),
                 store_name: "store",
-                amount: 1000,
+                amount: contracts::Krw::new(1000),
                 items: &[],
                 placed_at: 1_000,
                 ready_at: None,
@@ -528,7 +527,10 @@ async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
         )
         .await
         .unwrap();
-        let entry = views::find(&mut conn, "c-1", "o-1").await.unwrap().unwrap();
+        let entry = views::find(&mut conn, &"c-1".into(), &"o-1".into())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             entry.status, "Cooking",
             "{backend:?}: the latest status step wins"
@@ -547,7 +549,7 @@ async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
             ]
         );
         assert!(
-            views::find(&mut conn, "c-2", "o-1")
+            views::find(&mut conn, &"c-2".into(), &"o-1".into())
                 .await
                 .unwrap()
                 .is_none(),

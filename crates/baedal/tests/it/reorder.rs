@@ -139,8 +139,7 @@ async fn same_end_in_any_order<S: PartialEq + std::fmt::Debug>(
 fn address() -> DeliveryAddress {
     DeliveryAddress {
         text: "Seoul".into(),
-        lat: 37.5,
-        lng: 127.0,
+        point: contracts::GeoPoint::known(37.5, 127.0),
     }
 }
 
@@ -149,7 +148,7 @@ fn lines() -> Vec<OrderLine> {
         food_id: "f-1".into(),
         name: "kimbap".into(),
         quantity: 2,
-        unit_price: 3500,
+        unit_price: contracts::Krw::new(3500),
     }]
 }
 
@@ -160,7 +159,7 @@ fn placed() -> Event {
         store_id: STORE.into(),
         store_name: "Kimbap Heaven".into(),
         items: lines(),
-        amount: 7000,
+        amount: contracts::Krw::new(7000),
         delivery_address: address(),
         payment_id: "p-1".into(),
         menu_revision: 1,
@@ -187,10 +186,7 @@ fn kitchen() -> Vec<Event> {
             order_id: ORDER.into(),
             store_id: STORE.into(),
             store_name: "Kimbap Heaven".into(),
-            store_location: GeoPoint {
-                lat: 37.5,
-                lng: 127.0,
-            },
+            store_location: GeoPoint::known(37.5, 127.0),
             customer_id: CUSTOMER.into(),
             delivery_address: address(),
         }
@@ -220,7 +216,7 @@ fn completed() -> Event {
         order_id: ORDER.into(),
         customer_id: CUSTOMER.into(),
         store_id: STORE.into(),
-        amount: 7000,
+        amount: contracts::Krw::new(7000),
     }
     .into()
 }
@@ -230,7 +226,7 @@ fn canceled() -> Event {
         order_id: ORDER.into(),
         customer_id: CUSTOMER.into(),
         store_id: STORE.into(),
-        amount: 7000,
+        amount: contracts::Krw::new(7000),
         reason: Some("the store never received the order".into()),
     }
     .into()
@@ -242,22 +238,19 @@ async fn placed_order(db: &Db) {
         store_id: STORE.into(),
         owner_id: "owner-1".into(),
         name: "Kimbap Heaven".into(),
-        location: GeoPoint {
-            lat: 37.5,
-            lng: 127.0,
-        },
+        location: GeoPoint::known(37.5, 127.0),
         open: true,
         foods: vec![MenuItem {
             food_id: "f-1".into(),
             name: "kimbap".into(),
-            price: 3500,
+            price: contracts::Krw::new(3500),
             sold_out: false,
         }],
         revision: 1,
     };
     let priced = order::domain::Priced {
         lines: lines(),
-        amount: 7000,
+        amount: contracts::Krw::new(7000),
     };
     let mut placed = order::domain::Order::pending(
         ORDER.into(),
@@ -289,11 +282,11 @@ async fn the_order_and_its_mypage_end_the_same_in_any_order() {
         &order::policies::OrderPolicies,
         async |db| {
             let mut conn = db.pool().acquire().await.unwrap();
-            let order = order::db::find_order(&mut conn, ORDER)
+            let order = order::db::find_order(&mut conn, &ORDER.into())
                 .await
                 .unwrap()
                 .unwrap();
-            let mypage = order::views::find(&mut conn, CUSTOMER, ORDER)
+            let mypage = order::views::find(&mut conn, &CUSTOMER.into(), &ORDER.into())
                 .await
                 .unwrap()
                 .expect("the mypage entry");
@@ -366,7 +359,7 @@ async fn the_stores_copy_follows_a_cooked_order_to_completed_in_any_order() {
                 store_id: STORE.into(),
                 customer_id: CUSTOMER.into(),
                 status: store::domain::StoreOrderStatus::Cooked,
-                amount: 7000,
+                amount: contracts::Krw::new(7000),
                 items: lines(),
                 delivery_address: address(),
                 placed_at: 1,

@@ -132,9 +132,9 @@ async fn an_order_is_accepted_cooked_delivered_and_completed() {
     // The delivery service reports delivery (played by the test until that service is built).
     app.publish(
         contracts::DeliveryCompleted {
-            order_id: order.clone(),
+            order_id: order.clone().into(),
             delivery_id: "d-1".into(),
-            rider_id: baedal::demo::subject_id("rider1"),
+            rider_id: baedal::demo::subject_id("rider1").into(),
         }
         .into(),
     )
@@ -903,7 +903,7 @@ async fn an_order_priced_at_a_stale_menu_is_rejected_and_refunded() {
         .db;
     let replica = || async {
         let mut conn = order_db.pool().acquire().await.unwrap();
-        order::db::find_menu(&mut conn, &store)
+        order::db::find_menu(&mut conn, &store.as_str().into())
             .await
             .unwrap()
             .unwrap()
@@ -915,7 +915,7 @@ async fn an_order_priced_at_a_stale_menu_is_rejected_and_refunded() {
         .iter()
         .map(|f| json!({"foodId": f.food_id, "name": f.name, "price": f.price, "soldOut": f.sold_out}))
         .collect();
-    foods[0]["price"] = json!(before.foods[0].price * 10);
+    foods[0]["price"] = json!(before.foods[0].price.won() * 10);
     let response = app
         .http
         .put(app.url(&format!("/stores/{store}/menu")))
@@ -978,13 +978,13 @@ async fn a_charge_left_by_a_crashed_request_is_voided_by_the_payment_deadline() 
     let order_db = &platform.service(platform::ServiceName::Order).unwrap().db;
     let menu = {
         let mut conn = order_db.pool().acquire().await.unwrap();
-        order::db::find_menu(&mut conn, &store)
+        order::db::find_menu(&mut conn, &store.as_str().into())
             .await
             .unwrap()
             .unwrap()
     };
     let request = order::domain::PlaceOrder::parse(
-        store.clone(),
+        store.clone().into(),
         vec![("tuna-kimbap".into(), 1)],
         order::domain::parse_address("서울", 37.5, 127.0).unwrap(),
         "card",
@@ -992,10 +992,10 @@ async fn a_charge_left_by_a_crashed_request_is_voided_by_the_payment_deadline() 
     )
     .unwrap();
     let priced = order::domain::price(&menu, &request.items).unwrap();
-    let order_id = uuid::Uuid::now_v7().to_string();
+    let order_id = contracts::OrderId::generate();
     let pending = order::domain::Order::pending(
         order_id.clone(),
-        baedal::demo::subject_id("customer2"),
+        baedal::demo::subject_id("customer2").into(),
         &menu,
         priced,
         request.delivery_address,
@@ -1016,7 +1016,7 @@ async fn a_charge_left_by_a_crashed_request_is_voided_by_the_payment_deadline() 
         .http
         .post(format!("http://{payment}/internal/payments"))
         .bearer_auth(keys.service_token(platform::ServiceName::Order).unwrap())
-        .header("idempotency-key", &order_id)
+        .header("idempotency-key", order_id.as_str())
         .json(
             &json!({"orderId": order_id, "customerId": baedal::demo::subject_id("customer2"),
             "amount": pending.amount, "method": "card", "cardToken": "tok_visa"}),

@@ -486,8 +486,8 @@ async fn under_overload_messages_are_shed_and_counted_and_a_redelivery_never_sen
     })
     .await;
     let event: contracts::Event = contracts::CookStarted {
-        order_id: order_id.clone(),
-        store_id: store.clone(),
+        order_id: order_id.clone().into(),
+        store_id: store.clone().into(),
     }
     .into();
     let body = contracts::EventBody {
@@ -554,10 +554,10 @@ async fn a_canceled_order_closes_its_delivery() {
     // The order service never cancels a cooked order today; an operator's cancel would look so.
     app.publish(
         contracts::OrderCanceled {
-            order_id: order.clone(),
-            customer_id: baedal::demo::subject_id("customer1"),
-            store_id: store.clone(),
-            amount: 14_000,
+            order_id: order.clone().into(),
+            customer_id: baedal::demo::subject_id("customer1").into(),
+            store_id: store.clone().into(),
+            amount: contracts::Krw::new(14_000),
             reason: None,
         }
         .into(),
@@ -605,7 +605,7 @@ async fn a_deletion_that_overtakes_its_review_leaves_no_coupon() {
         contracts::ReviewDeleted {
             review_id: "r-late".into(),
             order_id: "o-late".into(),
-            customer_id: customer_id.clone(),
+            customer_id: customer_id.clone().into(),
         }
         .into(),
     )
@@ -614,7 +614,7 @@ async fn a_deletion_that_overtakes_its_review_leaves_no_coupon() {
         contracts::ReviewWritten {
             review_id: "r-late".into(),
             order_id: "o-late".into(),
-            customer_id: customer_id.clone(),
+            customer_id: customer_id.clone().into(),
             store_id: "s".into(),
             rating: 5,
         }

@@ -80,6 +80,43 @@ fn receivers(doc: &Value, channel: &str, message: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The schema a `$ref` names when it is a plain value on the wire (an id, an amount, a status):
+/// the docs describe the JSON a consumer reads, so such a field is its string or integer.
+fn plain<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str().and_then(|r| resolve(doc, r)) {
+        Some(named) if named.get("properties").is_none() && named.get("allOf").is_none() => named,
+        _ => schema,
+    }
+}
+
+/// A schema's fields and which of them are required, with those of each part of an `allOf`
+/// (a flattened struct, such as the point inside `DeliveryAddress`).
+fn fields(doc: &Value, schema: &Value) -> (Vec<(String, Value)>, BTreeSet<String>) {
+    let mut fields: Vec<(String, Value)> = schema["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, property)| (name.clone(), property.clone()))
+        .collect();
+    let mut required: BTreeSet<String> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        let part = part["$ref"]
+            .as_str()
+            .and_then(|r| resolve(doc, r))
+            .unwrap_or(part);
+        let (more, more_required) = self::fields(doc, part);
+        fields.extend(more);
+        required.extend(more_required);
+    }
+    (fields, required)
+}
+
 /// What the type column of docs/events.md says for a field of this schema.
 fn type_text(schema: &Value, required: bool) -> String {
     let named = |reference: &Value| {
@@ -131,13 +168,10 @@ fn type_text(schema: &Value, required: bool) -> String {
 type Row = (Option<String>, String, String);
 
 fn schema_rows(doc: &Value, schema: &Value, parent: Option<&str>, rows: &mut BTreeSet<Row>) {
-    let required: BTreeSet<&str> = schema["required"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    for (field, property) in schema["properties"].as_object().unwrap() {
+    let (fields, required) = fields(doc, schema);
+    assert!(!fields.is_empty(), "no fields in {schema}");
+    for (field, property) in &fields {
+        let property = plain(doc, property);
         rows.insert((
             parent.map(str::to_owned),
             field.clone(),
@@ -154,7 +188,7 @@ fn schema_rows(doc: &Value, schema: &Value, parent: Option<&str>, rows: &mut BTr
             )
             .find_map(|r| resolve(doc, r.as_str()?));
         if let Some(nested) = nested {
-            schema_rows(doc, nested, Some(field), rows);
+            schema_rows(doc, nested, Some(field.as_str()), rows);
         }
     }
 }

@@ -5,6 +5,7 @@ use axum::{
     extract::{FromRef, State},
     routing::get,
 };
+use contracts::CustomerId;
 use platform::{ApiResult, AuthKeys, Db, Identity, Role, config::Grade, http::Json};
 use serde::Serialize;
 
@@ -30,7 +31,7 @@ pub fn router(state: AppState) -> Router {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Profile {
-    customer_id: String,
+    customer_id: CustomerId,
     name: String,
     grade: String,
     completed_orders: i64,
@@ -51,14 +52,14 @@ async fn me(State(state): State<AppState>, caller: Identity) -> ApiResult<Json<P
     caller.require(Role::Customer)?;
     let mut conn = state.db.reader().acquire().await?;
     // A customer with no completed order yet has no row: the first grade, nothing counted.
-    let customer = db::find_customer(&mut conn, &caller.subject_id)
+    let customer = db::find_customer(&mut conn, &caller.customer_id())
         .await?
         .unwrap_or_else(|| Customer {
-            customer_id: caller.subject_id.clone(),
+            customer_id: caller.customer_id(),
             completed_orders: 0,
             grade: grade_for(&state.grades, 0).to_owned(),
         });
-    let coupons = db::coupons(&mut conn, &caller.subject_id).await?;
+    let coupons = db::coupons(&mut conn, &caller.customer_id()).await?;
     Ok(Json(Profile {
         customer_id: customer.customer_id,
         name: caller.name.clone(),

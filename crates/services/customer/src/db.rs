@@ -1,6 +1,6 @@
 //! The customer service's queries.
 
-use contracts::Event;
+use contracts::{CustomerId, Event, OrderId, ReviewId};
 use platform::{
     Aggregate, Tx,
     db::{Conn, move_status, now_ms},
@@ -10,11 +10,11 @@ use sqlx::Row;
 use crate::domain::{Coupon, CouponStatus, Customer};
 
 impl Aggregate for Customer {
-    type Id = str;
+    type Id = CustomerId;
     const NOT_FOUND: (&'static str, &'static str) =
         ("customer-not-found", "there is no such customer");
 
-    async fn load(tx: &mut Tx, customer_id: &str) -> anyhow::Result<Option<Self>> {
+    async fn load(tx: &mut Tx, customer_id: &CustomerId) -> anyhow::Result<Option<Self>> {
         find_customer(tx, customer_id).await
     }
 
@@ -52,11 +52,11 @@ impl Aggregate for Customer {
 
 impl Aggregate for Coupon {
     /// The review that earned it: one coupon per review.
-    type Id = str;
+    type Id = ReviewId;
     const NOT_FOUND: (&'static str, &'static str) =
         ("coupon-not-found", "there is no coupon for this review");
 
-    async fn load(tx: &mut Tx, review_id: &str) -> anyhow::Result<Option<Self>> {
+    async fn load(tx: &mut Tx, review_id: &ReviewId) -> anyhow::Result<Option<Self>> {
         let row = sqlx::query(
             "SELECT coupon_id, customer_id, review_id, order_id, status FROM coupons \
              WHERE review_id = $1",
@@ -112,7 +112,10 @@ impl Aggregate for Coupon {
     }
 }
 
-pub async fn find_customer(conn: &mut Conn, customer_id: &str) -> anyhow::Result<Option<Customer>> {
+pub async fn find_customer(
+    conn: &mut Conn,
+    customer_id: &CustomerId,
+) -> anyhow::Result<Option<Customer>> {
     let row = sqlx::query("SELECT completed_orders, grade FROM customers WHERE customer_id = $1")
         .bind(customer_id)
         .fetch_optional(&mut *conn)
@@ -130,8 +133,8 @@ pub async fn find_customer(conn: &mut Conn, customer_id: &str) -> anyhow::Result
 /// Records a completed order once; false when it was already counted.
 pub async fn count_completed(
     conn: &mut Conn,
-    order_id: &str,
-    customer_id: &str,
+    order_id: &OrderId,
+    customer_id: &CustomerId,
 ) -> anyhow::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO completed_orders (order_id, customer_id, completed_at) VALUES ($1, $2, $3) \
@@ -149,13 +152,13 @@ pub async fn count_completed(
 #[serde(rename_all = "camelCase")]
 pub struct CouponView {
     pub coupon_id: String,
-    pub review_id: String,
-    pub order_id: String,
+    pub review_id: ReviewId,
+    pub order_id: OrderId,
     pub status: String,
     pub issued_at: i64,
 }
 
-pub async fn coupons(conn: &mut Conn, customer_id: &str) -> anyhow::Result<Vec<CouponView>> {
+pub async fn coupons(conn: &mut Conn, customer_id: &CustomerId) -> anyhow::Result<Vec<CouponView>> {
     sqlx::query(
         "SELECT coupon_id, review_id, order_id, status, issued_at FROM coupons \
          WHERE customer_id = $1 ORDER BY issued_at DESC",

@@ -1,13 +1,13 @@
 //! Customers' grades and coupons. Pure: which grade a number of completed orders earns, and how
 //! a review's coupon is issued and taken back.
 
-use contracts::{CouponIssued, CouponRevoked, GradeRaised};
+use contracts::{CouponIssued, CouponRevoked, CustomerId, GradeRaised, OrderId, ReviewId};
 use platform::config::Grade;
 
 /// A customer's count of completed orders and the grade it earns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Customer {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub completed_orders: i64,
     pub grade: String,
 }
@@ -15,7 +15,7 @@ pub struct Customer {
 impl Customer {
     /// One more order completed (`order_id`, counted once by the caller); a higher grade is
     /// announced.
-    pub fn complete(&mut self, order_id: &str, grades: &[Grade]) -> Option<GradeRaised> {
+    pub fn complete(&mut self, order_id: &OrderId, grades: &[Grade]) -> Option<GradeRaised> {
         self.completed_orders += 1;
         let grade = grade_for(grades, self.completed_orders);
         if grade == self.grade {
@@ -35,9 +35,9 @@ impl Customer {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Coupon {
     pub coupon_id: String,
-    pub customer_id: String,
-    pub review_id: String,
-    pub order_id: String,
+    pub customer_id: CustomerId,
+    pub review_id: ReviewId,
+    pub order_id: OrderId,
     pub status: CouponStatus,
 }
 
@@ -45,9 +45,9 @@ impl Coupon {
     /// A review was written: its coupon, and the event that announces it.
     pub fn issue(
         coupon_id: String,
-        customer_id: String,
-        review_id: String,
-        order_id: String,
+        customer_id: CustomerId,
+        review_id: ReviewId,
+        order_id: OrderId,
     ) -> (Self, CouponIssued) {
         let issued = CouponIssued {
             coupon_id: coupon_id.clone(),
@@ -69,9 +69,9 @@ impl Coupon {
     /// the late `ReviewWritten` issues nothing.
     pub fn forestalled(
         coupon_id: String,
-        customer_id: String,
-        review_id: String,
-        order_id: String,
+        customer_id: CustomerId,
+        review_id: ReviewId,
+        order_id: OrderId,
     ) -> Self {
         Self {
             status: CouponStatus::Revoked,
@@ -147,12 +147,12 @@ mod tests {
             completed_orders: 0,
             grade: grade_for(&grades, 0).into(),
         };
-        let raised = customer.complete("o-1", &grades).unwrap();
+        let raised = customer.complete(&"o-1".into(), &grades).unwrap();
         assert_eq!(
             (raised.grade.as_str(), raised.completed_orders),
             ("귀한분", 1)
         );
-        assert_eq!(customer.complete("o-2", &grades), None);
+        assert_eq!(customer.complete(&"o-2".into(), &grades), None);
         assert_eq!(customer.completed_orders, 2);
     }
 

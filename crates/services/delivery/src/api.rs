@@ -6,6 +6,7 @@ use axum::{
     response::sse::{KeepAliveStream, Sse},
     routing::{get, post},
 };
+use contracts::{DeliveryId, RiderId};
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork,
     http::{Json, Path, Query},
@@ -159,7 +160,7 @@ fn not_found() -> ApiError {
 async fn get_delivery(
     State(state): State<AppState>,
     caller: Identity,
-    Path(delivery_id): Path<String>,
+    Path(delivery_id): Path<DeliveryId>,
 ) -> ApiResult<Json<DeliveryView>> {
     caller.require_any(&[Role::Rider, Role::Admin])?;
     let mut conn = state.db.reader().acquire().await?;
@@ -169,7 +170,7 @@ async fn get_delivery(
         .filter(|d| {
             caller.role == Role::Admin
                 || d.status == DeliveryStatus::Waiting
-                || d.rider_id.as_deref() == Some(caller.subject_id.as_str())
+                || d.rider_id.as_ref() == Some(&caller.rider_id())
         })
         .ok_or_else(not_found)?;
     Ok(Json(view(delivery, None)))
@@ -211,7 +212,7 @@ impl From<Refusal> for ApiError {
 async fn pick(
     State(state): State<AppState>,
     caller: Identity,
-    Path(delivery_id): Path<String>,
+    Path(delivery_id): Path<DeliveryId>,
 ) -> ApiResult<Json<DeliveryView>> {
     rider_moves(&state, &caller, &delivery_id, Delivery::pick).await
 }
@@ -230,7 +231,7 @@ async fn pick(
 async fn complete(
     State(state): State<AppState>,
     caller: Identity,
-    Path(delivery_id): Path<String>,
+    Path(delivery_id): Path<DeliveryId>,
 ) -> ApiResult<Json<DeliveryView>> {
     rider_moves(&state, &caller, &delivery_id, Delivery::complete).await
 }
@@ -239,14 +240,14 @@ async fn complete(
 async fn rider_moves<E: Into<contracts::Event>>(
     state: &AppState,
     caller: &Identity,
-    delivery_id: &str,
-    step: impl Fn(&mut Delivery, &str) -> Result<E, Refusal> + Send + Sync,
+    delivery_id: &DeliveryId,
+    step: impl Fn(&mut Delivery, &RiderId) -> Result<E, Refusal> + Send + Sync,
 ) -> ApiResult<Json<DeliveryView>> {
     caller.require(Role::Rider)?;
     let delivery = state
         .work
         .change::<Delivery, Refusal>(delivery_id, |delivery| {
-            step(delivery, &caller.subject_id).map(Decision::publish)
+            step(delivery, &caller.rider_id()).map(Decision::publish)
         })
         .await?;
     Ok(Json(view(delivery, None)))
@@ -263,10 +264,10 @@ async fn rider_moves<E: Into<contracts::Event>>(
 async fn stats(
     State(state): State<AppState>,
     caller: Identity,
-    Path(rider_id): Path<String>,
+    Path(rider_id): Path<RiderId>,
 ) -> ApiResult<Json<RiderStats>> {
     caller.require_any(&[Role::Rider, Role::Admin])?;
-    if caller.role == Role::Rider && caller.subject_id != rider_id {
+    if caller.role == Role::Rider && caller.rider_id() != rider_id {
         return Err(ApiError::forbidden("riders see only their own stats"));
     }
     let mut conn = state.db.reader().acquire().await?;

@@ -1,7 +1,7 @@
 //! The delivery service's queries. A delivery is saved over the version it was read at, so the
 //! database decides which rider wins, whatever the number of replicas.
 
-use contracts::{DeliveryAddress, Event, GeoPoint};
+use contracts::{DeliveryAddress, DeliveryId, Event, GeoPoint, OrderId};
 use platform::{
     Aggregate, Tx,
     db::{Conn, now_ms},
@@ -17,11 +17,11 @@ const COLUMNS: &str = "delivery_id, order_id, customer_id, store_id, store_name,
     pickup_lng, dropoff_text, dropoff_lat, dropoff_lng, status, rider_id, version";
 
 impl Aggregate for Delivery {
-    type Id = str;
+    type Id = DeliveryId;
     const NOT_FOUND: (&'static str, &'static str) =
         ("delivery-not-found", "there is no such delivery");
 
-    async fn load(tx: &mut Tx, id: &str) -> anyhow::Result<Option<Self>> {
+    async fn load(tx: &mut Tx, id: &DeliveryId) -> anyhow::Result<Option<Self>> {
         find(tx, id).await
     }
 
@@ -46,7 +46,7 @@ impl Aggregate for Delivery {
              version = version + 1 WHERE delivery_id = $5 AND version = $6",
         )
         .bind(self.status.as_str())
-        .bind(self.rider_id.as_deref())
+        .bind(self.rider_id.as_ref())
         .bind(picked.then_some(now))
         .bind(delivered.then_some(now))
         .bind(&self.delivery_id)
@@ -79,14 +79,10 @@ fn delivery(row: sqlx::any::AnyRow) -> anyhow::Result<Delivery> {
         customer_id: row.try_get("customer_id")?,
         store_id: row.try_get("store_id")?,
         store_name: row.try_get("store_name")?,
-        pickup: GeoPoint {
-            lat: row.try_get("pickup_lat")?,
-            lng: row.try_get("pickup_lng")?,
-        },
+        pickup: GeoPoint::new(row.try_get("pickup_lat")?, row.try_get("pickup_lng")?)?,
         dropoff: DeliveryAddress {
             text: row.try_get("dropoff_text")?,
-            lat: row.try_get("dropoff_lat")?,
-            lng: row.try_get("dropoff_lng")?,
+            point: GeoPoint::new(row.try_get("dropoff_lat")?, row.try_get("dropoff_lng")?)?,
         },
         status: DeliveryStatus::parse(&status)
             .ok_or_else(|| anyhow::anyhow!("unknown delivery status {status}"))?,
@@ -108,11 +104,11 @@ pub async fn open(conn: &mut Conn, delivery: &Delivery, now: i64) -> anyhow::Res
     .bind(&delivery.customer_id)
     .bind(&delivery.store_id)
     .bind(&delivery.store_name)
-    .bind(delivery.pickup.lat)
-    .bind(delivery.pickup.lng)
+    .bind(delivery.pickup.lat())
+    .bind(delivery.pickup.lng())
     .bind(&delivery.dropoff.text)
-    .bind(delivery.dropoff.lat)
-    .bind(delivery.dropoff.lng)
+    .bind(delivery.dropoff.point.lat())
+    .bind(delivery.dropoff.point.lng())
     .bind(delivery.status.as_str())
     .bind(now)
     .execute(&mut *conn)
@@ -120,7 +116,7 @@ pub async fn open(conn: &mut Conn, delivery: &Delivery, now: i64) -> anyhow::Res
     Ok(inserted.rows_affected() == 1)
 }
 
-pub async fn find(conn: &mut Conn, delivery_id: &str) -> anyhow::Result<Option<Delivery>> {
+pub async fn find(conn: &mut Conn, delivery_id: &DeliveryId) -> anyhow::Result<Option<Delivery>> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM deliveries WHERE delivery_id = $1"
     ))
@@ -156,7 +152,10 @@ pub async fn waiting_in(
 }
 
 /// The delivery opened for `order_id`, if any.
-pub async fn delivery_of(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<String>> {
+pub async fn delivery_of(
+    conn: &mut Conn,
+    order_id: &OrderId,
+) -> anyhow::Result<Option<DeliveryId>> {
     Ok(
         sqlx::query_scalar("SELECT delivery_id FROM deliveries WHERE order_id = $1")
             .bind(order_id)
@@ -166,7 +165,7 @@ pub async fn delivery_of(conn: &mut Conn, order_id: &str) -> anyhow::Result<Opti
 }
 
 /// Remembers that `order_id` was canceled, whether or not its delivery opened yet.
-pub async fn mark_canceled(conn: &mut Conn, order_id: &str, at: i64) -> anyhow::Result<()> {
+pub async fn mark_canceled(conn: &mut Conn, order_id: &OrderId, at: i64) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO canceled_orders (order_id, canceled_at) VALUES ($1, $2) \
          ON CONFLICT (order_id) DO NOTHING",
@@ -178,7 +177,7 @@ pub async fn mark_canceled(conn: &mut Conn, order_id: &str, at: i64) -> anyhow::
     Ok(())
 }
 
-pub async fn was_canceled(conn: &mut Conn, order_id: &str) -> anyhow::Result<bool> {
+pub async fn was_canceled(conn: &mut Conn, order_id: &OrderId) -> anyhow::Result<bool> {
     Ok(
         sqlx::query_scalar::<_, i64>("SELECT 1 FROM canceled_orders WHERE order_id = $1")
             .bind(order_id)

@@ -1,6 +1,9 @@
 //! Deliveries and where riders are. Pure: distances, the search box, and the delivery's states.
 
-use contracts::{DeliveryAddress, DeliveryCanceled, DeliveryCompleted, DeliveryPicked, GeoPoint};
+use contracts::{
+    CustomerId, DeliveryAddress, DeliveryCanceled, DeliveryCompleted, DeliveryId, DeliveryPicked,
+    GeoPoint, OrderId, RiderId, StoreId,
+};
 
 const EARTH_RADIUS_KM: f64 = 6371.0088;
 pub const MAX_RADIUS_KM: f64 = 20.0;
@@ -14,9 +17,9 @@ pub enum DeliveryError {
 
 /// Great-circle distance in km (haversine).
 pub fn distance_km(a: GeoPoint, b: GeoPoint) -> f64 {
-    let (lat1, lat2) = (a.lat.to_radians(), b.lat.to_radians());
-    let dlat = (b.lat - a.lat).to_radians();
-    let dlng = (b.lng - a.lng).to_radians();
+    let (lat1, lat2) = (a.lat().to_radians(), b.lat().to_radians());
+    let dlat = (b.lat() - a.lat()).to_radians();
+    let dlng = (b.lng() - a.lng()).to_radians();
     let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlng / 2.0).sin().powi(2);
     2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
 }
@@ -39,29 +42,22 @@ pub struct BoundingBox {
 
 impl Search {
     pub fn parse(lat: f64, lng: f64, radius_km: Option<f64>) -> Result<Self, DeliveryError> {
-        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
-            return Err(DeliveryError::Invalid(
-                "lat must be within ±90 and lng within ±180".into(),
-            ));
-        }
+        let center = GeoPoint::new(lat, lng).map_err(|e| DeliveryError::Invalid(e.to_string()))?;
         let radius_km = radius_km.unwrap_or(DEFAULT_RADIUS_KM);
         if !(radius_km > 0.0 && radius_km <= MAX_RADIUS_KM) {
             return Err(DeliveryError::Invalid(format!(
                 "radiusKm must be above 0 and at most {MAX_RADIUS_KM}"
             )));
         }
-        Ok(Self {
-            center: GeoPoint { lat, lng },
-            radius_km,
-        })
+        Ok(Self { center, radius_km })
     }
 
     /// Degrees of latitude are ~111 km everywhere; degrees of longitude shrink with cos(lat), so
     /// the box widens towards the poles (and spans all longitudes near them).
     pub fn bounding_box(&self) -> BoundingBox {
         let dlat = (self.radius_km / EARTH_RADIUS_KM).to_degrees();
-        let min_lat = (self.center.lat - dlat).max(-90.0);
-        let max_lat = (self.center.lat + dlat).min(90.0);
+        let min_lat = (self.center.lat() - dlat).max(-90.0);
+        let max_lat = (self.center.lat() + dlat).min(90.0);
         let widest = min_lat.abs().max(max_lat.abs()).to_radians().cos();
         let dlng = if widest < 1e-6 {
             180.0
@@ -71,8 +67,8 @@ impl Search {
         BoundingBox {
             min_lat,
             max_lat,
-            min_lng: (self.center.lng - dlng).max(-180.0),
-            max_lng: (self.center.lng + dlng).min(180.0),
+            min_lng: (self.center.lng() - dlng).max(-180.0),
+            max_lng: (self.center.lng() + dlng).min(180.0),
         }
     }
 
@@ -112,15 +108,15 @@ impl DeliveryStatus {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
-    pub delivery_id: String,
-    pub order_id: String,
-    pub customer_id: String,
-    pub store_id: String,
+    pub delivery_id: DeliveryId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub store_id: StoreId,
     pub store_name: String,
     pub pickup: GeoPoint,
     pub dropoff: DeliveryAddress,
     pub status: DeliveryStatus,
-    pub rider_id: Option<String>,
+    pub rider_id: Option<RiderId>,
     /// Moved on by every save; a save over an older one loses.
     pub version: i64,
 }
@@ -140,7 +136,7 @@ pub enum Refusal {
 
 impl Delivery {
     /// Scenario step 8: a waiting delivery goes to the rider who takes it first.
-    pub fn pick(&mut self, rider_id: &str) -> Result<DeliveryPicked, Refusal> {
+    pub fn pick(&mut self, rider_id: &RiderId) -> Result<DeliveryPicked, Refusal> {
         match self.status {
             DeliveryStatus::Waiting => {}
             DeliveryStatus::Picked | DeliveryStatus::Delivered => {
@@ -149,7 +145,7 @@ impl Delivery {
             DeliveryStatus::Canceled => return Err(Refusal::NotAvailable),
         }
         self.status = DeliveryStatus::Picked;
-        self.rider_id = Some(rider_id.to_owned());
+        self.rider_id = Some(rider_id.clone());
         Ok(DeliveryPicked {
             order_id: self.order_id.clone(),
             delivery_id: self.delivery_id.clone(),
@@ -158,8 +154,8 @@ impl Delivery {
     }
 
     /// Only the rider who picked it completes it, once.
-    pub fn complete(&mut self, rider_id: &str) -> Result<DeliveryCompleted, Refusal> {
-        if self.rider_id.as_deref() != Some(rider_id) {
+    pub fn complete(&mut self, rider_id: &RiderId) -> Result<DeliveryCompleted, Refusal> {
+        if self.rider_id.as_ref() != Some(rider_id) {
             return Err(Refusal::NotYours);
         }
         if self.status != DeliveryStatus::Picked {
@@ -194,14 +190,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SEOUL_CITY_HALL: GeoPoint = GeoPoint {
-        lat: 37.5665,
-        lng: 126.9780,
-    };
-    const GANGNAM: GeoPoint = GeoPoint {
-        lat: 37.4979,
-        lng: 127.0276,
-    };
+    const SEOUL_CITY_HALL: GeoPoint = GeoPoint::known(37.5665, 126.9780);
+    const GANGNAM: GeoPoint = GeoPoint::known(37.4979, 127.0276);
 
     #[test]
     fn distances_match_the_map() {
@@ -212,11 +202,11 @@ mod tests {
 
     #[test]
     fn a_point_within_the_radius_is_reached_to_the_metre_and_one_beyond_is_not() {
-        let near = Search::parse(SEOUL_CITY_HALL.lat, SEOUL_CITY_HALL.lng, Some(10.0)).unwrap();
+        let near = Search::parse(SEOUL_CITY_HALL.lat(), SEOUL_CITY_HALL.lng(), Some(10.0)).unwrap();
         let km = near.reach(GANGNAM).unwrap();
         assert_eq!(km, (km * 1000.0).round() / 1000.0);
         assert!((km - distance_km(SEOUL_CITY_HALL, GANGNAM)).abs() <= 0.0005);
-        let short = Search::parse(SEOUL_CITY_HALL.lat, SEOUL_CITY_HALL.lng, Some(5.0)).unwrap();
+        let short = Search::parse(SEOUL_CITY_HALL.lat(), SEOUL_CITY_HALL.lng(), Some(5.0)).unwrap();
         assert_eq!(short.reach(GANGNAM), None);
         assert!(!short.contains(GANGNAM));
     }
@@ -231,8 +221,7 @@ mod tests {
             pickup: GANGNAM,
             dropoff: DeliveryAddress {
                 text: "t".into(),
-                lat: 0.0,
-                lng: 0.0,
+                point: GeoPoint::known(0.0, 0.0),
             },
             status: DeliveryStatus::Waiting,
             rider_id: None,
@@ -243,15 +232,15 @@ mod tests {
     #[test]
     fn one_rider_picks_and_only_they_complete_once() {
         let mut delivery = waiting();
-        assert_eq!(delivery.complete("r-1"), Err(Refusal::NotYours));
-        let picked = delivery.pick("r-1").unwrap();
+        assert_eq!(delivery.complete(&"r-1".into()), Err(Refusal::NotYours));
+        let picked = delivery.pick(&"r-1".into()).unwrap();
         assert_eq!(picked.rider_id, "r-1");
-        assert_eq!(delivery.pick("r-2"), Err(Refusal::AlreadyPicked));
-        assert_eq!(delivery.complete("r-2"), Err(Refusal::NotYours));
-        assert_eq!(delivery.complete("r-1").unwrap().delivery_id, "d");
+        assert_eq!(delivery.pick(&"r-2".into()), Err(Refusal::AlreadyPicked));
+        assert_eq!(delivery.complete(&"r-2".into()), Err(Refusal::NotYours));
+        assert_eq!(delivery.complete(&"r-1".into()).unwrap().delivery_id, "d");
         assert_eq!(delivery.status, DeliveryStatus::Delivered);
         assert_eq!(
-            delivery.complete("r-1"),
+            delivery.complete(&"r-1".into()),
             Err(Refusal::NotInTransit(DeliveryStatus::Delivered))
         );
         assert_eq!(
@@ -266,7 +255,7 @@ mod tests {
         let mut delivery = waiting();
         assert!(delivery.cancel().is_some());
         assert_eq!(delivery.cancel(), None, "closing twice publishes once");
-        assert_eq!(delivery.pick("r-1"), Err(Refusal::NotAvailable));
+        assert_eq!(delivery.pick(&"r-1".into()), Err(Refusal::NotAvailable));
     }
 
     #[test]
@@ -291,11 +280,11 @@ mod tests {
             let (lat1, lng1, b) = (lat.to_radians(), lng.to_radians(), bearing.to_radians());
             let lat2 = (lat1.sin() * d.cos() + lat1.cos() * d.sin() * b.cos()).asin();
             let lng2 = lng1 + (b.sin() * d.sin() * lat1.cos()).atan2(d.cos() - lat1.sin() * lat2.sin());
-            let point = GeoPoint { lat: lat2.to_degrees(), lng: lng2.to_degrees() };
-            prop_assume!(point.lng > -180.0 && point.lng < 180.0);
+            let point = GeoPoint::new(lat2.to_degrees(), lng2.to_degrees()).unwrap();
+            prop_assume!(point.lng() > -180.0 && point.lng() < 180.0);
             let bbox = search.bounding_box();
-            prop_assert!(point.lat >= bbox.min_lat - 1e-9 && point.lat <= bbox.max_lat + 1e-9);
-            prop_assert!(point.lng >= bbox.min_lng - 1e-9 && point.lng <= bbox.max_lng + 1e-9);
+            prop_assert!(point.lat() >= bbox.min_lat - 1e-9 && point.lat() <= bbox.max_lat + 1e-9);
+            prop_assert!(point.lng() >= bbox.min_lng - 1e-9 && point.lng() <= bbox.max_lng + 1e-9);
             prop_assert!(search.contains(point) || fraction > 0.999);
         }
     }

@@ -4,13 +4,12 @@
 
 use std::convert::Infallible;
 
-use contracts::{Event, EventType};
+use contracts::{DeliveryId, Event, EventType};
 use platform::{
     Tx,
     bus::{EventHandler, Incoming},
     unit,
 };
-use uuid::Uuid;
 
 use crate::{
     db,
@@ -33,7 +32,7 @@ impl EventHandler for DeliveryPolicies {
                     return Ok(());
                 }
                 let delivery = Delivery {
-                    delivery_id: Uuid::now_v7().to_string(),
+                    delivery_id: DeliveryId::generate(),
                     order_id: cooked.order_id.clone(),
                     customer_id: cooked.customer_id.clone(),
                     store_id: cooked.store_id.clone(),

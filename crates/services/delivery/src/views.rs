@@ -1,5 +1,6 @@
 //! Read model: deliveries completed per rider (the seeds' rider count view).
 
+use contracts::{DeliveryId, OrderId, RiderId, StoreId};
 use platform::{
     db::{Conn, Tx},
     live,
@@ -13,14 +14,14 @@ use crate::domain::Delivery;
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
-    pub delivery_id: String,
-    pub order_id: String,
-    pub store_id: String,
+    pub delivery_id: DeliveryId,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
     pub store_name: String,
     pub pickup: contracts::GeoPoint,
     pub dropoff: contracts::DeliveryAddress,
     pub status: &'static str,
-    pub rider_id: Option<String>,
+    pub rider_id: Option<RiderId>,
     /// From the rider's position to the store, in km (in searches).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distance_km: Option<f64>,
@@ -56,13 +57,13 @@ pub async fn show_live(tx: &mut Tx, delivery: &Delivery, event: &str) -> anyhow:
 #[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RiderStats {
-    pub rider_id: String,
+    pub rider_id: RiderId,
     pub delivered: i64,
     pub last_delivered_at: Option<i64>,
 }
 
 /// Counts one delivery, in the transaction that completes it.
-pub async fn count_delivery(conn: &mut Conn, rider_id: &str, at: i64) -> anyhow::Result<()> {
+pub async fn count_delivery(conn: &mut Conn, rider_id: &RiderId, at: i64) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO rider_stats (rider_id, delivered, last_at) VALUES ($1, 1, $2) \
          ON CONFLICT (rider_id) DO UPDATE SET delivered = rider_stats.delivered + 1, \
@@ -75,7 +76,7 @@ pub async fn count_delivery(conn: &mut Conn, rider_id: &str, at: i64) -> anyhow:
     Ok(())
 }
 
-pub async fn rider_stats(conn: &mut Conn, rider_id: &str) -> anyhow::Result<RiderStats> {
+pub async fn rider_stats(conn: &mut Conn, rider_id: &RiderId) -> anyhow::Result<RiderStats> {
     let row = sqlx::query("SELECT delivered, last_at FROM rider_stats WHERE rider_id = $1")
         .bind(rider_id)
         .fetch_optional(&mut *conn)

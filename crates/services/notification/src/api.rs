@@ -57,7 +57,7 @@ async fn list(
     Ok(Json(
         db::for_customer(
             &mut conn,
-            &caller.subject_id,
+            &caller.customer_id(),
             query.order_id.as_deref(),
             limit,
         )

@@ -1,6 +1,6 @@
 //! The notification service's queries.
 
-use contracts::EventBody;
+use contracts::{CustomerId, EventBody, OrderId};
 use platform::db::{Conn, now_ms};
 use serde::Serialize;
 use sqlx::Row;
@@ -9,8 +9,8 @@ use crate::domain::Delivery;
 
 pub async fn remember_contact(
     conn: &mut Conn,
-    order_id: &str,
-    customer_id: &str,
+    order_id: &OrderId,
+    customer_id: &CustomerId,
     store_name: &str,
 ) -> anyhow::Result<()> {
     sqlx::query(
@@ -26,7 +26,10 @@ pub async fn remember_contact(
 }
 
 /// (customer id, store name) of an order.
-pub async fn contact(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<(String, String)>> {
+pub async fn contact(
+    conn: &mut Conn,
+    order_id: &OrderId,
+) -> anyhow::Result<Option<(CustomerId, String)>> {
     let row = sqlx::query("SELECT customer_id, store_name FROM order_contacts WHERE order_id = $1")
         .bind(order_id)
         .fetch_optional(&mut *conn)
@@ -40,7 +43,7 @@ pub async fn contact(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<(
 pub async fn park(
     conn: &mut Conn,
     event_id: &str,
-    order_id: &str,
+    order_id: &OrderId,
     body: &EventBody,
 ) -> anyhow::Result<()> {
     sqlx::query(
@@ -57,7 +60,10 @@ pub async fn park(
 }
 
 /// Takes the events kept for `order_id`: (event id, event), oldest first.
-pub async fn unpark(conn: &mut Conn, order_id: &str) -> anyhow::Result<Vec<(String, EventBody)>> {
+pub async fn unpark(
+    conn: &mut Conn,
+    order_id: &OrderId,
+) -> anyhow::Result<Vec<(String, EventBody)>> {
     let rows = sqlx::query(
         "SELECT event_id, body FROM awaiting_contact WHERE order_id = $1 ORDER BY parked_at",
     )
@@ -82,8 +88,8 @@ pub async fn unpark(conn: &mut Conn, order_id: &str) -> anyhow::Result<Vec<(Stri
 pub struct NewNotification<'a> {
     pub notification_id: &'a str,
     pub event_id: &'a str,
-    pub order_id: &'a str,
-    pub customer_id: &'a str,
+    pub order_id: &'a OrderId,
+    pub customer_id: &'a CustomerId,
     pub event_type: &'a str,
     pub message: &'a str,
     /// The event's own timestamp.
@@ -119,8 +125,8 @@ pub struct Notification {
     /// The event the message tells of: the idempotency key a channel deduplicates on, since a
     /// message may reach it more than once (see [`resume_interrupted`]).
     pub event_id: String,
-    pub order_id: String,
-    pub customer_id: String,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
     pub event_type: String,
     pub message: String,
     pub status: String,
@@ -135,7 +141,7 @@ const COLUMNS: &str = "notification_id, event_id, order_id, customer_id, event_t
 
 pub async fn for_customer(
     conn: &mut Conn,
-    customer_id: &str,
+    customer_id: &CustomerId,
     order_id: Option<&str>,
     limit: i64,
 ) -> anyhow::Result<Vec<Notification>> {

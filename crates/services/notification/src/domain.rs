@@ -8,7 +8,7 @@ pub fn message(event: &Event, store: &str) -> Option<String> {
     let text = match event {
         Event::OrderPlaced(e) => format!(
             "[{store}] 주문이 접수되었습니다. 결제 금액 {}원",
-            won(e.amount)
+            won(e.amount.won())
         ),
         Event::OrderAccepted(e) => format!(
             "[{store}] 가게에서 주문을 수락했습니다. 약 {}분 후 조리가 끝날 예정입니다.",
@@ -25,7 +25,9 @@ pub fn message(event: &Event, store: &str) -> Option<String> {
         Event::OrderCancelRequested(_) => format!("[{store}] 주문 취소를 요청했습니다."),
         Event::CancelRefused(e) => format!("[{store}] 주문을 취소할 수 없습니다: {}", e.reason),
         Event::OrderCanceled(_) => format!("[{store}] 주문이 취소되었습니다."),
-        Event::PaymentRefunded(e) => format!("[{store}] {}원이 환불되었습니다.", won(e.amount)),
+        Event::PaymentRefunded(e) => {
+            format!("[{store}] {}원이 환불되었습니다.", won(e.amount.won()))
+        }
         Event::OrderCompleted(_) => format!("[{store}] 주문이 완료되었습니다. 리뷰를 남겨 주세요!"),
         _ => return None,
     };
@@ -90,7 +92,7 @@ mod tests {
             store_id: "s".into(),
             owner_id: "o".into(),
             name: "n".into(),
-            location: GeoPoint { lat: 0.0, lng: 0.0 },
+            location: GeoPoint::known(0.0, 0.0),
             open: true,
             foods: vec![],
             revision: 1,

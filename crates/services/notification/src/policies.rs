@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use contracts::{Event, EventBody, EventType};
+use contracts::{CustomerId, Event, EventBody, EventType};
 use platform::{
     Db, Tx,
     bus::{EventHandler, Incoming},
@@ -42,6 +42,9 @@ impl EventHandler for NotificationPolicy {
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
         let event = &incoming.event;
+        let Some(order_id) = event.order_id() else {
+            return Ok(());
+        };
         if let Event::OrderPlaced(placed) = event {
             db::remember_contact(
                 tx,
@@ -51,13 +54,13 @@ impl EventHandler for NotificationPolicy {
             )
             .await?;
         }
-        let Some((customer_id, store_name)) = db::contact(tx, event.key()).await? else {
+        let Some((customer_id, store_name)) = db::contact(tx, order_id).await? else {
             // Its OrderPlaced is on another topic and not read yet: tell the customer once it is.
             let body = EventBody {
                 timestamp: incoming.timestamp,
                 event: event.clone(),
             };
-            return db::park(tx, &incoming.event_id, event.key(), &body).await;
+            return db::park(tx, &incoming.event_id, order_id, &body).await;
         };
         let told = EventBody {
             timestamp: incoming.timestamp,
@@ -65,7 +68,7 @@ impl EventHandler for NotificationPolicy {
         };
         tell(tx, &incoming.event_id, &told, &customer_id, &store_name).await?;
         if matches!(event, Event::OrderPlaced(_)) {
-            for (event_id, body) in db::unpark(tx, event.key()).await? {
+            for (event_id, body) in db::unpark(tx, order_id).await? {
                 tell(tx, &event_id, &body, &customer_id, &store_name).await?;
             }
         }
@@ -78,11 +81,12 @@ async fn tell(
     tx: &mut Tx,
     event_id: &str,
     body: &EventBody,
-    customer_id: &str,
+    customer_id: &CustomerId,
     store_name: &str,
 ) -> anyhow::Result<()> {
     let event = &body.event;
-    let Some(message) = domain::message(event, store_name) else {
+    let (Some(message), Some(order_id)) = (domain::message(event, store_name), event.order_id())
+    else {
         return Ok(());
     };
     db::queue(
@@ -90,7 +94,7 @@ async fn tell(
         NewNotification {
             notification_id: &Uuid::now_v7().to_string(),
             event_id,
-            order_id: event.key(),
+            order_id,
             customer_id,
             event_type: event.event_type(),
             message: &message,

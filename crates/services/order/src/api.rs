@@ -1,5 +1,6 @@
 //! HTTP commands and queries of the order service.
 
+use contracts::{CustomerId, Krw, OrderId, PaymentId, StoreId};
 use std::time::Duration;
 
 use axum::{
@@ -24,7 +25,6 @@ use platform::{
     unit::Exists,
 };
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::{
     db,
@@ -79,7 +79,7 @@ impl From<OrderError> for ApiError {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PlaceOrderBody {
     #[schema(pattern = "\\S")]
-    store_id: String,
+    store_id: StoreId,
     #[schema(min_items = 1, max_items = 30)]
     items: Vec<ItemBody>,
     delivery_address: AddressBody,
@@ -119,9 +119,9 @@ struct PaymentBody {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Placed {
-    order_id: String,
-    status: &'static str,
-    amount: i64,
+    order_id: OrderId,
+    status: OrderStatus,
+    amount: Krw,
 }
 
 /// How long a repeated request waits for the first one (same `Idempotency-Key`) to finish.
@@ -184,7 +184,7 @@ async fn place_order(
         None => None,
     };
     if let Some(key) = &request_key
-        && let Some(existing) = find_by_request(&state, &caller.subject_id, &key.key).await?
+        && let Some(existing) = find_by_request(&state, &caller.customer_id(), &key.key).await?
     {
         return same_request(&state, existing, key).await;
     }
@@ -196,8 +196,8 @@ async fn place_order(
     };
     let priced = price(&menu, &request.items)?;
     let order = Order::pending(
-        Uuid::now_v7().to_string(),
-        caller.subject_id.clone(),
+        OrderId::generate(),
+        caller.customer_id(),
         &menu,
         priced,
         request.delivery_address,
@@ -211,7 +211,7 @@ async fn place_order(
             let key = request_key
                 .as_ref()
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("order id collided")))?;
-            let existing = find_by_request(&state, &caller.subject_id, &key.key)
+            let existing = find_by_request(&state, &caller.customer_id(), &key.key)
                 .await?
                 .ok_or_else(|| {
                     ApiError::internal(anyhow::anyhow!("order of a request vanished"))
@@ -234,7 +234,7 @@ async fn place_order(
             Method::POST,
             "/internal/payments",
             Some(&charge),
-            Some(&order.order_id),
+            Some(order.order_id.as_str()),
         )
         .await;
     // Only this request moves a `PaymentPending` order (or the payment deadline, long after):
@@ -250,7 +250,7 @@ async fn place_order(
                         .map(Decision::publish)
                 })
                 .await?;
-            tracing::info!(order_id = %order.order_id, amount = order.amount, "order placed");
+            tracing::info!(order_id = %order.order_id, amount = order.amount.won(), "order placed");
             Ok(placed_answer(&order))
         }
         Err(CallError::Rejected { status, .. }) if status == StatusCode::PAYMENT_REQUIRED => {
@@ -280,7 +280,7 @@ async fn place_order(
 
 async fn find_by_request(
     state: &AppState,
-    customer_id: &str,
+    customer_id: &CustomerId,
     key: &str,
 ) -> ApiResult<Option<Order>> {
     let mut conn = state.db.reader().acquire().await?;
@@ -323,7 +323,7 @@ fn placed_answer(order: &Order) -> Response {
         StatusCode::CREATED,
         Json(Placed {
             order_id: order.order_id.clone(),
-            status: OrderStatus::Placed.as_str(),
+            status: OrderStatus::Placed,
             amount: order.amount,
         }),
     )
@@ -359,15 +359,17 @@ fn payment_failure(error: CallError) -> ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OrderView {
-    order_id: String,
-    customer_id: String,
-    store_id: String,
+    order_id: OrderId,
+    customer_id: CustomerId,
+    store_id: StoreId,
     store_name: String,
-    status: &'static str,
-    amount: i64,
+    status: OrderStatus,
+    amount: Krw,
     items: Vec<contracts::OrderLine>,
     delivery_address: contracts::DeliveryAddress,
-    payment_id: String,
+    /// Set once the charge is approved, which it is for every order a customer sees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_id: Option<PaymentId>,
     placed_at: i64,
     ready_at: Option<i64>,
     cancel_refusal: Option<String>,
@@ -379,12 +381,16 @@ fn order_not_found() -> ApiError {
 
 /// The order as its customer (or an admin) may see it. Someone else's order looks like no order
 /// at all: ids are not a way to probe. Nor is there an order until its charge was approved.
-async fn visible_order(state: &AppState, caller: &Identity, order_id: &str) -> ApiResult<Order> {
+async fn visible_order(
+    state: &AppState,
+    caller: &Identity,
+    order_id: &OrderId,
+) -> ApiResult<Order> {
     caller.require_any(&[Role::Customer, Role::Admin])?;
     let mut conn = state.db.reader().acquire().await?;
     db::find_order(&mut conn, order_id)
         .await?
-        .filter(|o| caller.role == Role::Admin || o.customer_id == caller.subject_id)
+        .filter(|o| caller.role == Role::Admin || o.customer_id == caller.customer_id())
         .filter(|o| o.status.is_placed())
         .ok_or_else(order_not_found)
 }
@@ -401,7 +407,7 @@ async fn visible_order(state: &AppState, caller: &Identity, order_id: &str) -> A
 async fn get_order(
     State(state): State<AppState>,
     caller: Identity,
-    Path(order_id): Path<String>,
+    Path(order_id): Path<OrderId>,
 ) -> ApiResult<Json<OrderView>> {
     let order = visible_order(&state, &caller, &order_id).await?;
     Ok(Json(OrderView {
@@ -409,7 +415,7 @@ async fn get_order(
         customer_id: order.customer_id,
         store_id: order.store_id,
         store_name: order.store_name,
-        status: order.status.as_str(),
+        status: order.status,
         amount: order.amount,
         items: order.items,
         delivery_address: order.delivery_address,
@@ -423,7 +429,7 @@ async fn get_order(
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StatusView {
-    order_id: String,
+    order_id: OrderId,
     status: &'static str,
 }
 
@@ -432,14 +438,14 @@ struct StatusView {
 async fn customer_command<E: Into<contracts::Event>>(
     state: &AppState,
     caller: &Identity,
-    order_id: &str,
+    order_id: &OrderId,
     decide: impl Fn(&mut Order) -> Result<Option<E>, OrderError> + Send + Sync,
 ) -> ApiResult<Order> {
     caller.require(Role::Customer)?;
     Ok(state
         .work
         .change::<Order, ApiError>(order_id, |order| {
-            if order.customer_id != caller.subject_id || !order.status.is_placed() {
+            if order.customer_id != caller.customer_id() || !order.status.is_placed() {
                 return Err(order_not_found());
             }
             Ok(decide(order)?.into())
@@ -461,7 +467,7 @@ async fn customer_command<E: Into<contracts::Event>>(
 async fn cancel_order(
     State(state): State<AppState>,
     caller: Identity,
-    Path(order_id): Path<String>,
+    Path(order_id): Path<OrderId>,
 ) -> ApiResult<(StatusCode, Json<StatusView>)> {
     let order = customer_command(&state, &caller, &order_id, Order::request_cancel).await?;
     Ok((
@@ -487,7 +493,7 @@ async fn cancel_order(
 async fn confirm_receipt(
     State(state): State<AppState>,
     caller: Identity,
-    Path(order_id): Path<String>,
+    Path(order_id): Path<OrderId>,
 ) -> ApiResult<Json<StatusView>> {
     let order = customer_command(&state, &caller, &order_id, Order::confirm_receipt).await?;
     Ok(Json(StatusView {
@@ -533,7 +539,7 @@ async fn mypage_list(
     caller.require(Role::Customer)?;
     let limit = platform::http::page_size(query.limit, 20, 100)?;
     let mut conn = state.db.reader().acquire().await?;
-    let orders = views::list(&mut conn, &caller.subject_id, query.before, limit).await?;
+    let orders = views::list(&mut conn, &caller.customer_id(), query.before, limit).await?;
     let next_before = (orders.len() as i64 == limit)
         .then(|| orders.last().map(|o| o.placed_at))
         .flatten();
@@ -555,11 +561,11 @@ async fn mypage_list(
 async fn mypage_order(
     State(state): State<AppState>,
     caller: Identity,
-    Path(order_id): Path<String>,
+    Path(order_id): Path<OrderId>,
 ) -> ApiResult<Json<MypageOrder>> {
     caller.require(Role::Customer)?;
     let mut conn = state.db.reader().acquire().await?;
-    views::find(&mut conn, &caller.subject_id, &order_id)
+    views::find(&mut conn, &caller.customer_id(), &order_id)
         .await?
         .map(Json)
         .ok_or_else(order_not_found)
@@ -581,16 +587,20 @@ async fn mypage_order(
 async fn order_events(
     State(state): State<AppState>,
     caller: Identity,
-    Path(order_id): Path<String>,
+    Path(order_id): Path<OrderId>,
     resume: LastEventId,
 ) -> ApiResult<Sse<KeepAliveStream<Events>>> {
     // Authorized like `GET /orders/{orderId}`.
     visible_order(&state, &caller, &order_id).await?;
     state
         .live
-        .stream(views::LIVE_FEED, order_id, resume, Start::Beginning, |_| {
-            Shown::AsIs
-        })
+        .stream(
+            views::LIVE_FEED,
+            order_id.into_string(),
+            resume,
+            Start::Beginning,
+            |_| Shown::AsIs,
+        )
         .await
 }
 
@@ -598,11 +608,11 @@ async fn order_events(
 async fn order_summary(
     State(state): State<AppState>,
     caller: ServiceCaller,
-    Path(order_id): Path<Uuid>,
+    Path(order_id): Path<OrderId>,
 ) -> ApiResult<Json<OrderSummary>> {
     caller.require(&[ServiceName::Review])?;
     let mut conn = state.db.reader().acquire().await?;
-    let order = db::find_order(&mut conn, &order_id.to_string())
+    let order = db::find_order(&mut conn, &order_id)
         .await?
         .filter(|o| o.status.is_placed())
         .ok_or_else(|| ApiError::not_found("order-not-found", "there is no such order"))?;
@@ -610,7 +620,7 @@ async fn order_summary(
         order_id: order.order_id,
         customer_id: order.customer_id,
         store_id: order.store_id,
-        status: order.status.as_str().to_owned(),
+        status: order.status,
     }))
 }
 

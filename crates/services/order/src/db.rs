@@ -1,6 +1,6 @@
 //! The order service's queries: the order aggregate and the menu replica.
 
-use contracts::{Event, GeoPoint, MenuPublished};
+use contracts::{CustomerId, Event, GeoPoint, MenuPublished, OrderId, PaymentId, StoreId};
 use platform::{
     Aggregate, Tx,
     db::{Conn, inserted},
@@ -10,11 +10,11 @@ use sqlx::Row;
 use crate::domain::{Order, OrderStatus, RequestKey};
 
 impl Aggregate for Order {
-    type Id = str;
+    type Id = OrderId;
     const NOT_FOUND: (&'static str, &'static str) =
         ("order-not-found", "there is no such order of yours");
 
-    async fn load(tx: &mut Tx, id: &str) -> anyhow::Result<Option<Self>> {
+    async fn load(tx: &mut Tx, id: &OrderId) -> anyhow::Result<Option<Self>> {
         find_order(tx, id).await
     }
 
@@ -46,8 +46,8 @@ pub async fn upsert_menu(conn: &mut Conn, menu: &MenuPublished) -> anyhow::Resul
     .bind(&menu.store_id)
     .bind(&menu.owner_id)
     .bind(&menu.name)
-    .bind(menu.location.lat)
-    .bind(menu.location.lng)
+    .bind(menu.location.lat())
+    .bind(menu.location.lng())
     .bind(i64::from(menu.open))
     .bind(serde_json::to_string(&menu.foods)?)
     .bind(menu.revision)
@@ -56,7 +56,10 @@ pub async fn upsert_menu(conn: &mut Conn, menu: &MenuPublished) -> anyhow::Resul
     Ok(())
 }
 
-pub async fn find_menu(conn: &mut Conn, store_id: &str) -> anyhow::Result<Option<MenuPublished>> {
+pub async fn find_menu(
+    conn: &mut Conn,
+    store_id: &StoreId,
+) -> anyhow::Result<Option<MenuPublished>> {
     let row = sqlx::query(
         "SELECT store_id, owner_id, name, lat, lng, is_open, foods, revision \
          FROM menu_replica WHERE store_id = $1",
@@ -69,10 +72,7 @@ pub async fn find_menu(conn: &mut Conn, store_id: &str) -> anyhow::Result<Option
             store_id: row.try_get("store_id")?,
             owner_id: row.try_get("owner_id")?,
             name: row.try_get("name")?,
-            location: GeoPoint {
-                lat: row.try_get("lat")?,
-                lng: row.try_get("lng")?,
-            },
+            location: GeoPoint::new(row.try_get("lat")?, row.try_get("lng")?)?,
             open: row.try_get::<i64, _>("is_open")? != 0,
             foods: serde_json::from_str(row.try_get("foods")?)?,
             revision: row.try_get("revision")?,
@@ -98,7 +98,7 @@ pub async fn insert_order(conn: &mut Conn, order: &Order) -> sqlx::Result<()> {
     .bind(order.amount)
     .bind(json(&order.items)?)
     .bind(json(&order.delivery_address)?)
-    .bind(&order.payment_id)
+    .bind(payment_column(order))
     .bind(order.placed_at)
     .bind(order.version)
     .bind(order.menu_revision)
@@ -109,6 +109,11 @@ pub async fn insert_order(conn: &mut Conn, order: &Order) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// The column is `''` until the charge is approved.
+fn payment_column(order: &Order) -> &str {
+    order.payment_id.as_ref().map_or("", PaymentId::as_str)
+}
+
 fn json(value: &impl serde::Serialize) -> sqlx::Result<String> {
     serde_json::to_string(value).map_err(|error| sqlx::Error::Encode(Box::new(error)))
 }
@@ -117,7 +122,7 @@ const ORDER_COLUMNS: &str = "order_id, customer_id, store_id, store_name, status
      delivery_address, payment_id, placed_at, resume_status, ready_at, cancel_refusal, version, \
      menu_revision, idempotency_key, request_fingerprint";
 
-pub async fn find_order(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<Order>> {
+pub async fn find_order(conn: &mut Conn, order_id: &OrderId) -> anyhow::Result<Option<Order>> {
     let row = sqlx::query(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1"
     ))
@@ -130,7 +135,7 @@ pub async fn find_order(conn: &mut Conn, order_id: &str) -> anyhow::Result<Optio
 /// The order a customer's `Idempotency-Key` names.
 pub async fn find_by_request(
     conn: &mut Conn,
-    customer_id: &str,
+    customer_id: &CustomerId,
     key: &str,
 ) -> anyhow::Result<Option<Order>> {
     let row = sqlx::query(&format!(
@@ -155,7 +160,9 @@ fn order_from_row(row: sqlx::any::AnyRow) -> anyhow::Result<Order> {
         amount: row.try_get("amount")?,
         items: serde_json::from_str(row.try_get("items")?)?,
         delivery_address: serde_json::from_str(row.try_get("delivery_address")?)?,
-        payment_id: row.try_get("payment_id")?,
+        payment_id: row
+            .try_get::<Option<PaymentId>, _>("payment_id")?
+            .filter(|id| !id.as_str().is_empty()),
         placed_at: row.try_get("placed_at")?,
         resume_status: row
             .try_get::<Option<String>, _>("resume_status")?
@@ -187,7 +194,7 @@ pub async fn save_order(conn: &mut Conn, order: &Order) -> anyhow::Result<bool> 
     .bind(order.ready_at)
     .bind(order.cancel_refusal.as_deref())
     .bind(platform::db::now_ms())
-    .bind(&order.payment_id)
+    .bind(payment_column(order))
     .bind(order.request.as_ref().map(|r| r.key.as_str()))
     .bind(order.request.as_ref().map(|r| r.fingerprint.as_str()))
     .bind(&order.order_id)
@@ -203,7 +210,7 @@ pub async fn orders_in_status(
     status: OrderStatus,
     before: i64,
     limit: i64,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<OrderId>> {
     let rows = sqlx::query(
         "SELECT order_id FROM orders WHERE status = $1 AND placed_at < $2 \
          ORDER BY placed_at LIMIT $3",

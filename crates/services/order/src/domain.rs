@@ -2,11 +2,12 @@
 //! into values that cannot be wrong, pricing uses the order service's menu replica, and placing an
 //! order returns the `OrderPlaced` event for the caller to store with it.
 
+pub use contracts::OrderStatus;
 use contracts::{
-    DeliveryAddress, Event, MenuItem, MenuPublished, OrderCancelRequested, OrderCanceled,
-    OrderCompleted, OrderLine, OrderPlaced, PaymentVoidRequested,
+    CustomerId, DeliveryAddress, Event, GeoPoint, Krw, MenuItem, MenuPublished,
+    OrderCancelRequested, OrderCanceled, OrderCompleted, OrderId, OrderLine, OrderPlaced,
+    PaymentId, PaymentVoidRequested, StoreId,
 };
-use strum::VariantArray;
 
 pub const MAX_LINES: usize = 30;
 pub const MAX_QUANTITY: i64 = 99;
@@ -54,22 +55,17 @@ pub fn parse_address(text: &str, lat: f64, lng: f64) -> Result<DeliveryAddress, 
     if text.is_empty() || text.chars().count() > 200 {
         return Err(invalid("deliveryAddress.text must be 1 to 200 characters"));
     }
-    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
-        return Err(invalid(
-            "deliveryAddress lat must be within ±90 and lng within ±180",
-        ));
-    }
+    let point = GeoPoint::new(lat, lng).map_err(|e| invalid(format!("deliveryAddress {e}")))?;
     Ok(DeliveryAddress {
         text: text.to_owned(),
-        lat,
-        lng,
+        point,
     })
 }
 
 /// A customer's order request, parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaceOrder {
-    pub store_id: String,
+    pub store_id: StoreId,
     /// Distinct foods, in the customer's order; repeated foods are merged.
     pub items: Vec<(String, Quantity)>,
     pub delivery_address: DeliveryAddress,
@@ -78,13 +74,13 @@ pub struct PlaceOrder {
 
 impl PlaceOrder {
     pub fn parse(
-        store_id: String,
+        store_id: StoreId,
         items: Vec<(String, i64)>,
         delivery_address: DeliveryAddress,
         payment_method: &str,
         card_token: String,
     ) -> Result<Self, OrderError> {
-        if store_id.trim().is_empty() {
+        if store_id.as_str().trim().is_empty() {
             return Err(invalid("storeId is required"));
         }
         if items.is_empty() || items.len() > MAX_LINES {
@@ -125,7 +121,7 @@ impl PlaceOrder {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Priced {
     pub lines: Vec<OrderLine>,
-    pub amount: i64,
+    pub amount: Krw,
 }
 
 /// Prices an order from the store's menu as the replica has it now.
@@ -134,7 +130,7 @@ pub fn price(menu: &MenuPublished, items: &[(String, Quantity)]) -> Result<Price
         return Err(OrderError::StoreClosed);
     }
     let mut lines = Vec::with_capacity(items.len());
-    let mut amount: i64 = 0;
+    let mut amount = Krw::ZERO;
     for (food_id, quantity) in items {
         let food: &MenuItem = menu
             .foods
@@ -161,96 +157,18 @@ pub fn price(menu: &MenuPublished, items: &[(String, Quantity)]) -> Result<Price
     Ok(Priced { lines, amount })
 }
 
-/// Where an order stands. From `Placed` on, as the customer sees it (docs/events.md, "Sagas");
-/// before that the order is being paid for, and the customer sees no order until the charge is
-/// approved.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
-)]
-pub enum OrderStatus {
-    Placed,
-    Accepted,
-    Rejected,
-    Cooking,
-    Cooked,
-    Picked,
-    Delivered,
-    Completed,
-    CancelRequested,
-    Canceled,
-    /// Recorded before the charge, so a crash between the charge and the order cannot leave a
-    /// charge without an order that knows of it.
-    PaymentPending,
-    /// The card was declined: no order.
-    PaymentDeclined,
-    /// The charge's outcome is unknown (payment unavailable): no order, and the charge is voided.
-    PaymentFailed,
-}
-
-impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// Whether the customer has an order: the charge was approved.
-    pub fn is_placed(self) -> bool {
-        !matches!(
-            self,
-            OrderStatus::PaymentPending | OrderStatus::PaymentDeclined | OrderStatus::PaymentFailed
-        )
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
-
-    /// Where the status sits in an order's life: breaks ties between steps recorded in the same
-    /// millisecond (a refused cancel goes back to an earlier status, so this is not the order
-    /// statuses are reached in, only a tiebreak).
-    pub fn rank(self) -> usize {
-        Self::VARIANTS.iter().position(|s| *s == self).unwrap_or(0)
-    }
-
-    /// How far along the way from kitchen to door; statuses off that way (cancel, reject,
-    /// complete) have none.
-    pub fn stage(self) -> Option<usize> {
-        [
-            OrderStatus::Placed,
-            OrderStatus::Accepted,
-            OrderStatus::Cooking,
-            OrderStatus::Cooked,
-            OrderStatus::Picked,
-            OrderStatus::Delivered,
-        ]
-        .iter()
-        .position(|s| *s == self)
-    }
-
-    /// No event moves an order out of these.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::Rejected
-                | OrderStatus::Canceled
-                | OrderStatus::Completed
-                | OrderStatus::PaymentDeclined
-                | OrderStatus::PaymentFailed
-        )
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Order {
-    pub order_id: String,
-    pub customer_id: String,
-    pub store_id: String,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub store_id: StoreId,
     pub store_name: String,
     pub status: OrderStatus,
-    pub amount: i64,
+    pub amount: Krw,
     pub items: Vec<OrderLine>,
     pub delivery_address: DeliveryAddress,
-    /// Empty until the charge is approved.
-    pub payment_id: String,
+    /// None until the charge is approved.
+    pub payment_id: Option<PaymentId>,
     pub placed_at: i64,
     /// The revision of the store's menu the order was priced at; the store checks it.
     pub menu_revision: i64,
@@ -301,8 +219,8 @@ impl RequestKey {
 impl Order {
     /// A priced order about to be charged: `PaymentPending`, recorded before the charge.
     pub fn pending(
-        order_id: String,
-        customer_id: String,
+        order_id: OrderId,
+        customer_id: CustomerId,
         menu: &MenuPublished,
         priced: Priced,
         delivery_address: DeliveryAddress,
@@ -318,7 +236,7 @@ impl Order {
             amount: priced.amount,
             items: priced.lines,
             delivery_address,
-            payment_id: String::new(),
+            payment_id: None,
             placed_at: now,
             menu_revision: menu.revision,
             resume_status: None,
@@ -330,7 +248,7 @@ impl Order {
     }
 
     /// The charge was approved: the order is `Placed`, and the event takes it to the store.
-    pub fn paid(&mut self, payment_id: String) -> Result<OrderPlaced, OrderError> {
+    pub fn paid(&mut self, payment_id: PaymentId) -> Result<OrderPlaced, OrderError> {
         if self.status != OrderStatus::PaymentPending {
             return Err(OrderError::InvalidTransition {
                 action: "place",
@@ -338,7 +256,7 @@ impl Order {
             });
         }
         self.status = OrderStatus::Placed;
-        self.payment_id = payment_id;
+        self.payment_id = Some(payment_id.clone());
         Ok(OrderPlaced {
             order_id: self.order_id.clone(),
             customer_id: self.customer_id.clone(),
@@ -347,7 +265,7 @@ impl Order {
             items: self.items.clone(),
             amount: self.amount,
             delivery_address: self.delivery_address.clone(),
-            payment_id: self.payment_id.clone(),
+            payment_id,
             menu_revision: self.menu_revision,
             priced_at: self.placed_at,
         })
@@ -447,11 +365,7 @@ impl Order {
             }
             Event::CancelRefused(refused) => {
                 if self.status == OrderStatus::CancelRequested {
-                    self.status = self
-                        .resume_status
-                        .take()
-                        .or_else(|| OrderStatus::parse(&refused.current_status))
-                        .unwrap_or(OrderStatus::Placed);
+                    self.status = self.resume_status.take().unwrap_or(refused.current_status);
                 }
                 self.cancel_refusal = Some(refused.reason.clone());
             }
@@ -514,22 +428,19 @@ mod tests {
             store_id: "s-1".into(),
             owner_id: "o-1".into(),
             name: "Kimbap Heaven".into(),
-            location: GeoPoint {
-                lat: 37.5,
-                lng: 127.0,
-            },
+            location: GeoPoint::known(37.5, 127.0),
             open: true,
             foods: vec![
                 MenuItem {
                     food_id: "kimbap".into(),
                     name: "Kimbap".into(),
-                    price: 3500,
+                    price: Krw::new(3500),
                     sold_out: false,
                 },
                 MenuItem {
                     food_id: "ramyeon".into(),
                     name: "Ramyeon".into(),
-                    price: 4000,
+                    price: Krw::new(4000),
                     sold_out: true,
                 },
             ],
@@ -555,7 +466,7 @@ mod tests {
     fn prices_come_from_the_menu_and_repeats_merge() {
         let order = request(vec![("kimbap", 1), ("kimbap", 2)]).unwrap();
         let priced = price(&menu(), &order.items).unwrap();
-        assert_eq!(priced.amount, 10_500);
+        assert_eq!(priced.amount, Krw::new(10_500));
         assert_eq!(priced.lines.len(), 1);
         assert_eq!(priced.lines[0].quantity, 3);
     }
@@ -622,8 +533,8 @@ mod tests {
         assert!(!order.status.is_placed());
         let event = order.paid("p-1".into()).unwrap();
         assert_eq!(order.status, OrderStatus::Placed);
-        assert_eq!(order.payment_id, "p-1");
-        assert_eq!(event.amount, 7000);
+        assert_eq!(order.payment_id, Some("p-1".into()));
+        assert_eq!(event.amount, Krw::new(7000));
         assert_eq!(event.store_name, "Kimbap Heaven");
         assert_eq!(event.order_id, "o-9");
         assert_eq!(event.menu_revision, menu().revision);
@@ -667,7 +578,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for &status in OrderStatus::VARIANTS {
+        for &status in <OrderStatus as strum::VariantArray>::VARIANTS {
             assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(OrderStatus::parse("placed"), None);
@@ -690,7 +601,7 @@ mod tests {
     }
 
     fn store_event(kind: u8) -> Event {
-        let (order_id, store_id) = ("o-1".to_owned(), "s-1".to_owned());
+        let (order_id, store_id) = (OrderId::from("o-1"), StoreId::from("s-1"));
         match kind {
             0 => contracts::OrderAccepted {
                 order_id,
@@ -704,7 +615,7 @@ mod tests {
                 order_id,
                 store_id,
                 store_name: "s".into(),
-                store_location: contracts::GeoPoint { lat: 0.0, lng: 0.0 },
+                store_location: contracts::GeoPoint::known(0.0, 0.0),
                 customer_id: "c-1".into(),
                 delivery_address: address(),
             }
@@ -721,7 +632,7 @@ mod tests {
                 order_id,
                 store_id,
                 reason: "cooking has already started".into(),
-                current_status: "Cooking".into(),
+                current_status: OrderStatus::Cooking,
             }
             .into(),
             _ => contracts::DeliveryCompleted {
@@ -795,7 +706,7 @@ mod tests {
         order.request_cancel().unwrap();
         let caused = order.apply(&store_event(4));
         assert_eq!(order.status, OrderStatus::Canceled);
-        assert!(matches!(&caused[..], [Event::OrderCanceled(c)] if c.amount == 3500));
+        assert!(matches!(&caused[..], [Event::OrderCanceled(c)] if c.amount == Krw::new(3500)));
         assert!(order.confirm_receipt().is_err());
     }
 
@@ -830,7 +741,7 @@ mod tests {
             // Each line is valid, so the order is, whatever its lines of one food add up to.
             let order = parsed.unwrap();
             let priced = price(&menu(), &order.items).unwrap();
-            prop_assert_eq!(priced.amount, 3500 * total);
+            prop_assert_eq!(priced.amount, Krw::new(3500).checked_mul(total).unwrap());
         }
     }
 

@@ -67,7 +67,10 @@ impl EventHandler for OrderPolicies {
 /// The order aggregate follows an event from the store or the delivery. A concurrent change (the
 /// customer's cancel) fails the event, which is then taken again on the new state.
 async fn follow(tx: &mut Tx, event: &Event) -> anyhow::Result<()> {
-    let followed = unit::change_in::<Order, Infallible>(tx, event.key(), |order| {
+    let Some(order_id) = event.order_id() else {
+        return Ok(());
+    };
+    let followed = unit::change_in::<Order, Infallible>(tx, order_id, |order| {
         Ok(Decision::changed(order.apply(event)))
     })
     .await;
@@ -75,7 +78,7 @@ async fn follow(tx: &mut Tx, event: &Event) -> anyhow::Result<()> {
         Ok(_) => Ok(()),
         Err(WorkError::NotFound(_)) => {
             tracing::warn!(
-                order_id = event.key(),
+                %order_id,
                 event_type = event.event_type(),
                 "event for an unknown order"
             );
@@ -141,9 +144,12 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
         ),
         _ => return Ok(()),
     };
+    let Some(order_id) = event.order_id() else {
+        return Ok(());
+    };
     views::record_step(
         tx,
-        event.key(),
+        order_id,
         &incoming.event_id,
         kind,
         status,
@@ -151,7 +157,7 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
         note.as_deref(),
     )
     .await?;
-    views::show_live(tx, event.key()).await
+    views::show_live(tx, order_id).await
 }
 
 /// The order's own deadlines: how long a payment may stay pending and a placed order

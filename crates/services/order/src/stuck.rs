@@ -2,6 +2,7 @@
 //! should take. Counted per stage in `/metrics` (`sagas_stuck`), listed by
 //! `GET /admin/sagas/stuck` and by `baedal sagas stuck`.
 
+use contracts::{CustomerId, OrderId, StoreId};
 use std::time::Duration;
 
 use platform::{
@@ -46,9 +47,9 @@ pub struct StuckStage {
 #[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StuckOrder {
-    pub order_id: String,
-    pub customer_id: String,
-    pub store_id: String,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub store_id: StoreId,
     /// Epoch ms of the order's last change: since when it has been in this stage.
     pub since: i64,
 }

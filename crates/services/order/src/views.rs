@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use contracts::OrderLine;
+use contracts::{CustomerId, Krw, OrderId, OrderLine, StoreId};
 use platform::{
     db::{Conn, Tx},
     live,
@@ -27,11 +27,11 @@ pub struct Step {
 #[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MypageOrder {
-    pub order_id: String,
-    pub store_id: String,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
     pub store_name: String,
     pub status: String,
-    pub amount: i64,
+    pub amount: Krw,
     pub items: Vec<OrderLine>,
     pub placed_at: i64,
     /// When the store expects the food to be ready (once accepted).
@@ -51,11 +51,11 @@ pub struct MypageChange {
 }
 
 pub struct NewEntry<'a> {
-    pub order_id: &'a str,
-    pub customer_id: &'a str,
-    pub store_id: &'a str,
+    pub order_id: &'a OrderId,
+    pub customer_id: &'a CustomerId,
+    pub store_id: &'a StoreId,
     pub store_name: &'a str,
-    pub amount: i64,
+    pub amount: Krw,
     pub items: &'a [OrderLine],
     pub placed_at: i64,
     /// Known already when the store's `OrderAccepted` (another topic) was read first.
@@ -82,7 +82,11 @@ pub async fn open_entry(conn: &mut Conn, entry: NewEntry<'_>) -> anyhow::Result<
     Ok(())
 }
 
-pub async fn set_ready_at(conn: &mut Conn, order_id: &str, ready_at: i64) -> anyhow::Result<()> {
+pub async fn set_ready_at(
+    conn: &mut Conn,
+    order_id: &OrderId,
+    ready_at: i64,
+) -> anyhow::Result<()> {
     sqlx::query("UPDATE mypage_orders SET ready_at = $1 WHERE order_id = $2")
         .bind(ready_at)
         .bind(order_id)
@@ -103,7 +107,7 @@ pub enum StepKind {
 /// Records one step, made by the event `event_id` at `at`; the same event twice is one step.
 pub async fn record_step(
     conn: &mut Conn,
-    order_id: &str,
+    order_id: &OrderId,
     event_id: &str,
     kind: StepKind,
     status: &str,
@@ -133,9 +137,9 @@ const ENTRY_COLUMNS: &str = "order_id, store_id, store_name, amount, items, plac
 /// The steps of the given orders, in one query.
 async fn steps_of(
     conn: &mut Conn,
-    order_ids: &[String],
-) -> anyhow::Result<HashMap<String, Vec<sqlx::any::AnyRow>>> {
-    let mut steps: HashMap<String, Vec<sqlx::any::AnyRow>> = HashMap::new();
+    order_ids: &[OrderId],
+) -> anyhow::Result<HashMap<OrderId, Vec<sqlx::any::AnyRow>>> {
+    let mut steps: HashMap<OrderId, Vec<sqlx::any::AnyRow>> = HashMap::new();
     if order_ids.is_empty() {
         return Ok(steps);
     }
@@ -149,7 +153,7 @@ async fn steps_of(
         query = query.bind(id);
     }
     for row in query.fetch_all(&mut *conn).await? {
-        let order_id: String = row.try_get("order_id")?;
+        let order_id: OrderId = row.try_get("order_id")?;
         steps.entry(order_id).or_default().push(row);
     }
     Ok(steps)
@@ -157,7 +161,7 @@ async fn steps_of(
 
 /// One entry from its row and its steps: the current status is the latest status step.
 fn entry(row: sqlx::any::AnyRow, steps: Vec<sqlx::any::AnyRow>) -> anyhow::Result<MypageOrder> {
-    let order_id: String = row.try_get("order_id")?;
+    let order_id: OrderId = row.try_get("order_id")?;
     let mut timeline = Vec::with_capacity(steps.len());
     let mut current: Option<(i64, usize, String)> = None;
     let mut refunded = false;
@@ -214,13 +218,13 @@ pub const LIVE_FEED: &str = "order";
 
 /// Shows the order's entry, as it now is, on its live stream; nothing while `OrderPlaced` has not
 /// opened it (its steps come with the entry once it is opened).
-pub async fn show_live(tx: &mut Tx, order_id: &str) -> anyhow::Result<()> {
+pub async fn show_live(tx: &mut Tx, order_id: &OrderId) -> anyhow::Result<()> {
     if let Some(order) = entry_of(tx, order_id, None).await? {
         let change = MypageChange {
             order,
             changed_at: platform::db::now_ms(),
         };
-        live::record(tx, LIVE_FEED, order_id, "order", &change).await?;
+        live::record(tx, LIVE_FEED, order_id.as_str(), "order", &change).await?;
     }
     Ok(())
 }
@@ -228,8 +232,8 @@ pub async fn show_live(tx: &mut Tx, order_id: &str) -> anyhow::Result<()> {
 /// One of the customer's orders; `None` for an order that is not theirs or not projected yet.
 pub async fn find(
     conn: &mut Conn,
-    customer_id: &str,
-    order_id: &str,
+    customer_id: &CustomerId,
+    order_id: &OrderId,
 ) -> anyhow::Result<Option<MypageOrder>> {
     entry_of(conn, order_id, Some(customer_id)).await
 }
@@ -237,20 +241,20 @@ pub async fn find(
 /// An order's entry with its steps, if projected (and, given a customer, theirs).
 async fn entry_of(
     conn: &mut Conn,
-    order_id: &str,
-    customer_id: Option<&str>,
+    order_id: &OrderId,
+    customer_id: Option<&CustomerId>,
 ) -> anyhow::Result<Option<MypageOrder>> {
     let row = sqlx::query(&format!(
         "SELECT {ENTRY_COLUMNS} FROM mypage_orders \
          WHERE order_id = $1 AND ($2 = '' OR customer_id = $2)"
     ))
     .bind(order_id)
-    .bind(customer_id.unwrap_or(""))
+    .bind(customer_id.map_or("", CustomerId::as_str))
     .fetch_optional(&mut *conn)
     .await?;
     match row {
         Some(row) => {
-            let mut steps = steps_of(conn, &[order_id.to_owned()]).await?;
+            let mut steps = steps_of(conn, std::slice::from_ref(order_id)).await?;
             entry(row, steps.remove(order_id).unwrap_or_default()).map(Some)
         }
         None => Ok(None),
@@ -260,7 +264,7 @@ async fn entry_of(
 /// The customer's orders, newest first; `before` (a `placedAt`) pages back in time.
 pub async fn list(
     conn: &mut Conn,
-    customer_id: &str,
+    customer_id: &CustomerId,
     before: Option<i64>,
     limit: i64,
 ) -> anyhow::Result<Vec<MypageOrder>> {
@@ -275,7 +279,7 @@ pub async fn list(
     .await?;
     let ids = rows
         .iter()
-        .map(|row| row.try_get::<String, _>("order_id"))
+        .map(|row| row.try_get::<OrderId, _>("order_id"))
         .collect::<Result<Vec<_>, _>>()?;
     let mut steps = steps_of(conn, &ids).await?;
     rows.into_iter()

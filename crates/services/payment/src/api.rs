@@ -6,6 +6,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
+use contracts::{CustomerId, OrderId, PaymentId};
 use contracts::{
     Event,
     http::{ChargeRequest, IDEMPOTENCY_KEY, PaymentStatus, PaymentView},
@@ -17,7 +18,6 @@ use platform::{
     http::{Json, Path},
     unit::Exists,
 };
-use uuid::Uuid;
 
 use crate::{
     db,
@@ -81,7 +81,7 @@ async fn charge(
     if let Some(existing) = find_by_order(&state, &charge.order_id).await? {
         return outcome(charge.replay(existing)?);
     }
-    let (payment, approved) = charge.decide(Uuid::now_v7().to_string(), now_ms());
+    let (payment, approved) = charge.decide(PaymentId::generate(), now_ms());
     match state
         .work
         .create(&Payment(payment.clone()), approved.map(Event::from))
@@ -101,7 +101,7 @@ async fn charge(
     outcome(payment)
 }
 
-async fn find_by_order(state: &AppState, order_id: &str) -> ApiResult<Option<PaymentView>> {
+async fn find_by_order(state: &AppState, order_id: &OrderId) -> ApiResult<Option<PaymentView>> {
     let mut conn = state.db.reader().acquire().await?;
     Ok(db::find_by_order(&mut conn, order_id).await?)
 }
@@ -118,13 +118,13 @@ async fn find_by_order(state: &AppState, order_id: &str) -> ApiResult<Option<Pay
 async fn get_payment(
     State(state): State<AppState>,
     caller: Identity,
-    Path(order_id): Path<String>,
+    Path(order_id): Path<OrderId>,
 ) -> ApiResult<Json<PaymentDetail>> {
     caller.require_any(&[Role::Customer, Role::Admin])?;
     let mut conn = state.db.reader().acquire().await?;
     let payment = db::find_by_order(&mut conn, &order_id)
         .await?
-        .filter(|p| caller.role == Role::Admin || p.customer_id == caller.subject_id)
+        .filter(|p| caller.role == Role::Admin || p.customer_id == caller.customer_id())
         .ok_or_else(|| ApiError::not_found("payment-not-found", "no payment for that order"))?;
     let refund = db::find_refund(&mut conn, &order_id).await?;
     Ok(Json(PaymentDetail { payment, refund }))
@@ -142,7 +142,7 @@ struct PaymentDetail {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListQuery {
-    customer_id: Option<String>,
+    customer_id: Option<CustomerId>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
@@ -166,13 +166,11 @@ async fn list_payments(
     caller.require_any(&[Role::Customer, Role::Admin])?;
     let customer = match caller.role {
         Role::Admin => query.customer_id,
-        _ => Some(caller.subject_id.clone()),
+        _ => Some(caller.customer_id()),
     };
     let limit = platform::http::page_size(query.limit, 50, 500)?;
     let mut conn = state.db.reader().acquire().await?;
-    Ok(Json(
-        db::recent(&mut conn, customer.as_deref(), limit).await?,
-    ))
+    Ok(Json(db::recent(&mut conn, customer.as_ref(), limit).await?))
 }
 
 /// The routes this service answers through the gateway, described for the merged OpenAPI document.

@@ -1,5 +1,6 @@
 //! The payment service's queries.
 
+use contracts::{CustomerId, Krw, OrderId};
 use contracts::{
     Event,
     http::{PaymentStatus, PaymentView},
@@ -14,11 +15,11 @@ use crate::domain::{Payment, parse_status, status_str};
 
 impl Aggregate for Payment {
     /// The order id: an order has at most one payment.
-    type Id = str;
+    type Id = OrderId;
     const NOT_FOUND: (&'static str, &'static str) =
         ("payment-not-found", "there is no payment for this order");
 
-    async fn load(tx: &mut Tx, order_id: &str) -> anyhow::Result<Option<Self>> {
+    async fn load(tx: &mut Tx, order_id: &OrderId) -> anyhow::Result<Option<Self>> {
         Ok(find_by_order(tx, order_id).await?.map(Payment))
     }
 
@@ -40,7 +41,7 @@ impl Aggregate for Payment {
             tx,
             "payments",
             "payment_id",
-            payment_id,
+            payment_id.as_str(),
             moved,
             "updated_at",
         )
@@ -73,7 +74,10 @@ fn payment(row: sqlx::any::AnyRow) -> anyhow::Result<PaymentView> {
     })
 }
 
-pub async fn find_by_order(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<PaymentView>> {
+pub async fn find_by_order(
+    conn: &mut Conn,
+    order_id: &OrderId,
+) -> anyhow::Result<Option<PaymentView>> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
     ))
@@ -126,13 +130,16 @@ pub async fn insert_refund(
 #[serde(rename_all = "camelCase")]
 pub struct RefundView {
     pub refund_id: String,
-    pub amount: i64,
+    pub amount: Krw,
     pub reason: String,
     pub status: String,
     pub created_at: i64,
 }
 
-pub async fn find_refund(conn: &mut Conn, order_id: &str) -> anyhow::Result<Option<RefundView>> {
+pub async fn find_refund(
+    conn: &mut Conn,
+    order_id: &OrderId,
+) -> anyhow::Result<Option<RefundView>> {
     Ok(sqlx::query_as(
         "SELECT refund_id, amount, reason, status, created_at FROM refunds WHERE order_id = $1",
     )
@@ -144,14 +151,14 @@ pub async fn find_refund(conn: &mut Conn, order_id: &str) -> anyhow::Result<Opti
 /// The newest payments, for operators.
 pub async fn recent(
     conn: &mut Conn,
-    customer_id: Option<&str>,
+    customer_id: Option<&CustomerId>,
     limit: i64,
 ) -> anyhow::Result<Vec<PaymentView>> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM payments WHERE ($1 = '' OR customer_id = $1) \
          ORDER BY created_at DESC, payment_id DESC LIMIT $2"
     ))
-    .bind(customer_id.unwrap_or(""))
+    .bind(customer_id.map_or("", CustomerId::as_str))
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?

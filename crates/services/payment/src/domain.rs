@@ -1,6 +1,7 @@
 //! The payment aggregate. Charging is idempotent on the order id: the first request decides, and
 //! a repeat of it gets the same answer without charging again.
 
+use contracts::{CustomerId, Krw, OrderId, PaymentId};
 use contracts::{
     PaymentApproved, PaymentRefunded,
     http::{ChargeRequest, PaymentStatus, PaymentView},
@@ -27,9 +28,9 @@ pub struct Payment(pub PaymentView);
 /// A validated charge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Charge {
-    pub order_id: String,
-    pub customer_id: String,
-    pub amount: i64,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub amount: Krw,
     pub method: String,
     pub card_token: String,
 }
@@ -37,20 +38,20 @@ pub struct Charge {
 impl Charge {
     pub fn parse(
         request: ChargeRequest,
-        customer_id: &str,
+        customer_id: &CustomerId,
         idempotency_key: Option<&str>,
     ) -> Result<Self, DomainError> {
         let invalid = |m: &str| Err(DomainError::Invalid(m.to_owned()));
-        if request.order_id.trim().is_empty() {
+        if request.order_id.as_str().trim().is_empty() {
             return invalid("orderId is required");
         }
-        if customer_id.trim().is_empty() {
+        if customer_id.as_str().trim().is_empty() {
             return invalid("customerId is required");
         }
-        if idempotency_key.is_some_and(|key| key != request.order_id) {
+        if idempotency_key.is_some_and(|key| request.order_id != key) {
             return invalid("the Idempotency-Key header must equal orderId");
         }
-        if !(1..=MAX_AMOUNT).contains(&request.amount) {
+        if !(1..=MAX_AMOUNT).contains(&request.amount.won()) {
             return invalid("amount must be between 1 and 100,000,000 KRW");
         }
         if request.method != "card" {
@@ -78,7 +79,11 @@ impl Charge {
     }
 
     /// Decides a new payment: the record to store and, when approved, the event to publish.
-    pub fn decide(&self, payment_id: String, now: i64) -> (PaymentView, Option<PaymentApproved>) {
+    pub fn decide(
+        &self,
+        payment_id: PaymentId,
+        now: i64,
+    ) -> (PaymentView, Option<PaymentApproved>) {
         let status = self.authorize();
         let payment = PaymentView {
             payment_id,
@@ -102,12 +107,12 @@ impl Charge {
     /// A repeated request is answered with the stored payment only if it asks for the same thing.
     pub fn replay(&self, existing: PaymentView) -> Result<PaymentView, DomainError> {
         if existing.status == PaymentStatus::Voided {
-            return Err(DomainError::Voided(self.order_id.clone()));
+            return Err(DomainError::Voided(self.order_id.to_string()));
         }
         if existing.customer_id == self.customer_id && existing.amount == self.amount {
             Ok(existing)
         } else {
-            Err(DomainError::IdempotencyConflict(self.order_id.clone()))
+            Err(DomainError::IdempotencyConflict(self.order_id.to_string()))
         }
     }
 }
@@ -145,16 +150,16 @@ pub fn void(payment: &mut PaymentView) -> bool {
 /// The order service gave up on a charge not seen yet: a voided placeholder takes its place, so
 /// that if it arrives late it is refused instead of charged.
 pub fn voided_placeholder(
-    order_id: &str,
-    customer_id: &str,
-    payment_id: String,
+    order_id: &OrderId,
+    customer_id: &CustomerId,
+    payment_id: PaymentId,
     now: i64,
 ) -> PaymentView {
     PaymentView {
         payment_id,
         order_id: order_id.to_owned(),
         customer_id: customer_id.to_owned(),
-        amount: 0,
+        amount: Krw::new(0),
         method: "card".into(),
         status: PaymentStatus::Voided,
         created_at: now,
@@ -177,7 +182,7 @@ mod tests {
         ChargeRequest {
             order_id: "o-1".into(),
             customer_id: "c-1".into(),
-            amount: 12_000,
+            amount: Krw::new(12_000),
             method: "card".into(),
             card_token: token.into(),
         }
@@ -185,7 +190,7 @@ mod tests {
 
     #[test]
     fn the_demo_decline_token_is_declined_and_publishes_nothing() {
-        let charge = Charge::parse(request(DECLINED_TOKEN), "c-1", Some("o-1")).unwrap();
+        let charge = Charge::parse(request(DECLINED_TOKEN), &"c-1".into(), Some("o-1")).unwrap();
         let (payment, event) = charge.decide("p-1".into(), 1);
         assert_eq!(payment.status, PaymentStatus::Declined);
         assert!(event.is_none());
@@ -193,16 +198,16 @@ mod tests {
 
     #[test]
     fn an_approved_charge_publishes_payment_approved() {
-        let charge = Charge::parse(request("tok_visa"), "c-1", None).unwrap();
+        let charge = Charge::parse(request("tok_visa"), &"c-1".into(), None).unwrap();
         let (payment, event) = charge.decide("p-1".into(), 1);
         assert_eq!(payment.status, PaymentStatus::Approved);
-        assert_eq!(event.unwrap().amount, 12_000);
+        assert_eq!(event.unwrap().amount, Krw::new(12_000));
     }
 
     #[test]
     fn bad_charges_are_refused() {
         let mut bad_amount = request("tok");
-        bad_amount.amount = 0;
+        bad_amount.amount = Krw::ZERO;
         let mut bad_method = request("tok");
         bad_method.method = "cash".into();
         for (req, key) in [
@@ -211,16 +216,16 @@ mod tests {
             (request(" "), None),
             (request("tok"), Some("o-2")),
         ] {
-            assert!(Charge::parse(req, "c", key).is_err());
+            assert!(Charge::parse(req, &"c".into(), key).is_err());
         }
     }
 
     #[test]
     fn a_replay_must_ask_for_the_same_charge() {
-        let charge = Charge::parse(request("tok"), "c-1", None).unwrap();
+        let charge = Charge::parse(request("tok"), &"c-1".into(), None).unwrap();
         let (stored, _) = charge.decide("p-1".into(), 1);
         assert_eq!(charge.replay(stored.clone()).unwrap(), stored);
-        let other = Charge::parse(request("tok"), "c-2", None).unwrap();
+        let other = Charge::parse(request("tok"), &"c-2".into(), None).unwrap();
         assert!(matches!(
             other.replay(stored),
             Err(DomainError::IdempotencyConflict(_))
@@ -229,13 +234,13 @@ mod tests {
 
     #[test]
     fn only_an_approved_payment_is_refunded_and_only_once() {
-        let charge = Charge::parse(request("tok"), "c-1", None).unwrap();
+        let charge = Charge::parse(request("tok"), &"c-1".into(), None).unwrap();
         let (mut payment, _) = charge.decide("p-1".into(), 1);
         let refund = refund(&mut payment, "r-1".into(), "canceled").unwrap();
-        assert_eq!(refund.amount, 12_000);
+        assert_eq!(refund.amount, Krw::new(12_000));
         assert_eq!(payment.status, PaymentStatus::Refunded);
         assert!(super::refund(&mut payment, "r-2".into(), "canceled").is_none());
-        let (mut declined, _) = Charge::parse(request(DECLINED_TOKEN), "c", None)
+        let (mut declined, _) = Charge::parse(request(DECLINED_TOKEN), &"c".into(), None)
             .unwrap()
             .decide("p".into(), 1);
         assert!(super::refund(&mut declined, "r".into(), "rejected").is_none());
@@ -243,9 +248,9 @@ mod tests {
 
     #[test]
     fn a_voided_charge_is_refused_when_it_arrives_late() {
-        let placeholder = voided_placeholder("o-1", "c-1", "p-0".into(), 1);
+        let placeholder = voided_placeholder(&"o-1".into(), &"c-1".into(), "p-0".into(), 1);
         assert_eq!(placeholder.status, PaymentStatus::Voided);
-        let charge = Charge::parse(request("tok"), "c-1", None).unwrap();
+        let charge = Charge::parse(request("tok"), &"c-1".into(), None).unwrap();
         assert!(matches!(
             charge.replay(placeholder),
             Err(DomainError::Voided(_))

@@ -6,7 +6,7 @@
 
 use std::convert::Infallible;
 
-use contracts::{Event, EventType};
+use contracts::{Event, EventType, OrderId, PaymentId};
 use platform::{
     Decision, Tx, WorkError,
     bus::{EventHandler, Incoming},
@@ -48,7 +48,7 @@ impl EventHandler for PaymentPolicies {
                         let placeholder = domain::voided_placeholder(
                             &request.order_id,
                             &request.customer_id,
-                            Uuid::now_v7().to_string(),
+                            PaymentId::generate(),
                             now_ms(),
                         );
                         unit::create_in(tx, &Payment(placeholder), []).await?;
@@ -63,7 +63,7 @@ impl EventHandler for PaymentPolicies {
     }
 }
 
-async fn refund(tx: &mut Tx, order_id: &str, reason: &str) -> anyhow::Result<()> {
+async fn refund(tx: &mut Tx, order_id: &OrderId, reason: &str) -> anyhow::Result<()> {
     let refunded = unit::change_in::<Payment, Infallible>(tx, order_id, |payment| {
         Ok(domain::refund(&mut payment.0, Uuid::now_v7().to_string(), reason).into())
     })
@@ -71,7 +71,7 @@ async fn refund(tx: &mut Tx, order_id: &str, reason: &str) -> anyhow::Result<()>
     match refunded {
         Ok(_) => Ok(()),
         Err(WorkError::NotFound(_)) => {
-            tracing::warn!(order_id, "refund asked for an order without a payment");
+            tracing::warn!(%order_id, "refund asked for an order without a payment");
             Ok(())
         }
         Err(error) => Err(error.into()),

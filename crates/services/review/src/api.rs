@@ -7,6 +7,7 @@ use axum::{
     routing::{delete, get, post},
 };
 use contracts::http::OrderSummary;
+use contracts::{OrderId, OrderStatus, ReviewId, StoreId};
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork, WorkError,
     client::ResilientClient,
@@ -51,7 +52,7 @@ impl From<ReviewError> for ApiError {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WriteBody {
     #[schema(format = Uuid)]
-    order_id: String,
+    order_id: OrderId,
     #[schema(minimum = 1, maximum = 5)]
     #[serde(deserialize_with = "platform::http::whole_number")]
     rating: i64,
@@ -62,9 +63,9 @@ struct WriteBody {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Written {
-    review_id: String,
-    order_id: String,
-    store_id: String,
+    review_id: ReviewId,
+    order_id: OrderId,
+    store_id: StoreId,
     rating: i64,
 }
 
@@ -95,7 +96,7 @@ async fn write_review(
     let rating = Rating::parse(body.rating)?;
     let text = Text::parse(&body.text, state.max_text_chars)?;
     // Parsed as an id, so nothing a client sends can change which URL the lookup calls.
-    let order_id = Uuid::parse_str(body.order_id.trim()).map_err(|_| {
+    let order_id = Uuid::parse_str(body.order_id.as_str().trim()).map_err(|_| {
         ApiError::unprocessable("invalid-review", "orderId must be an order id (a UUID)")
     })?;
     let order: OrderSummary = state
@@ -124,13 +125,13 @@ async fn write_review(
                 },
             )
         })?;
-    if order.customer_id != caller.subject_id {
+    if order.customer_id != caller.customer_id() {
         return Err(ApiError::not_found(
             "order-not-found",
             "there is no such order of yours",
         ));
     }
-    if order.status != "Completed" {
+    if order.status != OrderStatus::Completed {
         return Err(ApiError::conflict(
             "order-not-completed",
             format!(
@@ -140,9 +141,9 @@ async fn write_review(
         ));
     }
     let (review, written) = Review::write(
-        Uuid::now_v7().to_string(),
+        ReviewId::generate(),
         order.order_id,
-        caller.subject_id.clone(),
+        caller.customer_id(),
         order.store_id,
         rating,
         text,
@@ -181,14 +182,14 @@ async fn write_review(
 async fn delete_review(
     State(state): State<AppState>,
     caller: Identity,
-    Path(review_id): Path<String>,
+    Path(review_id): Path<ReviewId>,
 ) -> ApiResult<StatusCode> {
     caller.require(Role::Customer)?;
     state
         .work
         .change::<Review, ApiError>(&review_id, |review| {
             review
-                .delete(&caller.subject_id)
+                .delete(&caller.customer_id())
                 .map(Decision::publish)
                 .ok_or_else(platform::unit::not_found::<Review>)
         })
@@ -217,7 +218,7 @@ struct ListQuery {
 async fn store_reviews(
     State(state): State<AppState>,
     _caller: Identity,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<ReviewView>>> {
     let limit = platform::http::page_size(query.limit, 50, 200)?;

@@ -1,6 +1,6 @@
 //! The review service's queries.
 
-use contracts::Event;
+use contracts::{Event, OrderId, ReviewId, StoreId};
 use platform::{
     Aggregate, Tx,
     db::{Conn, move_status, now_ms},
@@ -11,11 +11,11 @@ use sqlx::Row;
 use crate::domain::{Rating, Review, ReviewStatus, Text};
 
 impl Aggregate for Review {
-    type Id = str;
+    type Id = ReviewId;
     const NOT_FOUND: (&'static str, &'static str) =
         ("review-not-found", "there is no such review of yours");
 
-    async fn load(tx: &mut Tx, review_id: &str) -> anyhow::Result<Option<Self>> {
+    async fn load(tx: &mut Tx, review_id: &ReviewId) -> anyhow::Result<Option<Self>> {
         let row = sqlx::query(
             "SELECT review_id, order_id, customer_id, store_id, rating, body, status \
              FROM reviews WHERE review_id = $1",
@@ -66,7 +66,7 @@ impl Aggregate for Review {
             tx,
             "reviews",
             "review_id",
-            &self.review_id,
+            self.review_id.as_str(),
             moved,
             "deleted_at",
         )
@@ -77,9 +77,9 @@ impl Aggregate for Review {
 #[derive(Serialize, Debug, Clone, utoipa::ToSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewView {
-    pub review_id: String,
-    pub order_id: String,
-    pub store_id: String,
+    pub review_id: ReviewId,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
     pub rating: i64,
     #[sqlx(rename = "body")]
     pub text: String,
@@ -88,7 +88,7 @@ pub struct ReviewView {
 
 pub async fn store_reviews(
     conn: &mut Conn,
-    store_id: &str,
+    store_id: &StoreId,
     limit: i64,
 ) -> anyhow::Result<Vec<ReviewView>> {
     Ok(sqlx::query_as(

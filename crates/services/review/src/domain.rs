@@ -1,6 +1,6 @@
 //! A review of a completed order. Pure: what a valid review is.
 
-use contracts::{ReviewDeleted, ReviewWritten};
+use contracts::{CustomerId, OrderId, ReviewDeleted, ReviewId, ReviewWritten, StoreId};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReviewError {
@@ -76,10 +76,10 @@ impl ReviewStatus {
 /// A customer's review of one completed order: the aggregate the unit of work saves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Review {
-    pub review_id: String,
-    pub order_id: String,
-    pub customer_id: String,
-    pub store_id: String,
+    pub review_id: ReviewId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub store_id: StoreId,
     pub rating: Rating,
     pub text: Text,
     pub status: ReviewStatus,
@@ -88,10 +88,10 @@ pub struct Review {
 impl Review {
     /// A new review, and the event that gives its author a coupon.
     pub fn write(
-        review_id: String,
-        order_id: String,
-        customer_id: String,
-        store_id: String,
+        review_id: ReviewId,
+        order_id: OrderId,
+        customer_id: CustomerId,
+        store_id: StoreId,
         rating: Rating,
         text: Text,
     ) -> (Self, ReviewWritten) {
@@ -116,8 +116,8 @@ impl Review {
 
     /// Only its author deletes it, once; `None` for anyone else or a second time (to them it is
     /// not there), and the event takes the coupon back.
-    pub fn delete(&mut self, by: &str) -> Option<ReviewDeleted> {
-        if self.customer_id != by || self.status != ReviewStatus::Active {
+    pub fn delete(&mut self, by: &CustomerId) -> Option<ReviewDeleted> {
+        if self.customer_id != *by || self.status != ReviewStatus::Active {
             return None;
         }
         self.status = ReviewStatus::Deleted;
@@ -152,10 +152,10 @@ mod tests {
             Text::parse("good", 10).unwrap(),
         );
         assert_eq!(written.rating, 4);
-        assert_eq!(review.delete("c-2"), None);
-        assert_eq!(review.delete("c-1").unwrap().order_id, "o");
+        assert_eq!(review.delete(&"c-2".into()), None);
+        assert_eq!(review.delete(&"c-1".into()).unwrap().order_id, "o");
         assert_eq!(review.status, ReviewStatus::Deleted);
-        assert_eq!(review.delete("c-1"), None);
+        assert_eq!(review.delete(&"c-1".into()), None);
     }
 
     proptest! {

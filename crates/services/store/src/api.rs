@@ -7,6 +7,7 @@ use axum::{
     response::sse::{KeepAliveStream, Sse},
     routing::{get, post, put},
 };
+use contracts::{Krw, OrderId, OwnerId, StoreId};
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork,
     http::{Json, Path, Query},
@@ -83,8 +84,8 @@ fn order_not_found() -> ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StoreSummary {
-    store_id: String,
-    owner_id: String,
+    store_id: StoreId,
+    owner_id: OwnerId,
     name: String,
     lat: f64,
     lng: f64,
@@ -96,7 +97,7 @@ struct StoreSummary {
 struct FoodView {
     food_id: String,
     name: String,
-    price: i64,
+    price: Krw,
     sold_out: bool,
 }
 
@@ -114,8 +115,8 @@ fn summary(store: &Store) -> StoreSummary {
         store_id: store.store_id.clone(),
         owner_id: store.owner_id.clone(),
         name: store.name.clone(),
-        lat: store.location.lat,
-        lng: store.location.lng,
+        lat: store.location.lat(),
+        lng: store.location.lng(),
         open: store.open,
     }
 }
@@ -169,7 +170,7 @@ async fn list_stores(
 async fn get_store(
     State(state): State<AppState>,
     _caller: Identity,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
 ) -> ApiResult<Json<StoreDetail>> {
     let mut conn = state.db.reader().acquire().await?;
     let store = db::find_store(&mut conn, &store_id)
@@ -188,7 +189,7 @@ struct RegisterStore {
     #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
     #[schema(pattern = "\\S")]
-    owner_id: String,
+    owner_id: OwnerId,
     #[schema(minimum = -90, maximum = 90)]
     lat: f64,
     #[schema(minimum = -180, maximum = 180)]
@@ -220,12 +221,8 @@ async fn register_store(
 ) -> ApiResult<(StatusCode, Json<StoreDetail>)> {
     caller.require(Role::Admin)?;
     let location = parse_location(body.lat, body.lng)?;
-    let (store, published) = Store::register(
-        Uuid::now_v7().to_string(),
-        body.owner_id,
-        &body.name,
-        location,
-    )?;
+    let (store, published) =
+        Store::register(StoreId::generate(), body.owner_id, &body.name, location)?;
     state.work.create(&store, [published.into()]).await?;
     Ok((StatusCode::CREATED, Json(detail(store))))
 }
@@ -255,13 +252,13 @@ struct FoodBody {
 async fn owned_store(
     conn: &mut platform::db::Conn,
     caller: &Identity,
-    store_id: &str,
+    store_id: &StoreId,
 ) -> ApiResult<Store> {
     caller.require(Role::Owner)?;
     let store = db::find_store(conn, store_id)
         .await?
         .ok_or_else(store_not_found)?;
-    if store.owner_id != caller.subject_id {
+    if store.owner_id != caller.owner_id() {
         return Err(ApiError::forbidden("this store belongs to another owner"));
     }
     Ok(store)
@@ -272,14 +269,14 @@ async fn owned_store(
 async fn change_own_store(
     state: &AppState,
     caller: &Identity,
-    store_id: &str,
+    store_id: &StoreId,
     mut decide: impl FnMut(&mut Store) -> Result<Option<contracts::MenuPublished>, ApiError> + Send,
 ) -> ApiResult<Json<StoreDetail>> {
     caller.require(Role::Owner)?;
     let store = state
         .work
         .change::<Store, ApiError>(store_id, |store| {
-            if store.owner_id != caller.subject_id {
+            if store.owner_id != caller.owner_id() {
                 return Err(ApiError::forbidden("this store belongs to another owner"));
             }
             Ok(decide(store)?.into())
@@ -303,7 +300,7 @@ async fn change_own_store(
 async fn replace_menu(
     State(state): State<AppState>,
     caller: Identity,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
     Json(body): Json<MenuBody>,
 ) -> ApiResult<Json<StoreDetail>> {
     let drafts: Vec<FoodDraft> = body
@@ -326,7 +323,7 @@ async fn replace_menu(
 async fn set_open(
     state: AppState,
     caller: Identity,
-    store_id: String,
+    store_id: StoreId,
     open: bool,
 ) -> ApiResult<Json<StoreDetail>> {
     change_own_store(&state, &caller, &store_id, |store| Ok(store.set_open(open))).await
@@ -344,7 +341,7 @@ async fn set_open(
 async fn open_store(
     State(state): State<AppState>,
     caller: Identity,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
 ) -> ApiResult<Json<StoreDetail>> {
     set_open(state, caller, store_id, true).await
 }
@@ -361,7 +358,7 @@ async fn open_store(
 async fn pause_store(
     State(state): State<AppState>,
     caller: Identity,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
 ) -> ApiResult<Json<StoreDetail>> {
     set_open(state, caller, store_id, false).await
 }
@@ -405,7 +402,7 @@ struct OrdersQuery {
 async fn list_orders(
     State(state): State<AppState>,
     caller: Identity,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
     Query(query): Query<OrdersQuery>,
 ) -> ApiResult<Json<Vec<StoreOrderView>>> {
     let mut conn = state.db.reader().acquire().await?;
@@ -459,7 +456,7 @@ async fn list_orders(
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StoreOrderState {
-    order_id: String,
+    order_id: OrderId,
     status: &'static str,
     cook_minutes: Option<i64>,
     ready_at: Option<i64>,
@@ -471,8 +468,8 @@ struct StoreOrderState {
 async fn owner_command(
     state: &AppState,
     caller: &Identity,
-    store_id: &str,
-    order_id: &str,
+    store_id: &StoreId,
+    order_id: &OrderId,
     decide: impl Fn(&mut StoreOrder, &Store) -> Result<contracts::Event, StoreOrderError> + Send + Sync,
 ) -> ApiResult<Json<StoreOrderState>> {
     let store = {
@@ -482,7 +479,7 @@ async fn owner_command(
     let order = state
         .work
         .change::<StoreOrder, ApiError>(order_id, |order| {
-            if order.store_id != store_id {
+            if order.store_id != *store_id {
                 return Err(order_not_found());
             }
             Ok(Decision::publish(decide(order, &store)?))
@@ -522,7 +519,7 @@ struct AcceptBody {
 async fn accept(
     State(state): State<AppState>,
     caller: Identity,
-    Path((store_id, order_id)): Path<(String, String)>,
+    Path((store_id, order_id)): Path<(StoreId, OrderId)>,
     Json(body): Json<AcceptBody>,
 ) -> ApiResult<Json<StoreOrderState>> {
     let minutes = CookMinutes::parse(body.cook_minutes).map_err(ApiError::from)?;
@@ -555,7 +552,7 @@ struct RejectBody {
 async fn reject(
     State(state): State<AppState>,
     caller: Identity,
-    Path((store_id, order_id)): Path<(String, String)>,
+    Path((store_id, order_id)): Path<(StoreId, OrderId)>,
     Json(body): Json<RejectBody>,
 ) -> ApiResult<Json<StoreOrderState>> {
     let reason = Reason::parse(&body.reason).map_err(ApiError::from)?;
@@ -580,7 +577,7 @@ async fn reject(
 async fn cook_start(
     State(state): State<AppState>,
     caller: Identity,
-    Path((store_id, order_id)): Path<(String, String)>,
+    Path((store_id, order_id)): Path<(StoreId, OrderId)>,
 ) -> ApiResult<Json<StoreOrderState>> {
     owner_command(&state, &caller, &store_id, &order_id, |order, _| {
         order.start_cooking().map(Into::into)
@@ -601,7 +598,7 @@ async fn cook_start(
 async fn cook_finish(
     State(state): State<AppState>,
     caller: Identity,
-    Path((store_id, order_id)): Path<(String, String)>,
+    Path((store_id, order_id)): Path<(StoreId, OrderId)>,
 ) -> ApiResult<Json<StoreOrderState>> {
     owner_command(&state, &caller, &store_id, &order_id, |order, store| {
         order.finish_cooking(store).map(Into::into)
@@ -621,7 +618,7 @@ async fn cook_finish(
 async fn food_counts(
     State(state): State<AppState>,
     caller: Identity,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
 ) -> ApiResult<Json<Vec<FoodCount>>> {
     let mut conn = state.db.reader().acquire().await?;
     owned_store(&mut conn, &caller, &store_id).await?;
@@ -641,7 +638,7 @@ async fn food_counts(
 async fn get_order(
     State(state): State<AppState>,
     caller: Identity,
-    Path((store_id, order_id)): Path<(String, String)>,
+    Path((store_id, order_id)): Path<(StoreId, OrderId)>,
 ) -> ApiResult<Json<StoreOrderView>> {
     let mut conn = state.db.reader().acquire().await?;
     owned_store(&mut conn, &caller, &store_id).await?;
@@ -670,7 +667,7 @@ async fn get_order(
 async fn order_events(
     State(state): State<AppState>,
     caller: Identity,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
     resume: LastEventId,
 ) -> ApiResult<Sse<KeepAliveStream<Events>>> {
     let mut conn = state.db.reader().acquire().await?;
@@ -679,9 +676,13 @@ async fn order_events(
     drop(conn);
     state
         .live
-        .stream(views::LIVE_FEED, store_id, resume, Start::Now, |_| {
-            Shown::AsIs
-        })
+        .stream(
+            views::LIVE_FEED,
+            store_id.into_string(),
+            resume,
+            Start::Now,
+            |_| Shown::AsIs,
+        )
         .await
 }
 

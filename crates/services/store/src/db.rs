@@ -1,6 +1,6 @@
 //! The store service's queries (portable SQL; see platform::db).
 
-use contracts::{Event, GeoPoint};
+use contracts::{Event, GeoPoint, OrderId, OwnerId, StoreId};
 use platform::{
     Aggregate, Tx,
     db::{Conn, inserted, now_ms},
@@ -13,10 +13,10 @@ use crate::{
 };
 
 impl Aggregate for Store {
-    type Id = str;
+    type Id = StoreId;
     const NOT_FOUND: (&'static str, &'static str) = ("store-not-found", "there is no such store");
 
-    async fn load(tx: &mut Tx, id: &str) -> anyhow::Result<Option<Self>> {
+    async fn load(tx: &mut Tx, id: &StoreId) -> anyhow::Result<Option<Self>> {
         Ok(find_store(tx, id).await?)
     }
 
@@ -39,11 +39,11 @@ impl Aggregate for Store {
 }
 
 impl Aggregate for StoreOrder {
-    type Id = str;
+    type Id = OrderId;
     const NOT_FOUND: (&'static str, &'static str) =
         ("order-not-found", "this store has no such order");
 
-    async fn load(tx: &mut Tx, id: &str) -> anyhow::Result<Option<Self>> {
+    async fn load(tx: &mut Tx, id: &OrderId) -> anyhow::Result<Option<Self>> {
         find_store_order(tx, id).await
     }
 
@@ -87,7 +87,7 @@ async fn record_menus(tx: &mut Tx, caused: &[Event]) -> anyhow::Result<()> {
 /// The status of an order while it is still at `version`.
 async fn status_at(
     conn: &mut Conn,
-    order_id: &str,
+    order_id: &OrderId,
     version: i64,
 ) -> anyhow::Result<Option<StoreOrderStatus>> {
     let status: Option<String> =
@@ -106,8 +106,8 @@ async fn status_at(
 
 #[derive(FromRow)]
 struct StoreRow {
-    store_id: String,
-    owner_id: String,
+    store_id: StoreId,
+    owner_id: OwnerId,
     name: String,
     lat: f64,
     lng: f64,
@@ -116,19 +116,17 @@ struct StoreRow {
 }
 
 impl StoreRow {
-    fn into_store(self, foods: Vec<Food>) -> Store {
-        Store {
+    fn into_store(self, foods: Vec<Food>) -> sqlx::Result<Store> {
+        Ok(Store {
             store_id: self.store_id,
             owner_id: self.owner_id,
             name: self.name,
-            location: GeoPoint {
-                lat: self.lat,
-                lng: self.lng,
-            },
+            location: GeoPoint::new(self.lat, self.lng)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             open: self.is_open != 0,
             foods,
             revision: self.revision,
-        }
+        })
     }
 }
 
@@ -140,10 +138,10 @@ pub async fn list_stores(conn: &mut Conn) -> sqlx::Result<Vec<Store>> {
     ))
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(|r| r.into_store(Vec::new())).collect())
+    rows.into_iter().map(|r| r.into_store(Vec::new())).collect()
 }
 
-pub async fn find_store(conn: &mut Conn, store_id: &str) -> sqlx::Result<Option<Store>> {
+pub async fn find_store(conn: &mut Conn, store_id: &StoreId) -> sqlx::Result<Option<Store>> {
     let row: Option<StoreRow> = sqlx::query_as(&format!(
         "SELECT {STORE_COLUMNS} FROM stores WHERE store_id = $1"
     ))
@@ -167,7 +165,7 @@ pub async fn find_store(conn: &mut Conn, store_id: &str) -> sqlx::Result<Option<
         })
     })
     .collect::<sqlx::Result<_>>()?;
-    Ok(Some(row.into_store(foods)))
+    Ok(Some(row.into_store(foods)?))
 }
 
 pub async fn insert_store(conn: &mut Conn, store: &Store) -> sqlx::Result<()> {
@@ -178,8 +176,8 @@ pub async fn insert_store(conn: &mut Conn, store: &Store) -> sqlx::Result<()> {
     .bind(&store.store_id)
     .bind(&store.owner_id)
     .bind(&store.name)
-    .bind(store.location.lat)
-    .bind(store.location.lng)
+    .bind(store.location.lat())
+    .bind(store.location.lng())
     .bind(i64::from(store.open))
     .bind(store.revision)
     .bind(now_ms())
@@ -253,7 +251,7 @@ pub async fn insert_store_order(conn: &mut Conn, order: &StoreOrder) -> anyhow::
 
 pub async fn find_store_order(
     conn: &mut Conn,
-    order_id: &str,
+    order_id: &OrderId,
 ) -> anyhow::Result<Option<StoreOrder>> {
     let row = sqlx::query(
         "SELECT order_id, store_id, customer_id, status, amount, items, delivery_address, \
@@ -305,7 +303,7 @@ pub async fn unanswered_orders(
     conn: &mut Conn,
     placed_before: i64,
     limit: i64,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<OrderId>> {
     let ids = sqlx::query_scalar(
         "SELECT order_id FROM store_orders WHERE status = $1 AND placed_at < $2 \
          ORDER BY placed_at LIMIT $3",
@@ -340,7 +338,7 @@ pub async fn record_menu(
 /// The store's menu as it was at `at` (epoch ms): the last revision published by then.
 pub async fn menu_at(
     conn: &mut Conn,
-    store_id: &str,
+    store_id: &StoreId,
     at: i64,
 ) -> anyhow::Result<Option<contracts::MenuPublished>> {
     let row = sqlx::query(
@@ -356,7 +354,7 @@ pub async fn menu_at(
 }
 
 /// Remembers an order canceled before the store received it; false when it was already.
-pub async fn withdraw(conn: &mut Conn, order_id: &str) -> anyhow::Result<bool> {
+pub async fn withdraw(conn: &mut Conn, order_id: &OrderId) -> anyhow::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO withdrawn_orders (order_id, withdrawn_at) VALUES ($1, $2) \
          ON CONFLICT (order_id) DO NOTHING",
@@ -368,7 +366,7 @@ pub async fn withdraw(conn: &mut Conn, order_id: &str) -> anyhow::Result<bool> {
     Ok(inserted.rows_affected() == 1)
 }
 
-pub async fn is_withdrawn(conn: &mut Conn, order_id: &str) -> anyhow::Result<bool> {
+pub async fn is_withdrawn(conn: &mut Conn, order_id: &OrderId) -> anyhow::Result<bool> {
     let found: Option<i64> =
         sqlx::query_scalar("SELECT withdrawn_at FROM withdrawn_orders WHERE order_id = $1")
             .bind(order_id)

@@ -2,8 +2,9 @@
 //! return the event to publish; the caller stores both in one transaction.
 
 use contracts::{
-    CancelRefused, CookFinished, CookStarted, DeliveryAddress, GeoPoint, MenuItem, MenuPublished,
-    OrderAccepted, OrderLine, OrderRejected, StoreOrderCanceled,
+    CancelRefused, CookFinished, CookStarted, CustomerId, DeliveryAddress, GeoPoint, Krw, MenuItem,
+    MenuPublished, OrderAccepted, OrderId, OrderLine, OrderRejected, OrderStatus, OwnerId, StoreId,
+    StoreOrderCanceled,
 };
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -36,12 +37,12 @@ impl Name {
 
 /// A price in KRW: positive and at most 10,000,000.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Price(i64);
+pub struct Price(Krw);
 
 impl Price {
     pub fn parse(raw: i64) -> Result<Self, DomainError> {
         if (1..=MAX_PRICE).contains(&raw) {
-            Ok(Self(raw))
+            Ok(Self(Krw::try_from(raw).expect("a positive price")))
         } else {
             Err(invalid(format!(
                 "price must be between 1 and {MAX_PRICE} KRW"
@@ -51,18 +52,14 @@ impl Price {
 }
 
 pub fn parse_location(lat: f64, lng: f64) -> Result<GeoPoint, DomainError> {
-    if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lng) {
-        Ok(GeoPoint { lat, lng })
-    } else {
-        Err(invalid("lat must be within ±90 and lng within ±180"))
-    }
+    GeoPoint::new(lat, lng).map_err(|e| invalid(e.to_string()))
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Food {
     pub food_id: String,
     pub name: String,
-    pub price: i64,
+    pub price: Krw,
     pub sold_out: bool,
 }
 
@@ -71,14 +68,15 @@ pub struct Food {
 pub struct FoodDraft {
     pub food_id: Option<String>,
     pub name: String,
+    /// As the owner typed it: checked by `Price::parse`.
     pub price: i64,
     pub sold_out: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Store {
-    pub store_id: String,
-    pub owner_id: String,
+    pub store_id: StoreId,
+    pub owner_id: OwnerId,
     pub name: String,
     pub location: GeoPoint,
     pub open: bool,
@@ -89,12 +87,12 @@ pub struct Store {
 impl Store {
     /// A new, open store with an empty menu.
     pub fn register(
-        store_id: String,
-        owner_id: String,
+        store_id: StoreId,
+        owner_id: OwnerId,
         name: &str,
         location: GeoPoint,
     ) -> Result<(Self, MenuPublished), DomainError> {
-        if owner_id.trim().is_empty() {
+        if owner_id.as_str().trim().is_empty() {
             return Err(invalid("ownerId is required"));
         }
         let store = Self {
@@ -256,6 +254,23 @@ impl StoreOrderStatus {
     }
 }
 
+/// The store's statuses have the customer's names: a cancel refusal tells the order where it is.
+impl From<StoreOrderStatus> for OrderStatus {
+    fn from(status: StoreOrderStatus) -> Self {
+        match status {
+            StoreOrderStatus::Placed => OrderStatus::Placed,
+            StoreOrderStatus::Accepted => OrderStatus::Accepted,
+            StoreOrderStatus::Rejected => OrderStatus::Rejected,
+            StoreOrderStatus::Cooking => OrderStatus::Cooking,
+            StoreOrderStatus::Cooked => OrderStatus::Cooked,
+            StoreOrderStatus::Picked => OrderStatus::Picked,
+            StoreOrderStatus::Delivered => OrderStatus::Delivered,
+            StoreOrderStatus::Completed => OrderStatus::Completed,
+            StoreOrderStatus::Canceled => OrderStatus::Canceled,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreOrderError {
     #[error("cannot {action} an order that is {}", from.as_str())]
@@ -305,11 +320,11 @@ impl Reason {
 /// The store's copy of an order, and the state machine the owner drives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreOrder {
-    pub order_id: String,
-    pub store_id: String,
-    pub customer_id: String,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
+    pub customer_id: CustomerId,
     pub status: StoreOrderStatus,
-    pub amount: i64,
+    pub amount: Krw,
     pub items: Vec<OrderLine>,
     pub delivery_address: DeliveryAddress,
     pub placed_at: i64,
@@ -423,7 +438,7 @@ impl StoreOrder {
                     }
                     _ => "the food has already left the store".into(),
                 },
-                current_status: settled.as_str().into(),
+                current_status: settled.into(),
             }),
         }
     }
@@ -473,10 +488,7 @@ mod tests {
             "s-1".into(),
             "o-1".into(),
             " Kimbap Heaven ",
-            GeoPoint {
-                lat: 37.5,
-                lng: 127.0,
-            },
+            GeoPoint::known(37.5, 127.0),
         )
         .unwrap()
         .0
@@ -497,7 +509,7 @@ mod tests {
             "s".into(),
             "o".into(),
             "  Tteok ",
-            GeoPoint { lat: 1.0, lng: 2.0 },
+            GeoPoint::known(1.0, 2.0),
         )
         .unwrap();
         assert_eq!(store.name, "Tteok");
@@ -551,12 +563,11 @@ mod tests {
             store_id: "s-1".into(),
             customer_id: "c-1".into(),
             status,
-            amount: 1000,
+            amount: Krw::new(1000),
             items: vec![],
             delivery_address: DeliveryAddress {
                 text: "Seoul".into(),
-                lat: 37.5,
-                lng: 127.0,
+                point: GeoPoint::known(37.5, 127.0),
             },
             placed_at: 0,
             cook_minutes: None,
@@ -604,7 +615,7 @@ mod tests {
                 CancelDecision::Canceled(_) => assert!(canceled, "{status:?}"),
                 CancelDecision::Refused(refusal) => {
                     assert!(!canceled, "{status:?}");
-                    assert_eq!(refusal.current_status, status.as_str());
+                    assert_eq!(refusal.current_status, status.into());
                     assert_eq!(o.status, status, "a refusal changes nothing");
                 }
                 CancelDecision::AlreadyCanceled => panic!("{status:?}"),
@@ -744,17 +755,14 @@ mod tests {
             store_id: "s-1".into(),
             owner_id: "o-1".into(),
             name: "store".into(),
-            location: GeoPoint {
-                lat: 37.5,
-                lng: 127.0,
-            },
+            location: GeoPoint::known(37.5, 127.0),
             open,
             foods: foods
                 .iter()
                 .map(|(id, price, sold_out)| MenuItem {
                     food_id: (*id).into(),
                     name: (*id).into(),
-                    price: *price,
+                    price: Krw::try_from(*price).unwrap(),
                     sold_out: *sold_out,
                 })
                 .collect(),
@@ -767,7 +775,7 @@ mod tests {
             food_id: food.into(),
             name: food.into(),
             quantity: 1,
-            unit_price,
+            unit_price: Krw::try_from(unit_price).unwrap(),
         }
     }
 

@@ -9,7 +9,7 @@
 
 use std::{convert::Infallible, time::Duration};
 
-use contracts::{Event, EventType};
+use contracts::{Event, EventType, OrderId};
 use platform::{
     Db, Decision, Tx, UnitOfWork, WorkError,
     bus::{EventHandler, Incoming},
@@ -145,7 +145,7 @@ impl EventHandler for StorePolicies {
 }
 
 /// Moves a cooked order on to `step` (its live view goes with the save).
-async fn follow(tx: &mut Tx, order_id: &str, step: StoreOrderStatus) -> anyhow::Result<()> {
+async fn follow(tx: &mut Tx, order_id: &OrderId, step: StoreOrderStatus) -> anyhow::Result<()> {
     let result = unit::change_in::<StoreOrder, Infallible>(tx, order_id, |order| {
         Ok(if order.follow(step) {
             Decision::quiet()

@@ -1,6 +1,6 @@
 //! Read models of the store service: the owner's list of received orders.
 
-use contracts::{DeliveryAddress, OrderLine};
+use contracts::{CustomerId, DeliveryAddress, Krw, OrderId, OrderLine, StoreId};
 use platform::{
     db::{Conn, Tx},
     live,
@@ -13,10 +13,10 @@ use crate::domain::StoreOrder;
 #[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreOrderView {
-    pub order_id: String,
-    pub customer_id: String,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
     pub status: String,
-    pub amount: i64,
+    pub amount: Krw,
     pub items: Vec<OrderLine>,
     pub delivery_address: DeliveryAddress,
     pub placed_at: i64,
@@ -43,7 +43,7 @@ pub const LIVE_FEED: &str = "store-orders";
 /// Shows the order, as it now is, on its store's live stream.
 pub async fn show_live(tx: &mut Tx, order: &StoreOrder) -> anyhow::Result<()> {
     let view = StoreOrderView::from(order);
-    live::record(tx, LIVE_FEED, &order.store_id, "order", &view).await?;
+    live::record(tx, LIVE_FEED, order.store_id.as_str(), "order", &view).await?;
     Ok(())
 }
 
@@ -58,7 +58,7 @@ pub enum Listing {
 
 pub async fn store_orders(
     conn: &mut Conn,
-    store_id: &str,
+    store_id: &StoreId,
     status: Option<&str>,
     listing: Listing,
     after: Option<(i64, &str)>,
@@ -110,7 +110,7 @@ pub async fn store_orders(
 /// Adds (`delta` = 1) or takes back (`delta` = -1) one order in the food counts.
 pub async fn count_order(
     conn: &mut Conn,
-    store_id: &str,
+    store_id: &StoreId,
     items: &[OrderLine],
     delta: i64,
 ) -> anyhow::Result<()> {
@@ -144,7 +144,7 @@ pub struct FoodCount {
 }
 
 /// The seeds' count view: orders per food item, most ordered first.
-pub async fn food_counts(conn: &mut Conn, store_id: &str) -> anyhow::Result<Vec<FoodCount>> {
+pub async fn food_counts(conn: &mut Conn, store_id: &StoreId) -> anyhow::Result<Vec<FoodCount>> {
     let rows = sqlx::query(
         "SELECT food_id, name, orders, quantity FROM food_counts WHERE store_id = $1 \
          ORDER BY orders DESC, food_id",

@@ -1,0 +1,94 @@
+//! Statuses that cross the wire: in events, in the calls between services and in the API.
+
+use serde::{Deserialize, Serialize};
+use strum::VariantArray;
+
+/// Where an order stands. From `Placed` on, as the customer sees it (docs/events.md, "Sagas");
+/// before that the order is being paid for, and the customer sees no order until the charge is
+/// approved.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+pub enum OrderStatus {
+    Placed,
+    Accepted,
+    Rejected,
+    Cooking,
+    Cooked,
+    Picked,
+    Delivered,
+    Completed,
+    CancelRequested,
+    Canceled,
+    /// Recorded before the charge, so a crash between the charge and the order cannot leave a
+    /// charge without an order that knows of it.
+    PaymentPending,
+    /// The card was declined: no order.
+    PaymentDeclined,
+    /// The charge's outcome is unknown (payment unavailable): no order, and the charge is voided.
+    PaymentFailed,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether the customer has an order: the charge was approved.
+    pub fn is_placed(self) -> bool {
+        !matches!(
+            self,
+            OrderStatus::PaymentPending | OrderStatus::PaymentDeclined | OrderStatus::PaymentFailed
+        )
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        raw.parse().ok()
+    }
+
+    /// Where the status sits in an order's life: breaks ties between steps recorded in the same
+    /// millisecond (a refused cancel goes back to an earlier status, so this is not the order
+    /// statuses are reached in, only a tiebreak).
+    pub fn rank(self) -> usize {
+        Self::VARIANTS.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    /// How far along the way from kitchen to door; statuses off that way (cancel, reject,
+    /// complete) have none.
+    pub fn stage(self) -> Option<usize> {
+        [
+            OrderStatus::Placed,
+            OrderStatus::Accepted,
+            OrderStatus::Cooking,
+            OrderStatus::Cooked,
+            OrderStatus::Picked,
+            OrderStatus::Delivered,
+        ]
+        .iter()
+        .position(|s| *s == self)
+    }
+
+    /// No event moves an order out of these.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Rejected
+                | OrderStatus::Canceled
+                | OrderStatus::Completed
+                | OrderStatus::PaymentDeclined
+                | OrderStatus::PaymentFailed
+        )
+    }
+}
