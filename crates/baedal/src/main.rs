@@ -349,7 +349,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             let db = platform::Db::connect(&url, 2, baedal::migrations(ServiceName::Order)).await?;
             let mut conn = db.reader().acquire().await?;
             let stages =
-                order::stuck::stuck(&mut conn, &order::stuck::stage_deadlines(&settings.saga))
+                order::jobs::stuck(&mut conn, &order::jobs::stage_deadlines(&settings.saga))
                     .await?;
             drop(conn);
             db.close().await;

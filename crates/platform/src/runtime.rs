@@ -131,6 +131,26 @@ impl ServiceContext {
         self.consumers.spawn(future);
     }
 
+    /// Runs the job `run` every `interval` until shutdown (a sweep, a monitor). A run that fails is
+    /// logged under the job's name and tried again at the next interval.
+    pub fn every<F, Fut>(&mut self, job: &'static str, interval: std::time::Duration, mut run: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.spawn(move |shutdown| async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(interval) => {}
+                }
+                if let Err(error) = run().await {
+                    tracing::warn!(job, error = %format!("{error:#}"), "job failed");
+                }
+            }
+        });
+    }
+
     /// Serves `router` (plus health, readiness and metrics) on `listener`, with the outbox relay
     /// and the registered consumers, until the shutdown token is cancelled.
     pub fn serve(self, listener: TcpListener, router: Router) -> anyhow::Result<RunningService> {

@@ -248,11 +248,11 @@ async fn placed_order(db: &Db) {
         }],
         revision: 1,
     };
-    let priced = order::domain::Priced {
+    let priced = order::order::Priced {
         lines: lines(),
         amount: contracts::Krw::new(7000),
     };
-    let mut placed = order::domain::Order::pending(
+    let mut placed = order::order::Order::pending(
         ORDER.into(),
         CUSTOMER.into(),
         &menu,
@@ -354,11 +354,11 @@ async fn the_stores_copy_follows_a_cooked_order_to_completed_in_any_order() {
         events,
         &store::MIGRATIONS,
         async |db| {
-            let cooked = store::domain::StoreOrder {
+            let cooked = store::store_order::StoreOrder {
                 order_id: ORDER.into(),
                 store_id: STORE.into(),
                 customer_id: CUSTOMER.into(),
-                status: store::domain::StoreOrderStatus::Cooked,
+                status: store::store_order::StoreOrderStatus::Cooked,
                 amount: contracts::Krw::new(7000),
                 items: lines(),
                 delivery_address: address(),

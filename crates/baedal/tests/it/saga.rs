@@ -983,17 +983,17 @@ async fn a_charge_left_by_a_crashed_request_is_voided_by_the_payment_deadline() 
             .unwrap()
             .unwrap()
     };
-    let request = order::domain::PlaceOrder::parse(
+    let request = order::order::PlaceOrder::parse(
         store.clone().into(),
         vec![("tuna-kimbap".into(), 1)],
-        order::domain::parse_address("서울", 37.5, 127.0).unwrap(),
+        order::order::parse_address("서울", 37.5, 127.0).unwrap(),
         "card",
         "tok_visa".into(),
     )
     .unwrap();
-    let priced = order::domain::price(&menu, &request.items).unwrap();
+    let priced = order::order::price(&menu, &request.items).unwrap();
     let order_id = contracts::OrderId::generate();
-    let pending = order::domain::Order::pending(
+    let pending = order::order::Order::pending(
         order_id.clone(),
         baedal::demo::subject_id("customer2").into(),
         &menu,

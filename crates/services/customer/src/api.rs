@@ -10,8 +10,9 @@ use platform::{ApiResult, AuthKeys, Db, Identity, Role, config::Grade, http::Jso
 use serde::Serialize;
 
 use crate::{
-    db::{self, CouponView},
-    domain::{Customer, grade_for},
+    customer::{Customer, grade_for},
+    db,
+    views::{self, CouponView},
 };
 
 /// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
@@ -59,7 +60,7 @@ async fn me(State(state): State<AppState>, caller: Identity) -> ApiResult<Json<P
             completed_orders: 0,
             grade: grade_for(&state.grades, 0).to_owned(),
         });
-    let coupons = db::coupons(&mut conn, &caller.customer_id()).await?;
+    let coupons = views::coupons(&mut conn, &caller.customer_id()).await?;
     Ok(Json(Profile {
         customer_id: customer.customer_id,
         name: caller.name.clone(),

@@ -7,7 +7,10 @@ use platform::{
 };
 use sqlx::Row;
 
-use crate::domain::{Coupon, CouponStatus, Customer};
+use crate::{
+    coupon::{Coupon, CouponStatus},
+    customer::Customer,
+};
 
 impl Aggregate for Customer {
     type Id = CustomerId;
@@ -146,35 +149,4 @@ pub async fn count_completed(
     .execute(&mut *conn)
     .await?;
     Ok(inserted.rows_affected() == 1)
-}
-
-#[derive(serde::Serialize, Debug, Clone, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CouponView {
-    pub coupon_id: String,
-    pub review_id: ReviewId,
-    pub order_id: OrderId,
-    pub status: String,
-    pub issued_at: i64,
-}
-
-pub async fn coupons(conn: &mut Conn, customer_id: &CustomerId) -> anyhow::Result<Vec<CouponView>> {
-    sqlx::query(
-        "SELECT coupon_id, review_id, order_id, status, issued_at FROM coupons \
-         WHERE customer_id = $1 ORDER BY issued_at DESC",
-    )
-    .bind(customer_id)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|row| {
-        Ok(CouponView {
-            coupon_id: row.try_get("coupon_id")?,
-            review_id: row.try_get("review_id")?,
-            order_id: row.try_get("order_id")?,
-            status: row.try_get("status")?,
-            issued_at: row.try_get("issued_at")?,
-        })
-    })
-    .collect()
 }

@@ -2,9 +2,11 @@
 //! (taken back when the review is deleted).
 
 pub mod api;
+pub mod coupon;
+pub mod customer;
 pub mod db;
-pub mod domain;
 pub mod policies;
+pub mod views;
 
 use platform::{RunningService, ServiceContext};
 use sqlx::migrate::Migrator;

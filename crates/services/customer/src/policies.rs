@@ -15,8 +15,9 @@ use platform::{
 use uuid::Uuid;
 
 use crate::{
+    coupon::Coupon,
+    customer::{Customer, grade_for},
     db,
-    domain::{Coupon, Customer, grade_for},
 };
 
 pub struct CustomerPolicies {

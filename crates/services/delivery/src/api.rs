@@ -8,15 +8,15 @@ use axum::{
 };
 use contracts::{DeliveryId, RiderId};
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork,
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role, UnitOfWork,
     http::{Json, Path, Query},
     live::{Events, LastEventId, Live, Shown, Start},
 };
 use serde::Deserialize;
 
 use crate::{
-    db,
-    domain::{Delivery, DeliveryError, DeliveryStatus, Refusal, Search},
+    commands, db,
+    delivery::{Delivery, DeliveryError, DeliveryStatus, Refusal, Search},
     views::{self, DeliveryView, RiderStats, view},
 };
 
@@ -214,7 +214,8 @@ async fn pick(
     caller: Identity,
     Path(delivery_id): Path<DeliveryId>,
 ) -> ApiResult<Json<DeliveryView>> {
-    rider_moves(&state, &caller, &delivery_id, Delivery::pick).await
+    let delivery = commands::pick(&state, &caller, &delivery_id).await?;
+    Ok(Json(view(delivery, None)))
 }
 /// Only the rider who picked the delivery completes it; the rider's count rises with it.
 #[utoipa::path(
@@ -233,25 +234,10 @@ async fn complete(
     caller: Identity,
     Path(delivery_id): Path<DeliveryId>,
 ) -> ApiResult<Json<DeliveryView>> {
-    rider_moves(&state, &caller, &delivery_id, Delivery::complete).await
-}
-
-/// A rider's move on a delivery, decided by the domain and saved through the unit of work.
-async fn rider_moves<E: Into<contracts::Event>>(
-    state: &AppState,
-    caller: &Identity,
-    delivery_id: &DeliveryId,
-    step: impl Fn(&mut Delivery, &RiderId) -> Result<E, Refusal> + Send + Sync,
-) -> ApiResult<Json<DeliveryView>> {
-    caller.require(Role::Rider)?;
-    let delivery = state
-        .work
-        .change::<Delivery, Refusal>(delivery_id, |delivery| {
-            step(delivery, &caller.rider_id()).map(Decision::publish)
-        })
-        .await?;
+    let delivery = commands::complete(&state, &caller, &delivery_id).await?;
     Ok(Json(view(delivery, None)))
 }
+
 #[utoipa::path(
     get,
     path = "/riders/{riderId}/stats",

@@ -9,7 +9,7 @@ use platform::{
 use sqlx::Row;
 
 use crate::{
-    domain::{BoundingBox, Delivery, DeliveryStatus},
+    delivery::{BoundingBox, Delivery, DeliveryStatus},
     views,
 };
 

@@ -2,8 +2,9 @@
 //! it, gives it to exactly one rider, and counts deliveries per rider.
 
 pub mod api;
+pub mod commands;
 pub mod db;
-pub mod domain;
+pub mod delivery;
 pub mod policies;
 pub mod views;
 

@@ -13,7 +13,7 @@ use platform::{
 
 use crate::{
     db,
-    domain::{Delivery, DeliveryStatus},
+    delivery::{Delivery, DeliveryStatus},
 };
 
 pub struct DeliveryPolicies;

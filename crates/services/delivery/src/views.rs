@@ -8,7 +8,7 @@ use platform::{
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::domain::Delivery;
+use crate::delivery::Delivery;
 
 /// A delivery as riders see it.
 #[derive(Serialize, utoipa::ToSchema)]

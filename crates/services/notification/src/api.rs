@@ -11,7 +11,7 @@ use platform::{
 };
 use serde::Deserialize;
 
-use crate::db::{self, Notification};
+use crate::{db::Notification, views};
 
 /// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
 #[derive(Clone, FromRef)]
@@ -55,7 +55,7 @@ async fn list(
     let limit = platform::http::page_size(query.limit, 100, 500)?;
     let mut conn = state.db.reader().acquire().await?;
     Ok(Json(
-        db::for_customer(
+        views::for_customer(
             &mut conn,
             &caller.customer_id(),
             query.order_id.as_deref(),

@@ -5,7 +5,7 @@ use platform::db::{Conn, now_ms};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::domain::Delivery;
+use crate::notification::Delivery;
 
 pub async fn remember_contact(
     conn: &mut Conn,
@@ -136,25 +136,8 @@ pub struct Notification {
     pub sent_at: Option<i64>,
 }
 
-const COLUMNS: &str = "notification_id, event_id, order_id, customer_id, event_type, message, \
+pub(crate) const COLUMNS: &str = "notification_id, event_id, order_id, customer_id, event_type, message, \
     status, attempts, last_error, created_at, sent_at";
-
-pub async fn for_customer(
-    conn: &mut Conn,
-    customer_id: &CustomerId,
-    order_id: Option<&str>,
-    limit: i64,
-) -> anyhow::Result<Vec<Notification>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM notifications WHERE customer_id = $1 AND ($2 = '' OR order_id = $2) \
-         ORDER BY occurred_at DESC, notification_id DESC LIMIT $3"
-    ))
-    .bind(customer_id)
-    .bind(order_id.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
-}
 
 /// Sheds the oldest waiting messages beyond `max_backlog`; returns how many were dropped.
 pub async fn shed(conn: &mut Conn, max_backlog: i64) -> anyhow::Result<u64> {

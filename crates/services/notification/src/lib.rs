@@ -4,8 +4,10 @@
 pub mod api;
 pub mod channel;
 pub mod db;
-pub mod domain;
+pub mod jobs;
+pub mod notification;
 pub mod policies;
+pub mod views;
 
 use platform::{RunningService, ServiceContext};
 use sqlx::migrate::Migrator;
@@ -17,7 +19,7 @@ pub static MIGRATIONS: Migrator = sqlx::migrate!();
 
 pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
     ctx.consume(policies::NotificationPolicy);
-    let dispatcher = policies::Dispatcher {
+    let dispatcher = jobs::Dispatcher {
         db: ctx.db.clone(),
         channel: channel::Channel::from_settings(&ctx.settings.notification)?,
         settings: ctx.settings.notification.clone(),

@@ -1,34 +1,30 @@
 //! HTTP commands and queries of the order service.
 
 use contracts::{CustomerId, Krw, OrderId, PaymentId, StoreId};
-use std::time::Duration;
 
 use axum::{
     Router,
     extract::{FromRef, State},
-    http::{HeaderMap, Method, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{
         IntoResponse, Response,
         sse::{KeepAliveStream, Sse},
     },
     routing::{get, post},
 };
-use contracts::http::{ChargeRequest, IDEMPOTENCY_KEY, OrderSummary, PaymentView};
+use contracts::http::{IDEMPOTENCY_KEY, OrderSummary};
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, ServiceName, UnitOfWork,
-    WorkError,
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role, ServiceName, UnitOfWork,
     auth::ServiceCaller,
-    client::{CallError, ResilientClient},
-    db::now_ms,
+    client::ResilientClient,
     http::{Json, Path, Query},
     live::{Events, LastEventId, Live, Shown, Start},
-    unit::Exists,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    db,
-    domain::{Order, OrderError, OrderStatus, PlaceOrder, RequestKey, parse_address, price},
+    commands, db,
+    order::{Order, OrderError, OrderStatus, PlaceOrder, RequestKey, parse_address},
     views::{self, MypageOrder},
 };
 
@@ -124,9 +120,6 @@ struct Placed {
     amount: Krw,
 }
 
-/// How long a repeated request waits for the first one (same `Idempotency-Key`) to finish.
-const SAME_REQUEST_WAIT: Duration = Duration::from_secs(5);
-
 /// Scenario steps 1–2: price the order from the menu replica, record it as `PaymentPending`,
 /// charge the customer synchronously, and only then place it with its `OrderPlaced` event. No
 /// payment, no order; and no charge without an order that knows of it, whenever a crash comes.
@@ -183,139 +176,8 @@ async fn place_order(
         )?),
         None => None,
     };
-    if let Some(key) = &request_key
-        && let Some(existing) = find_by_request(&state, &caller.customer_id(), &key.key).await?
-    {
-        return same_request(&state, existing, key).await;
-    }
-    let menu = {
-        let mut conn = state.db.reader().acquire().await?;
-        db::find_menu(&mut conn, &request.store_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("store-not-found", "there is no such store"))?
-    };
-    let priced = price(&menu, &request.items)?;
-    let order = Order::pending(
-        OrderId::generate(),
-        caller.customer_id(),
-        &menu,
-        priced,
-        request.delivery_address,
-        request_key.clone(),
-        now_ms(),
-    );
-    match state.work.create(&order, []).await {
-        Ok(()) => {}
-        Err(WorkError::Refused(Exists)) => {
-            // A concurrent twin with the same key was first.
-            let key = request_key
-                .as_ref()
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("order id collided")))?;
-            let existing = find_by_request(&state, &caller.customer_id(), &key.key)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::internal(anyhow::anyhow!("order of a request vanished"))
-                })?;
-            return same_request(&state, existing, key).await;
-        }
-        Err(error) => return Err(error.into()),
-    }
-
-    let charge = ChargeRequest {
-        order_id: order.order_id.clone(),
-        customer_id: order.customer_id.clone(),
-        amount: order.amount,
-        method: "card".into(),
-        card_token: request.card_token,
-    };
-    let outcome = state
-        .payment
-        .json::<PaymentView>(
-            Method::POST,
-            "/internal/payments",
-            Some(&charge),
-            Some(order.order_id.as_str()),
-        )
-        .await;
-    // Only this request moves a `PaymentPending` order (or the payment deadline, long after):
-    // should the deadline have moved it meanwhile, the domain refuses and says so.
-    let order_id = order.order_id.clone();
-    match outcome {
-        Ok(payment) => {
-            let order = state
-                .work
-                .change::<Order, _>(&order_id, |order| {
-                    order
-                        .paid(payment.payment_id.clone())
-                        .map(Decision::publish)
-                })
-                .await?;
-            tracing::info!(order_id = %order.order_id, amount = order.amount.won(), "order placed");
-            Ok(placed_answer(&order))
-        }
-        Err(CallError::Rejected { status, .. }) if status == StatusCode::PAYMENT_REQUIRED => {
-            state
-                .work
-                .change::<Order, _>(&order_id, |order| {
-                    order.declined().map(|()| Decision::quiet())
-                })
-                .await?;
-            Err(declined())
-        }
-        Err(error) => {
-            // Only a definite refusal means no charge exists; after anything else it may, or
-            // may still land: have it voided (or refused when it arrives late), durably, with
-            // the order's end. Should this fail too, the order stays PaymentPending and the
-            // payment deadline settles it.
-            state
-                .work
-                .change::<Order, _>(&order_id, |order| {
-                    order.payment_failed().map(Decision::publish)
-                })
-                .await?;
-            Err(payment_failure(error))
-        }
-    }
-}
-
-async fn find_by_request(
-    state: &AppState,
-    customer_id: &CustomerId,
-    key: &str,
-) -> ApiResult<Option<Order>> {
-    let mut conn = state.db.reader().acquire().await?;
-    Ok(db::find_by_request(&mut conn, customer_id, key).await?)
-}
-
-/// Answers a repeated request with what the first one got, waiting a little while the first
-/// one is still being paid for.
-async fn same_request(state: &AppState, mut order: Order, key: &RequestKey) -> ApiResult<Response> {
-    if order.request.as_ref().map(|r| &r.fingerprint) != Some(&key.fingerprint) {
-        return Err(ApiError::conflict(
-            "idempotency-key-reused",
-            "this Idempotency-Key was used for a different order; use a new key for a new order",
-        ));
-    }
-    let deadline = tokio::time::Instant::now() + SAME_REQUEST_WAIT;
-    while order.status == OrderStatus::PaymentPending && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut conn = state.db.reader().acquire().await?;
-        order = db::find_order(&mut conn, &order.order_id)
-            .await?
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("order vanished")))?;
-    }
-    match order.status {
-        OrderStatus::PaymentPending => Err(ApiError::conflict(
-            "request-in-progress",
-            "the first request with this Idempotency-Key is still being paid for; retry shortly",
-        )),
-        OrderStatus::PaymentDeclined => Err(declined()),
-        OrderStatus::PaymentFailed => Err(payment_failure(CallError::Unavailable {
-            peer: ServiceName::Payment.to_string(),
-            reason: "the first request with this key could not reach payment".into(),
-        })),
-        _ => Ok(placed_answer(&order)),
-    }
+    let order = commands::place(&state, caller.customer_id(), request, request_key).await?;
+    Ok(placed_answer(&order))
 }
 
 fn placed_answer(order: &Order) -> Response {
@@ -328,32 +190,6 @@ fn placed_answer(order: &Order) -> Response {
         }),
     )
         .into_response()
-}
-
-fn declined() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYMENT_REQUIRED,
-        "payment-declined",
-        "the card was declined; no order was placed",
-    )
-}
-
-/// The fallback of the payment call: a declined card is the customer's to fix (402); an
-/// unavailable payment service means "try again later" (503), and no order is placed.
-fn payment_failure(error: CallError) -> ApiError {
-    error.fallback(
-        "payment-unavailable",
-        "payment is temporarily unavailable; no order was placed, please try again later",
-        |status, problem| match status {
-            StatusCode::PAYMENT_REQUIRED => declined(),
-            _ => ApiError::unprocessable(
-                "payment-refused",
-                problem
-                    .map(|p| p.detail)
-                    .unwrap_or_else(|| "the payment was refused".into()),
-            ),
-        },
-    )
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -375,7 +211,7 @@ struct OrderView {
     cancel_refusal: Option<String>,
 }
 
-fn order_not_found() -> ApiError {
+pub(crate) fn order_not_found() -> ApiError {
     platform::unit::not_found::<Order>()
 }
 
@@ -433,26 +269,6 @@ struct StatusView {
     status: &'static str,
 }
 
-/// Changes one of the caller's orders through the unit of work: someone else's order, or one not
-/// placed yet, is no order at all.
-async fn customer_command<E: Into<contracts::Event>>(
-    state: &AppState,
-    caller: &Identity,
-    order_id: &OrderId,
-    decide: impl Fn(&mut Order) -> Result<Option<E>, OrderError> + Send + Sync,
-) -> ApiResult<Order> {
-    caller.require(Role::Customer)?;
-    Ok(state
-        .work
-        .change::<Order, ApiError>(order_id, |order| {
-            if order.customer_id != caller.customer_id() || !order.status.is_placed() {
-                return Err(order_not_found());
-            }
-            Ok(decide(order)?.into())
-        })
-        .await?)
-}
-
 /// Scenario step 6: the customer asks to cancel; the store decides (until cooking starts).
 #[utoipa::path(
     post,
@@ -469,7 +285,7 @@ async fn cancel_order(
     caller: Identity,
     Path(order_id): Path<OrderId>,
 ) -> ApiResult<(StatusCode, Json<StatusView>)> {
-    let order = customer_command(&state, &caller, &order_id, Order::request_cancel).await?;
+    let order = commands::cancel(&state, &caller, &order_id).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(StatusView {
@@ -495,7 +311,7 @@ async fn confirm_receipt(
     caller: Identity,
     Path(order_id): Path<OrderId>,
 ) -> ApiResult<Json<StatusView>> {
-    let order = customer_command(&state, &caller, &order_id, Order::confirm_receipt).await?;
+    let order = commands::confirm_receipt(&state, &caller, &order_id).await?;
     Ok(Json(StatusView {
         order_id: order.order_id,
         status: order.status.as_str(),
@@ -630,16 +446,16 @@ async fn order_summary(
     path = "/admin/sagas/stuck",
     tag = "order",
     responses(
-        (status = 200, description = "orders past their stage's deadline, per stage", body = Vec<crate::stuck::StuckStage>)
+        (status = 200, description = "orders past their stage's deadline, per stage", body = Vec<crate::jobs::StuckStage>)
     )
 )]
 async fn stuck_sagas(
     State(state): State<AppState>,
     caller: Identity,
-) -> ApiResult<Json<Vec<crate::stuck::StuckStage>>> {
+) -> ApiResult<Json<Vec<crate::jobs::StuckStage>>> {
     caller.require(Role::Admin)?;
     let mut conn = state.db.reader().acquire().await?;
-    Ok(Json(crate::stuck::stuck(&mut conn, &state.stuck).await?))
+    Ok(Json(crate::jobs::stuck(&mut conn, &state.stuck).await?))
 }
 
 /// The routes this service answers through the gateway, described for the merged OpenAPI document.

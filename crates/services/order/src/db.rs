@@ -7,7 +7,7 @@ use platform::{
 };
 use sqlx::Row;
 
-use crate::domain::{Order, OrderStatus, RequestKey};
+use crate::order::{Order, OrderStatus, RequestKey};
 
 impl Aggregate for Order {
     type Id = OrderId;

@@ -2,26 +2,22 @@
 //! - whenever a store publishes its menu, the replica takes it (orders are priced from it);
 //! - whenever the store or the delivery reports progress, the order follows (and a canceled order
 //!   asks for its refund with `OrderCanceled`);
-//! - whenever anything happens to an order, the customer's mypage shows it;
-//! - whenever an order stays `PaymentPending` past the payment deadline, its request died between
-//!   the charge and the order's own commit: the charge is voided;
-//! - whenever an order stays `Placed` past the store's deadline and a grace, the store never got
-//!   it: the order is canceled, and so refunded.
+//! - whenever anything happens to an order, the customer's mypage shows it.
+//!
+//! The deadlines (payment, store) are the order's jobs (`jobs.rs`).
 
-use std::{convert::Infallible, time::Duration};
+use std::convert::Infallible;
 
 use contracts::{Event, EventType};
 use platform::{
-    Db, Decision, Tx, UnitOfWork, WorkError,
+    Decision, Tx, WorkError,
     bus::{EventHandler, Incoming},
-    db::now_ms,
     unit,
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     db,
-    domain::{Order, OrderStatus},
+    order::{Order, OrderStatus},
     views::{self, NewEntry, StepKind},
 };
 
@@ -158,90 +154,4 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
     )
     .await?;
     views::show_live(tx, order_id).await
-}
-
-/// The order's own deadlines: how long a payment may stay pending and a placed order
-/// unanswered before this service settles them by itself.
-#[derive(Clone, Copy, Debug)]
-pub struct Deadlines {
-    pub payment: Duration,
-    pub store: Duration,
-    pub interval: Duration,
-}
-
-/// Settles orders past their deadlines, every `interval`, until shutdown.
-pub async fn deadlines(
-    db: Db,
-    work: UnitOfWork,
-    deadlines: Deadlines,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(deadlines.interval) => {}
-        }
-        let swept = async {
-            let voided = settle(
-                &db,
-                &work,
-                OrderStatus::PaymentPending,
-                deadlines.payment,
-                |order| order.payment_failed().ok().map(Event::from),
-            )
-            .await?;
-            let expired = settle(&db, &work, OrderStatus::Placed, deadlines.store, |order| {
-                order.expire().map(Event::from)
-            })
-            .await?;
-            anyhow::Ok((voided, expired))
-        };
-        match swept.await {
-            Ok((0, 0)) => {}
-            Ok((voided, expired)) => {
-                tracing::warn!(voided, expired, "settled orders past their deadlines");
-                metrics::counter!("orders_settled_by_deadline_total", "stage" => "payment")
-                    .increment(voided as u64);
-                metrics::counter!("orders_settled_by_deadline_total", "stage" => "store")
-                    .increment(expired as u64);
-            }
-            Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "order deadline sweep failed")
-            }
-        }
-    }
-}
-
-/// Applies `decide` to every order in `status` older than `age`, each in its own unit of work; an
-/// order that moved on meanwhile is left alone.
-async fn settle(
-    db: &Db,
-    work: &UnitOfWork,
-    status: OrderStatus,
-    age: Duration,
-    decide: impl Fn(&mut Order) -> Option<Event> + Send + Sync,
-) -> anyhow::Result<usize> {
-    let before = now_ms() - age.as_millis() as i64;
-    let due = {
-        let mut conn = db.reader().acquire().await?;
-        db::orders_in_status(&mut conn, status, before, 100).await?
-    };
-    let mut settled = 0;
-    for order_id in due {
-        // Set by the attempt that was saved: a request that moved the order meanwhile wins.
-        let mut moved = false;
-        let order = work
-            .change::<Order, Infallible>(&order_id, |order| {
-                let caused = (order.status == status).then(|| decide(order)).flatten();
-                moved = caused.is_some();
-                Ok(caused.into())
-            })
-            .await?;
-        if moved {
-            tracing::warn!(order_id = %order.order_id, from = status.as_str(),
-                to = order.status.as_str(), "order settled by its deadline");
-            settled += 1;
-        }
-    }
-    Ok(settled)
 }

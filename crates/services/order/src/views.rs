@@ -13,7 +13,7 @@ use platform::{
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::domain::OrderStatus;
+use crate::order::OrderStatus;
 
 #[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

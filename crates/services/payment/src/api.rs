@@ -6,22 +6,20 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
-use contracts::{CustomerId, OrderId, PaymentId};
 use contracts::{
-    Event,
+    CustomerId, OrderId,
     http::{ChargeRequest, IDEMPOTENCY_KEY, PaymentStatus, PaymentView},
 };
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Identity, Role, ServiceName, UnitOfWork, WorkError,
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role, ServiceName, UnitOfWork,
     auth::ServiceCaller,
-    db::now_ms,
     http::{Json, Path},
-    unit::Exists,
 };
 
 use crate::{
-    db,
-    domain::{Charge, DomainError, Payment},
+    commands, db,
+    payment::{Charge, DomainError},
+    views,
 };
 
 /// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
@@ -78,32 +76,8 @@ async fn charge(
     let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok());
     let customer_id = body.customer_id.clone();
     let charge = Charge::parse(body, &customer_id, key)?;
-    if let Some(existing) = find_by_order(&state, &charge.order_id).await? {
-        return outcome(charge.replay(existing)?);
-    }
-    let (payment, approved) = charge.decide(PaymentId::generate(), now_ms());
-    match state
-        .work
-        .create(&Payment(payment.clone()), approved.map(Event::from))
-        .await
-    {
-        Ok(()) => {}
-        Err(WorkError::Refused(Exists)) => {
-            // A concurrent twin of this request committed first: answer what it decided.
-            let existing = find_by_order(&state, &charge.order_id)
-                .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("payment vanished")))?;
-            return outcome(charge.replay(existing)?);
-        }
-        Err(error) => return Err(error.into()),
-    }
-    tracing::info!(order_id = %payment.order_id, status = ?payment.status, "payment decided");
+    let payment = commands::charge(&state, charge).await?;
     outcome(payment)
-}
-
-async fn find_by_order(state: &AppState, order_id: &OrderId) -> ApiResult<Option<PaymentView>> {
-    let mut conn = state.db.reader().acquire().await?;
-    Ok(db::find_by_order(&mut conn, order_id).await?)
 }
 
 #[utoipa::path(
@@ -126,7 +100,7 @@ async fn get_payment(
         .await?
         .filter(|p| caller.role == Role::Admin || p.customer_id == caller.customer_id())
         .ok_or_else(|| ApiError::not_found("payment-not-found", "no payment for that order"))?;
-    let refund = db::find_refund(&mut conn, &order_id).await?;
+    let refund = views::find_refund(&mut conn, &order_id).await?;
     Ok(Json(PaymentDetail { payment, refund }))
 }
 
@@ -135,7 +109,7 @@ async fn get_payment(
 struct PaymentDetail {
     #[serde(flatten)]
     payment: PaymentView,
-    refund: Option<db::RefundView>,
+    refund: Option<views::RefundView>,
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -170,7 +144,9 @@ async fn list_payments(
     };
     let limit = platform::http::page_size(query.limit, 50, 500)?;
     let mut conn = state.db.reader().acquire().await?;
-    Ok(Json(db::recent(&mut conn, customer.as_ref(), limit).await?))
+    Ok(Json(
+        views::recent(&mut conn, customer.as_ref(), limit).await?,
+    ))
 }
 
 /// The routes this service answers through the gateway, described for the merged OpenAPI document.

@@ -1,6 +1,6 @@
 //! The payment service's queries.
 
-use contracts::{CustomerId, Krw, OrderId};
+use contracts::OrderId;
 use contracts::{
     Event,
     http::{PaymentStatus, PaymentView},
@@ -11,7 +11,7 @@ use platform::{
 };
 use sqlx::Row;
 
-use crate::domain::{Payment, parse_status, status_str};
+use crate::payment::{Payment, parse_status, status_str};
 
 impl Aggregate for Payment {
     /// The order id: an order has at most one payment.
@@ -58,9 +58,10 @@ impl Aggregate for Payment {
     }
 }
 
-const COLUMNS: &str = "payment_id, order_id, customer_id, amount, method, status, created_at";
+pub(crate) const COLUMNS: &str =
+    "payment_id, order_id, customer_id, amount, method, status, created_at";
 
-fn payment(row: sqlx::any::AnyRow) -> anyhow::Result<PaymentView> {
+pub(crate) fn payment(row: sqlx::any::AnyRow) -> anyhow::Result<PaymentView> {
     let status: String = row.try_get("status")?;
     Ok(PaymentView {
         payment_id: row.try_get("payment_id")?,
@@ -124,45 +125,4 @@ pub async fn insert_refund(
     .execute(&mut *conn)
     .await
     .map(drop)
-}
-
-#[derive(serde::Serialize, Debug, Clone, utoipa::ToSchema, sqlx::FromRow)]
-#[serde(rename_all = "camelCase")]
-pub struct RefundView {
-    pub refund_id: String,
-    pub amount: Krw,
-    pub reason: String,
-    pub status: String,
-    pub created_at: i64,
-}
-
-pub async fn find_refund(
-    conn: &mut Conn,
-    order_id: &OrderId,
-) -> anyhow::Result<Option<RefundView>> {
-    Ok(sqlx::query_as(
-        "SELECT refund_id, amount, reason, status, created_at FROM refunds WHERE order_id = $1",
-    )
-    .bind(order_id)
-    .fetch_optional(&mut *conn)
-    .await?)
-}
-
-/// The newest payments, for operators.
-pub async fn recent(
-    conn: &mut Conn,
-    customer_id: Option<&CustomerId>,
-    limit: i64,
-) -> anyhow::Result<Vec<PaymentView>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE ($1 = '' OR customer_id = $1) \
-         ORDER BY created_at DESC, payment_id DESC LIMIT $2"
-    ))
-    .bind(customer_id.map_or("", CustomerId::as_str))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(payment)
-    .collect()
 }

@@ -2,9 +2,11 @@
 //! id (no payment, no order).
 
 pub mod api;
+pub mod commands;
 pub mod db;
-pub mod domain;
+pub mod payment;
 pub mod policies;
+pub mod views;
 
 use platform::{RunningService, ServiceContext};
 use sqlx::migrate::Migrator;

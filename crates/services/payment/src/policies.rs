@@ -15,7 +15,7 @@ use platform::{
 };
 use uuid::Uuid;
 
-use crate::domain::{self, Payment};
+use crate::payment::{self, Payment};
 
 pub struct PaymentPolicies;
 
@@ -34,7 +34,7 @@ impl EventHandler for PaymentPolicies {
             Event::OrderCanceled(canceled) => refund(tx, &canceled.order_id, "canceled").await,
             Event::PaymentVoidRequested(request) => {
                 let voided = unit::change_in::<Payment, Infallible>(tx, &request.order_id, |p| {
-                    Ok(if domain::void(&mut p.0) {
+                    Ok(if payment::void(&mut p.0) {
                         Decision::quiet()
                     } else {
                         Decision::Unchanged
@@ -45,7 +45,7 @@ impl EventHandler for PaymentPolicies {
                     Ok(_) => {}
                     // The charge has not arrived (or never will): a voided placeholder refuses it.
                     Err(WorkError::NotFound(_)) => {
-                        let placeholder = domain::voided_placeholder(
+                        let placeholder = payment::voided_placeholder(
                             &request.order_id,
                             &request.customer_id,
                             PaymentId::generate(),
@@ -65,7 +65,7 @@ impl EventHandler for PaymentPolicies {
 
 async fn refund(tx: &mut Tx, order_id: &OrderId, reason: &str) -> anyhow::Result<()> {
     let refunded = unit::change_in::<Payment, Infallible>(tx, order_id, |payment| {
-        Ok(domain::refund(&mut payment.0, Uuid::now_v7().to_string(), reason).into())
+        Ok(payment::refund(&mut payment.0, Uuid::now_v7().to_string(), reason).into())
     })
     .await;
     match refunded {

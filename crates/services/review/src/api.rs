@@ -3,23 +3,22 @@
 use axum::{
     Router,
     extract::{FromRef, State},
-    http::{Method, StatusCode},
+    http::StatusCode,
     routing::{delete, get, post},
 };
-use contracts::http::OrderSummary;
-use contracts::{OrderId, OrderStatus, ReviewId, StoreId};
+use contracts::{OrderId, ReviewId, StoreId};
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork, WorkError,
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role, UnitOfWork,
     client::ResilientClient,
     http::{Json, Path, Query},
-    unit::Exists,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    db::{self, ReviewView},
-    domain::{Rating, Review, ReviewError, Text},
+    commands,
+    review::{Rating, ReviewError, Text},
+    views::{self, ReviewView},
 };
 
 /// What handlers share; `FromRef` lets extractors take one part (the auth keys) of it.
@@ -99,65 +98,7 @@ async fn write_review(
     let order_id = Uuid::parse_str(body.order_id.as_str().trim()).map_err(|_| {
         ApiError::unprocessable("invalid-review", "orderId must be an order id (a UUID)")
     })?;
-    let order: OrderSummary = state
-        .orders
-        .json(
-            Method::GET,
-            &format!("/internal/orders/{}", order_id.hyphenated()),
-            None::<&()>,
-            None,
-        )
-        .await
-        .map_err(|error| {
-            error.fallback(
-                "order-lookup-unavailable",
-                "orders cannot be checked right now; nothing was stored, please try again later",
-                |status, _| match status {
-                    StatusCode::NOT_FOUND => {
-                        ApiError::not_found("order-not-found", "there is no such order of yours")
-                    }
-                    // The peer refused the lookup itself: a client error of this request, not an
-                    // outage.
-                    _ => {
-                        tracing::warn!(%status, "order lookup refused");
-                        ApiError::unprocessable("invalid-review", "the order cannot be checked")
-                    }
-                },
-            )
-        })?;
-    if order.customer_id != caller.customer_id() {
-        return Err(ApiError::not_found(
-            "order-not-found",
-            "there is no such order of yours",
-        ));
-    }
-    if order.status != OrderStatus::Completed {
-        return Err(ApiError::conflict(
-            "order-not-completed",
-            format!(
-                "only completed orders can be reviewed; this one is {}",
-                order.status
-            ),
-        ));
-    }
-    let (review, written) = Review::write(
-        ReviewId::generate(),
-        order.order_id,
-        caller.customer_id(),
-        order.store_id,
-        rating,
-        text,
-    );
-    match state.work.create(&review, [written.into()]).await {
-        Ok(()) => {}
-        Err(WorkError::Refused(Exists)) => {
-            return Err(ApiError::conflict(
-                "already-reviewed",
-                "this order already has a review",
-            ));
-        }
-        Err(error) => return Err(error.into()),
-    }
+    let review = commands::write(&state, &caller, order_id, rating, text).await?;
     Ok((
         StatusCode::CREATED,
         Json(Written {
@@ -184,16 +125,7 @@ async fn delete_review(
     caller: Identity,
     Path(review_id): Path<ReviewId>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Role::Customer)?;
-    state
-        .work
-        .change::<Review, ApiError>(&review_id, |review| {
-            review
-                .delete(&caller.customer_id())
-                .map(Decision::publish)
-                .ok_or_else(platform::unit::not_found::<Review>)
-        })
-        .await?;
+    commands::delete(&state, &caller, &review_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -223,7 +155,9 @@ async fn store_reviews(
 ) -> ApiResult<Json<Vec<ReviewView>>> {
     let limit = platform::http::page_size(query.limit, 50, 200)?;
     let mut conn = state.db.reader().acquire().await?;
-    Ok(Json(db::store_reviews(&mut conn, &store_id, limit).await?))
+    Ok(Json(
+        views::store_reviews(&mut conn, &store_id, limit).await?,
+    ))
 }
 
 /// The routes this service answers through the gateway, described for the merged OpenAPI document.

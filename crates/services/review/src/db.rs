@@ -1,14 +1,13 @@
 //! The review service's queries.
 
-use contracts::{Event, OrderId, ReviewId, StoreId};
+use contracts::{Event, ReviewId};
 use platform::{
     Aggregate, Tx,
-    db::{Conn, move_status, now_ms},
+    db::{move_status, now_ms},
 };
-use serde::Serialize;
 use sqlx::Row;
 
-use crate::domain::{Rating, Review, ReviewStatus, Text};
+use crate::review::{Rating, Review, ReviewStatus, Text};
 
 impl Aggregate for Review {
     type Id = ReviewId;
@@ -72,32 +71,4 @@ impl Aggregate for Review {
         )
         .await?)
     }
-}
-
-#[derive(Serialize, Debug, Clone, utoipa::ToSchema, sqlx::FromRow)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewView {
-    pub review_id: ReviewId,
-    pub order_id: OrderId,
-    pub store_id: StoreId,
-    pub rating: i64,
-    #[sqlx(rename = "body")]
-    pub text: String,
-    pub created_at: i64,
-}
-
-pub async fn store_reviews(
-    conn: &mut Conn,
-    store_id: &StoreId,
-    limit: i64,
-) -> anyhow::Result<Vec<ReviewView>> {
-    Ok(sqlx::query_as(
-        "SELECT review_id, order_id, store_id, rating, body, created_at FROM reviews \
-         WHERE store_id = $1 AND status = $2 ORDER BY created_at DESC, review_id DESC LIMIT $3",
-    )
-    .bind(store_id)
-    .bind(ReviewStatus::Active.as_str())
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
 }

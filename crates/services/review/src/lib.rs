@@ -2,8 +2,10 @@
 //! order service), which earns them a coupon; deleting a review takes the coupon back.
 
 pub mod api;
+pub mod commands;
 pub mod db;
-pub mod domain;
+pub mod review;
+pub mod views;
 
 use platform::{RunningService, ServiceContext, ServiceName};
 use sqlx::migrate::Migrator;

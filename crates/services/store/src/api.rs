@@ -9,19 +9,16 @@ use axum::{
 };
 use contracts::{Krw, OrderId, OwnerId, StoreId};
 use platform::{
-    ApiError, ApiResult, AuthKeys, Db, Decision, Identity, Role, UnitOfWork,
+    ApiError, ApiResult, AuthKeys, Db, Identity, Role, UnitOfWork,
     http::{Json, Path, Query},
     live::{Events, LastEventId, Live, Shown, Start},
 };
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::{
-    db,
-    domain::{
-        CookMinutes, DomainError, FoodDraft, Reason, Store, StoreOrder, StoreOrderError,
-        StoreOrderStatus, parse_location,
-    },
+    commands, db,
+    store::{DomainError, FoodDraft, Store, parse_location},
+    store_order::{CookMinutes, Reason, StoreOrder, StoreOrderError, StoreOrderStatus},
     views::{self, FoodCount, StoreOrderView},
 };
 
@@ -77,7 +74,7 @@ impl From<StoreOrderError> for ApiError {
     }
 }
 
-fn order_not_found() -> ApiError {
+pub(crate) fn order_not_found() -> ApiError {
     platform::unit::not_found::<StoreOrder>()
 }
 
@@ -219,11 +216,8 @@ async fn register_store(
     caller: Identity,
     Json(body): Json<RegisterStore>,
 ) -> ApiResult<(StatusCode, Json<StoreDetail>)> {
-    caller.require(Role::Admin)?;
     let location = parse_location(body.lat, body.lng)?;
-    let (store, published) =
-        Store::register(StoreId::generate(), body.owner_id, &body.name, location)?;
-    state.work.create(&store, [published.into()]).await?;
+    let store = commands::register(&state, &caller, body.owner_id, &body.name, location).await?;
     Ok((StatusCode::CREATED, Json(detail(store))))
 }
 
@@ -249,7 +243,7 @@ struct FoodBody {
 }
 
 /// Loads a store the caller owns: 404 when it does not exist, 403 when it is someone else's.
-async fn owned_store(
+pub(crate) async fn owned_store(
     conn: &mut platform::db::Conn,
     caller: &Identity,
     store_id: &StoreId,
@@ -262,27 +256,6 @@ async fn owned_store(
         return Err(ApiError::forbidden("this store belongs to another owner"));
     }
     Ok(store)
-}
-
-/// Changes a store the caller owns through the unit of work: 404 when it does not exist, 403
-/// when it is someone else's.
-async fn change_own_store(
-    state: &AppState,
-    caller: &Identity,
-    store_id: &StoreId,
-    mut decide: impl FnMut(&mut Store) -> Result<Option<contracts::MenuPublished>, ApiError> + Send,
-) -> ApiResult<Json<StoreDetail>> {
-    caller.require(Role::Owner)?;
-    let store = state
-        .work
-        .change::<Store, ApiError>(store_id, |store| {
-            if store.owner_id != caller.owner_id() {
-                return Err(ApiError::forbidden("this store belongs to another owner"));
-            }
-            Ok(decide(store)?.into())
-        })
-        .await?;
-    Ok(Json(detail(store)))
 }
 
 #[utoipa::path(
@@ -313,11 +286,8 @@ async fn replace_menu(
             sold_out: f.sold_out,
         })
         .collect();
-    change_own_store(&state, &caller, &store_id, |store| {
-        let published = store.replace_menu(drafts.clone(), || Uuid::now_v7().to_string())?;
-        Ok(Some(published))
-    })
-    .await
+    let store = commands::replace_menu(&state, &caller, &store_id, drafts).await?;
+    Ok(Json(detail(store)))
 }
 
 async fn set_open(
@@ -326,7 +296,8 @@ async fn set_open(
     store_id: StoreId,
     open: bool,
 ) -> ApiResult<Json<StoreDetail>> {
-    change_own_store(&state, &caller, &store_id, |store| Ok(store.set_open(open))).await
+    let store = commands::set_open(&state, &caller, &store_id, open).await?;
+    Ok(Json(detail(store)))
 }
 
 #[utoipa::path(
@@ -462,35 +433,13 @@ struct StoreOrderState {
     ready_at: Option<i64>,
 }
 
-/// Runs an owner's command on one of their store's orders through the unit of work; a lost race
-/// with the cancel policy is decided again on fresh state, so the owner gets the real answer
-/// (409 once the order was canceled).
-async fn owner_command(
-    state: &AppState,
-    caller: &Identity,
-    store_id: &StoreId,
-    order_id: &OrderId,
-    decide: impl Fn(&mut StoreOrder, &Store) -> Result<contracts::Event, StoreOrderError> + Send + Sync,
-) -> ApiResult<Json<StoreOrderState>> {
-    let store = {
-        let mut conn = state.db.reader().acquire().await?;
-        owned_store(&mut conn, caller, store_id).await?
-    };
-    let order = state
-        .work
-        .change::<StoreOrder, ApiError>(order_id, |order| {
-            if order.store_id != *store_id {
-                return Err(order_not_found());
-            }
-            Ok(Decision::publish(decide(order, &store)?))
-        })
-        .await?;
-    Ok(Json(StoreOrderState {
+fn order_state(order: StoreOrder) -> StoreOrderState {
+    StoreOrderState {
         order_id: order.order_id,
         status: order.status.as_str(),
         cook_minutes: order.cook_minutes,
         ready_at: order.ready_at,
-    }))
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -523,11 +472,8 @@ async fn accept(
     Json(body): Json<AcceptBody>,
 ) -> ApiResult<Json<StoreOrderState>> {
     let minutes = CookMinutes::parse(body.cook_minutes).map_err(ApiError::from)?;
-    let now = platform::db::now_ms();
-    owner_command(&state, &caller, &store_id, &order_id, |order, _| {
-        order.accept(minutes, now).map(Into::into)
-    })
-    .await
+    let order = commands::accept(&state, &caller, &store_id, &order_id, minutes).await?;
+    Ok(Json(order_state(order)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -556,10 +502,8 @@ async fn reject(
     Json(body): Json<RejectBody>,
 ) -> ApiResult<Json<StoreOrderState>> {
     let reason = Reason::parse(&body.reason).map_err(ApiError::from)?;
-    owner_command(&state, &caller, &store_id, &order_id, |order, _| {
-        order.reject(reason.clone(), false).map(Into::into)
-    })
-    .await
+    let order = commands::reject(&state, &caller, &store_id, &order_id, reason).await?;
+    Ok(Json(order_state(order)))
 }
 
 #[utoipa::path(
@@ -579,10 +523,8 @@ async fn cook_start(
     caller: Identity,
     Path((store_id, order_id)): Path<(StoreId, OrderId)>,
 ) -> ApiResult<Json<StoreOrderState>> {
-    owner_command(&state, &caller, &store_id, &order_id, |order, _| {
-        order.start_cooking().map(Into::into)
-    })
-    .await
+    let order = commands::start_cooking(&state, &caller, &store_id, &order_id).await?;
+    Ok(Json(order_state(order)))
 }
 
 #[utoipa::path(
@@ -600,10 +542,8 @@ async fn cook_finish(
     caller: Identity,
     Path((store_id, order_id)): Path<(StoreId, OrderId)>,
 ) -> ApiResult<Json<StoreOrderState>> {
-    owner_command(&state, &caller, &store_id, &order_id, |order, store| {
-        order.finish_cooking(store).map(Into::into)
-    })
-    .await
+    let order = commands::finish_cooking(&state, &caller, &store_id, &order_id).await?;
+    Ok(Json(order_state(order)))
 }
 
 #[utoipa::path(

@@ -8,7 +8,8 @@ use platform::{
 use sqlx::{FromRow, Row};
 
 use crate::{
-    domain::{Food, Store, StoreOrder, StoreOrderStatus},
+    store::{Food, Store},
+    store_order::{StoreOrder, StoreOrderStatus},
     views,
 };
 

@@ -2,9 +2,12 @@
 //! each store receives.
 
 pub mod api;
+pub mod commands;
 pub mod db;
-pub mod domain;
+pub mod jobs;
 pub mod policies;
+pub mod store;
+pub mod store_order;
 pub mod views;
 
 use platform::{RunningService, ServiceContext};
@@ -21,8 +24,8 @@ pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<Run
     let (db, work) = (ctx.db.clone(), ctx.work());
     let deadline = std::time::Duration::from_secs(ctx.settings.saga.acceptance_deadline_secs);
     let interval = std::time::Duration::from_millis(ctx.settings.saga.deadline_sweep_ms);
-    ctx.spawn(move |shutdown| {
-        policies::acceptance_deadline(db, work, deadline, interval, shutdown)
+    ctx.every("acceptance deadline", interval, move || {
+        jobs::reject_overdue(db.clone(), work.clone(), deadline)
     });
     let state = AppState {
         db: ctx.db.clone(),

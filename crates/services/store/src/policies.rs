@@ -3,24 +3,21 @@
 //!   not wait for this, so orders are taken while the store service is down and arrive later;
 //! - whenever a customer asks to cancel, the store decides: canceled until cooking starts,
 //!   refused after;
-//! - whenever an order waits past the acceptance deadline, it is rejected (and so refunded);
 //! - whenever the order service cancels an order the store never answered, the store drops it,
 //!   or remembers it so that it is not taken should it arrive after all.
 
-use std::{convert::Infallible, time::Duration};
+use std::convert::Infallible;
 
 use contracts::{Event, EventType, OrderId};
 use platform::{
-    Db, Decision, Tx, UnitOfWork, WorkError,
+    Decision, Tx, WorkError,
     bus::{EventHandler, Incoming},
-    db::now_ms,
     unit,
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     db,
-    domain::{CancelDecision, Reason, StoreOrder, StoreOrderError, StoreOrderStatus, stale_order},
+    store_order::{CancelDecision, Reason, StoreOrder, StoreOrderStatus, stale_order},
 };
 
 pub struct StorePolicies;
@@ -163,53 +160,4 @@ async fn follow(tx: &mut Tx, order_id: &OrderId, step: StoreOrderStatus) -> anyh
         }
         Err(error) => Err(error.into()),
     }
-}
-
-/// Rejects orders nobody answered within the deadline, every `interval`, until shutdown.
-pub async fn acceptance_deadline(
-    db: Db,
-    work: UnitOfWork,
-    deadline: Duration,
-    interval: Duration,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(interval) => {}
-        }
-        match reject_overdue(&db, &work, deadline).await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "rejected orders past the acceptance deadline"),
-            Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "acceptance deadline sweep failed")
-            }
-        }
-    }
-}
-
-async fn reject_overdue(db: &Db, work: &UnitOfWork, deadline: Duration) -> anyhow::Result<usize> {
-    let placed_before = now_ms() - deadline.as_millis() as i64;
-    let overdue = {
-        let mut conn = db.reader().acquire().await?;
-        db::unanswered_orders(&mut conn, placed_before, 100).await?
-    };
-    let mut rejected = 0;
-    for order_id in overdue {
-        // Set by the attempt that was saved: an owner who answered meanwhile wins.
-        let mut rejecting = false;
-        work.change::<StoreOrder, StoreOrderError>(&order_id, |order| {
-            rejecting = order.status == StoreOrderStatus::Placed;
-            if !rejecting {
-                return Ok(Decision::Unchanged);
-            }
-            let reason = Reason::parse("the store did not answer in time")?;
-            order.reject(reason, true).map(Decision::publish)
-        })
-        .await?;
-        if rejecting {
-            rejected += 1;
-        }
-    }
-    Ok(rejected)
 }

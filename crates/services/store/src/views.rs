@@ -8,7 +8,7 @@ use platform::{
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::domain::StoreOrder;
+use crate::store_order::StoreOrder;
 
 #[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
