@@ -387,8 +387,9 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<Value> {
     }
     // Short deadlines, so a crashed payment or a lost order settles within the run.
     let env: Vec<(String, String)> = vec![
-        ("BAEDAL_SAGA__PAYMENT_DEADLINE_SECS".into(), "3".into()),
-        ("BAEDAL_SAGA__DEADLINE_SWEEP_MS".into(), "500".into()),
+        ("BAEDAL_ORDER__PAYMENT_DEADLINE".into(), "3s".into()),
+        ("BAEDAL_ORDER__DEADLINE_SWEEP".into(), "500ms".into()),
+        ("BAEDAL_STORE__DEADLINE_SWEEP".into(), "500ms".into()),
     ];
     println!(
         "chaos: {} orders, {} clients, {} kills of {:?} in the {:?} shape",

@@ -4,7 +4,9 @@
 
 pub mod audit;
 pub mod bench;
-pub mod broker;
+/// The embedded broker as a supervised child process (it lives in `platform`, so that each
+/// service's own tests can run it too).
+pub use platform::broker;
 pub mod chaos;
 pub mod child;
 pub mod cluster;
@@ -20,7 +22,9 @@ use std::{
 use anyhow::Context;
 use broker::{BrokerPlan, BrokerProcess};
 use platform::{
-    RunningService, ServiceContext, ServiceName, Settings, bus::EventBus, config::Secret,
+    RunningService, ServiceContext, ServiceName, Settings,
+    bus::EventBus,
+    config::{ConfigError, Secret, Section},
 };
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -37,6 +41,45 @@ pub fn migrations(name: ServiceName) -> &'static Migrator {
         ServiceName::Customer => &customer::MIGRATIONS,
         ServiceName::Review => &review::MIGRATIONS,
     }
+}
+
+/// Checks the services' own sections of the settings (`[order]`, `[store]`, `[customer]`,
+/// `[notification]`, `[review]`), which only their crates know: each must read and pass its
+/// rules, no other top-level key may be there (a misspelt section would be ignored), and the
+/// order must give up on a store later than the store gives up on its owner.
+pub fn check_sections(settings: &Settings) -> Result<(), ConfigError> {
+    let order: order::settings::OrderSettings = settings.section()?;
+    let store: store::settings::StoreSettings = settings.section()?;
+    settings.section::<customer::settings::CustomerSettings>()?;
+    settings.section::<notification::settings::NotificationSettings>()?;
+    settings.section::<review::settings::ReviewSettings>()?;
+    let known = [
+        <order::settings::OrderSettings as Section>::KEY,
+        <store::settings::StoreSettings as Section>::KEY,
+        <customer::settings::CustomerSettings as Section>::KEY,
+        <notification::settings::NotificationSettings as Section>::KEY,
+        <review::settings::ReviewSettings as Section>::KEY,
+    ];
+    if let Some(unknown) = settings
+        .sections
+        .keys()
+        .find(|k| !known.contains(&k.as_str()))
+    {
+        return Err(ConfigError::key(
+            unknown,
+            format!("is not a setting; the sections of the services are {known:?}"),
+        ));
+    }
+    if order.store_deadline <= store.acceptance_deadline {
+        return Err(ConfigError::key(
+            "order.store_deadline",
+            format!(
+                "must be longer than store.acceptance_deadline ({:?}): the store answers first",
+                store.acceptance_deadline
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn run(
@@ -119,17 +162,7 @@ pub async fn listen(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener>
 }
 
 /// A bind failure that names the port when the port is taken.
-pub fn bind_error(what: &str, addr: SocketAddr, error: std::io::Error) -> anyhow::Error {
-    let message = if error.kind() == std::io::ErrorKind::AddrInUse {
-        format!(
-            "port {} is in use: {what} cannot listen on {addr}",
-            addr.port()
-        )
-    } else {
-        format!("{what} cannot listen on {addr}")
-    };
-    anyhow::Error::new(error).context(message)
-}
+pub use platform::broker::bind_error;
 
 fn listen_addr(settings: &Settings, name: ServiceName) -> anyhow::Result<std::net::SocketAddr> {
     // After start the URL carries the real port, also for services bound to port 0.
@@ -155,6 +188,7 @@ impl Platform {
         plan: &Plan,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
+        check_sections(&settings)?;
         let mut listeners = Vec::new();
         for name in &plan.services {
             let bind = settings.service(*name).bind;

@@ -196,7 +196,9 @@ enum DlqAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut settings = match Settings::load(cli.config.as_deref()) {
+    let loaded = Settings::load(cli.config.as_deref())
+        .and_then(|settings| baedal::check_sections(&settings).map(|()| settings));
+    let mut settings = match loaded {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("baedal: {error}");
@@ -348,9 +350,8 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             let url = settings.database_url(ServiceName::Order);
             let db = platform::Db::connect(&url, 2, baedal::migrations(ServiceName::Order)).await?;
             let mut conn = db.reader().acquire().await?;
-            let stages =
-                order::jobs::stuck(&mut conn, &order::jobs::stage_deadlines(&settings.saga))
-                    .await?;
+            let deadlines = order::jobs::stage_deadlines(&settings.section()?);
+            let stages = order::jobs::stuck(&mut conn, &deadlines).await?;
             drop(conn);
             db.close().await;
             for stage in &stages {

@@ -9,7 +9,7 @@ use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
 };
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// The services of baedal, in the order `up` starts them (and their default ports 8081–8087).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -117,8 +117,10 @@ impl fmt::Debug for Secret {
     }
 }
 
+// No `deny_unknown_fields`: the services' sections are collected by `sections` instead, and a
+// top-level key that is neither the platform's nor a service's is refused by `baedal`.
 #[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Settings {
     /// Where `up` keeps its SQLite files and the embedded broker's log.
     pub data_dir: PathBuf,
@@ -134,151 +136,11 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub services: BTreeMap<ServiceName, ServiceSettings>,
     pub gateway: GatewaySettings,
-    pub saga: SagaSettings,
-    pub customer: CustomerSettings,
-    pub notification: NotificationSettings,
-    pub review: ReviewSettings,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Grade {
-    pub name: String,
-    /// Completed orders needed to reach this grade.
-    pub min_completed: i64,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields, default)]
-pub struct CustomerSettings {
-    /// Baemin-style grades, lowest first; the first must start at 0.
-    pub grades: Vec<Grade>,
-}
-
-impl Default for CustomerSettings {
-    fn default() -> Self {
-        let grades = [
-            ("고마운분", 0),
-            ("귀한분", 1),
-            ("더귀한분", 5),
-            ("천생연분", 10),
-        ]
-        .into_iter()
-        .map(|(name, min_completed)| Grade {
-            name: name.into(),
-            min_completed,
-        })
-        .collect();
-        Self { grades }
-    }
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum ChannelKind {
-    /// Writes each message to the log (development).
-    Log,
-    /// POSTs each message as JSON to `webhook_url`.
-    Webhook,
-    /// An AlimTalk-style HTTP API: `kakao.base_url`, a sender key, one template per event.
-    Kakao,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields, default)]
-pub struct KakaoSettings {
-    pub base_url: String,
-    pub sender_key: Secret,
-    /// Template code per event type; events without one use `default_template`.
-    pub templates: BTreeMap<String, String>,
-    pub default_template: String,
-}
-
-impl Default for KakaoSettings {
-    fn default() -> Self {
-        Self {
-            base_url: String::new(),
-            sender_key: Secret::new(""),
-            templates: BTreeMap::new(),
-            default_template: "BAEDAL_STATUS".into(),
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotificationSettings {
-    pub channel: ChannelKind,
-    pub webhook_url: String,
-    pub kakao: KakaoSettings,
-    /// Timeout of one send.
-    pub send_timeout_ms: u64,
-    /// Attempts per message before it is marked failed.
-    pub max_attempts: u32,
-    pub backoff_ms: u64,
-    /// Messages sent at once; a slow channel holds at most this many.
-    pub concurrency: usize,
-    /// Unsent messages kept waiting; beyond this the oldest are dropped (shed) and counted.
-    pub max_backlog: i64,
-    pub poll_interval_ms: u64,
-}
-
-impl Default for NotificationSettings {
-    fn default() -> Self {
-        Self {
-            channel: ChannelKind::Log,
-            webhook_url: String::new(),
-            kakao: KakaoSettings::default(),
-            send_timeout_ms: 2_000,
-            max_attempts: 3,
-            backoff_ms: 200,
-            concurrency: 8,
-            max_backlog: 1_000,
-            poll_interval_ms: 200,
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReviewSettings {
-    pub max_text_chars: usize,
-}
-
-impl Default for ReviewSettings {
-    fn default() -> Self {
-        Self {
-            max_text_chars: 500,
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields, default)]
-pub struct SagaSettings {
-    /// An order the store neither accepts nor rejects this long after it was placed is rejected
-    /// automatically, and refunded.
-    pub acceptance_deadline_secs: u64,
-    /// How often the store and the order service look for orders past a deadline.
-    pub deadline_sweep_ms: u64,
-    /// An order still waiting for its payment this long after it was recorded lost its request
-    /// (a crash between the charge and the order's own commit): its charge is voided.
-    pub payment_deadline_secs: u64,
-    /// An order the store has not answered `acceptance_deadline_secs` plus this after it was
-    /// placed never reached the store (its `OrderPlaced` was dead-lettered, say): the order
-    /// service cancels it, and it is refunded.
-    pub store_grace_secs: u64,
-}
-
-impl Default for SagaSettings {
-    fn default() -> Self {
-        Self {
-            acceptance_deadline_secs: 300,
-            deadline_sweep_ms: 5_000,
-            payment_deadline_secs: 60,
-            store_grace_secs: 120,
-        }
-    }
+    /// The services' own sections (`[order]`, `[store]`, `[customer]`, `[notification]`,
+    /// `[review]`), kept as written: each service's crate reads and checks its own with
+    /// [`Settings::section`], and `baedal` checks that every section belongs to a service.
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, figment::value::Value>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -565,10 +427,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             services,
             gateway: GatewaySettings::default(),
-            saga: SagaSettings::default(),
-            customer: CustomerSettings::default(),
-            notification: NotificationSettings::default(),
-            review: ReviewSettings::default(),
+            sections: BTreeMap::new(),
         }
     }
 }
@@ -710,9 +569,81 @@ impl Default for GatewaySettings {
 pub struct ConfigError(String);
 
 impl ConfigError {
-    fn key(key: &str, problem: impl fmt::Display) -> Self {
+    pub fn key(key: &str, problem: impl fmt::Display) -> Self {
         Self(format!("`{key}` {problem}"))
     }
+}
+
+/// Settings one service owns: its own section of the file (`[order]`, `[store]`, ...), typed and
+/// checked by that service's crate (`garde` rules on the fields), never by the platform.
+pub trait Section: Serialize + DeserializeOwned + Default + garde::Validate<Context = ()> {
+    /// The section's key: `order` for `[order]` and `BAEDAL_ORDER__…`.
+    const KEY: &'static str;
+}
+
+impl Settings {
+    /// A service's section: its defaults, overlaid with what the file and the environment say,
+    /// then checked. An error names the key (`order.payment_deadline`).
+    pub fn section<T: Section>(&self) -> Result<T, ConfigError> {
+        let mut figment = Figment::from(Serialized::default(T::KEY, T::default()));
+        if let Some(written) = self.sections.get(T::KEY) {
+            figment = figment.merge(Serialized::default(T::KEY, written));
+        }
+        let section: T = figment
+            .extract_inner(T::KEY)
+            .map_err(|error| ConfigError(describe_in(T::KEY, error)))?;
+        section.validate().map_err(|report| {
+            let problems: Vec<String> = report
+                .iter()
+                .map(|(path, error)| match path.to_string().as_str() {
+                    "" => format!("`{}` {error}", T::KEY),
+                    field => format!("`{}.{field}` {error}", T::KEY),
+                })
+                .collect();
+            ConfigError(problems.join("; "))
+        })?;
+        Ok(section)
+    }
+
+    /// Replaces a service's section (tests and tools that start services with other settings).
+    pub fn set_section<T: Section>(&mut self, section: &T) {
+        let value = figment::value::Value::serialize(section).expect("a section serializes");
+        self.sections.insert(T::KEY.to_owned(), value);
+    }
+
+    /// Changes a service's section in place, starting from what it is now.
+    pub fn change_section<T: Section>(&mut self, change: impl FnOnce(&mut T)) {
+        let mut section = self.section::<T>().unwrap_or_default();
+        change(&mut section);
+        self.set_section(&section);
+    }
+}
+
+/// A `garde` rule for durations that must be more than zero.
+pub fn positive(value: &std::time::Duration) -> garde::Result {
+    if value.is_zero() {
+        Err(garde::Error::new("must be more than zero"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `describe` for an error inside a section: its paths start at the section's key.
+fn describe_in(key: &str, error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|mut e| {
+            // `extract_inner` appends the section's key to the path; it belongs in front.
+            if e.path.last().map(String::as_str) == Some(key) {
+                e.path.pop();
+            }
+            if e.path.first().map(String::as_str) != Some(key) {
+                e.path.insert(0, key.to_owned());
+            }
+            describe(e)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Settings {
@@ -861,58 +792,6 @@ impl Settings {
             return Err(ConfigError::key(
                 "consumer.max_attempts",
                 "must be at least 1",
-            ));
-        }
-        if self.saga.acceptance_deadline_secs == 0 || self.saga.deadline_sweep_ms == 0 {
-            return Err(ConfigError::key(
-                "saga",
-                "acceptance_deadline_secs and deadline_sweep_ms must be positive",
-            ));
-        }
-        let grades = &self.customer.grades;
-        if grades.first().map(|g| g.min_completed) != Some(0)
-            || grades
-                .windows(2)
-                .any(|w| w[0].min_completed >= w[1].min_completed)
-        {
-            return Err(ConfigError::key(
-                "customer.grades",
-                "must start at min_completed = 0 and rise strictly",
-            ));
-        }
-        let notification = &self.notification;
-        match notification.channel {
-            ChannelKind::Webhook if !notification.webhook_url.starts_with("http") => {
-                return Err(ConfigError::key(
-                    "notification.webhook_url",
-                    "must be an http(s) URL when the channel is webhook",
-                ));
-            }
-            ChannelKind::Kakao
-                if !notification.kakao.base_url.starts_with("http")
-                    || notification.kakao.sender_key.expose().is_empty() =>
-            {
-                return Err(ConfigError::key(
-                    "notification.kakao",
-                    "base_url and sender_key are required when the channel is kakao",
-                ));
-            }
-            _ => {}
-        }
-        if notification.concurrency == 0
-            || notification.max_attempts == 0
-            || notification.max_backlog < 1
-            || notification.send_timeout_ms == 0
-        {
-            return Err(ConfigError::key(
-                "notification",
-                "concurrency, max_attempts, max_backlog and send_timeout_ms must be positive",
-            ));
-        }
-        if self.review.max_text_chars == 0 {
-            return Err(ConfigError::key(
-                "review.max_text_chars",
-                "must be positive",
             ));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {

@@ -2,6 +2,7 @@
 //! "Reliability model" and "Runtime shapes").
 
 pub mod auth;
+pub mod broker;
 pub mod bus;
 pub mod client;
 pub mod config;

@@ -8,7 +8,12 @@ use crate::harness::{TestApp, eventually};
 /// An order stuck in a stage past its deadline is listed for admins and counted in `/metrics`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_order_stuck_past_its_stage_deadline_is_listed_and_counted() {
-    let app = TestApp::spawn_with(|settings| settings.saga.deadline_sweep_ms = 200).await;
+    let app = TestApp::spawn_with(|settings| {
+        settings.change_section(|order: &mut order::settings::OrderSettings| {
+            order.deadline_sweep = std::time::Duration::from_millis(200)
+        })
+    })
+    .await;
     let customer = app.login("customer1").await;
     let store = app.store_id(&customer, "owner1").await;
     let order_id = app.placed_order(&customer, &store).await;

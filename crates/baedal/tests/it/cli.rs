@@ -29,6 +29,41 @@ fn bad_configuration_fails_fast_naming_the_key() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("`database.url`"), "{stderr}");
+
+    // The services' own sections are checked by their crates, named the same way.
+    for (key, value, named) in [
+        (
+            "BAEDAL_ORDER__PAYMENT_DEADLINE",
+            "soon",
+            "`order.payment_deadline`",
+        ),
+        (
+            "BAEDAL_STORE__ACCEPTANCE_DEADLINE",
+            "0s",
+            "`store.acceptance_deadline`",
+        ),
+        (
+            "BAEDAL_STORE__ACCEPTANCE_DEADLINE",
+            "1h",
+            "`order.store_deadline`",
+        ),
+        (
+            "BAEDAL_REVIEW__MAX_TEXT_CHARS",
+            "0",
+            "`review.max_text_chars`",
+        ),
+        (
+            "BAEDAL_NOTIFICATION__CHANNEL__KIND",
+            "webhook",
+            "`notification.channel",
+        ),
+        ("BAEDAL_ORDERS__PAYMENT_DEADLINE", "1s", "`orders`"),
+    ] {
+        let output = baedal().args(["migrate"]).env(key, value).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{key}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{key}={value}: {stderr}");
+    }
 }
 
 #[test]

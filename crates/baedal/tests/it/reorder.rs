@@ -454,7 +454,7 @@ async fn grade_and_coupon_end_the_same_in_any_order() {
         .into(),
     ];
     let policies = customer::policies::CustomerPolicies {
-        grades: platform::config::CustomerSettings::default().grades,
+        grades: customer::settings::CustomerSettings::default().grades,
     };
     let (customer, coupons) = same_end_in_any_order(
         events,

@@ -10,6 +10,7 @@ use std::{
 };
 
 use axum::{Json, extract::State, http::StatusCode};
+use notification::settings::{ChannelSettings, NotificationSettings};
 use serde_json::{Value, json};
 
 use crate::harness::{TestApp, eventually};
@@ -70,9 +71,19 @@ async fn receive(
 }
 
 fn webhook(settings: &mut platform::Settings, url: &str) {
-    settings.notification.channel = platform::config::ChannelKind::Webhook;
-    settings.notification.webhook_url = url.to_owned();
-    settings.notification.poll_interval_ms = 50;
+    notification_settings(settings, |n| {
+        n.channel = ChannelSettings::Webhook {
+            url: url.parse().unwrap(),
+        };
+        n.poll_interval = Duration::from_millis(50);
+    });
+}
+
+fn notification_settings(
+    settings: &mut platform::Settings,
+    change: impl FnOnce(&mut NotificationSettings),
+) {
+    settings.change_section(change);
 }
 
 /// Places an order at owner1's store and cooks it; returns the order id.
@@ -386,9 +397,11 @@ async fn a_failing_or_hanging_channel_never_slows_orders_and_is_retried_then_giv
     let (inbox, hook) = Inbox::start().await;
     let app = TestApp::spawn_with(|settings| {
         webhook(settings, &hook);
-        settings.notification.send_timeout_ms = 300;
-        settings.notification.max_attempts = 2;
-        settings.notification.backoff_ms = 50;
+        notification_settings(settings, |n| {
+            n.send_timeout = Duration::from_millis(300);
+            n.max_attempts = 2;
+            n.backoff = Duration::from_millis(50);
+        });
     })
     .await;
     let customer = app.login("customer3").await;
@@ -445,10 +458,12 @@ async fn under_overload_messages_are_shed_and_counted_and_a_redelivery_never_sen
     inbox.mode.store(HANG, Ordering::SeqCst);
     let app = TestApp::spawn_with(|settings| {
         webhook(settings, &hook);
-        settings.notification.send_timeout_ms = 3_000;
-        settings.notification.max_attempts = 1;
-        settings.notification.concurrency = 1;
-        settings.notification.max_backlog = 1;
+        notification_settings(settings, |n| {
+            n.send_timeout = Duration::from_secs(3);
+            n.max_attempts = 1;
+            n.concurrency = 1;
+            n.max_backlog = 1;
+        });
     })
     .await;
     let customer = app.login("customer1").await;
@@ -641,7 +656,7 @@ async fn a_message_cut_off_by_a_crash_is_sent_again_with_its_idempotency_key() {
     let (inbox, hook) = Inbox::start().await;
     let mut app = TestApp::spawn_with(|settings| {
         webhook(settings, &hook);
-        settings.notification.send_timeout_ms = 30_000;
+        notification_settings(settings, |n| n.send_timeout = Duration::from_secs(30));
     })
     .await;
     let customer = app.login("customer2").await;

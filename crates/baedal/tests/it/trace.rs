@@ -144,8 +144,10 @@ async fn one_placed_order_is_one_trace_from_the_gateway_to_the_stores_consumer()
         "{}",
         describe(&all)
     );
-    // The spans nest in time as they do in the tree.
-    assert!(gateway.start_time <= order.start_time && order.end_time <= gateway.end_time);
+    // The spans nest in time as they do in the tree. Only their starts: a server's span closes
+    // once the body it answered is flushed, which may be just after the caller's span, which
+    // ends as it has read that body, has closed.
+    assert!(gateway.start_time <= order.start_time && order.start_time <= gateway.end_time);
     assert!(publish.start_time >= order.start_time);
     assert_eq!(gateway.status, opentelemetry::trace::Status::Unset);
     assert_eq!(

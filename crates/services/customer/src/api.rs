@@ -6,7 +6,9 @@ use axum::{
     routing::get,
 };
 use contracts::CustomerId;
-use platform::{ApiResult, AuthKeys, Db, Identity, Role, config::Grade, http::Json};
+use platform::{ApiResult, AuthKeys, Db, Identity, Role, http::Json};
+
+use crate::settings::Grade;
 use serde::Serialize;
 
 use crate::{

@@ -1,8 +1,8 @@
 //! The customer aggregate: a customer's count of completed orders and the grade it earns. Pure:
 //! which grade a number of completed orders earns, and when a new one is announced.
 
+use crate::settings::Grade;
 use contracts::{CustomerId, GradeRaised, OrderId};
-use platform::config::Grade;
 
 /// A customer's count of completed orders and the grade it earns.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +45,7 @@ pub fn grade_for(grades: &[Grade], completed: i64) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use platform::config::CustomerSettings;
+    use crate::settings::CustomerSettings;
     use proptest::prelude::*;
 
     #[test]

@@ -6,6 +6,7 @@ pub mod coupon;
 pub mod customer;
 pub mod db;
 pub mod policies;
+pub mod settings;
 pub mod views;
 
 use platform::{RunningService, ServiceContext};
@@ -17,7 +18,7 @@ pub use api::{AppState, router};
 pub static MIGRATIONS: Migrator = sqlx::migrate!();
 
 pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
-    let grades = ctx.settings.customer.grades.clone();
+    let grades = ctx.settings.section::<settings::CustomerSettings>()?.grades;
     ctx.consume(policies::CustomerPolicies {
         grades: grades.clone(),
     });

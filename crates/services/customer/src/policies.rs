@@ -9,7 +9,6 @@ use contracts::{Event, EventType};
 use platform::{
     Decision, Tx, WorkError,
     bus::{EventHandler, Incoming},
-    config::Grade,
     unit,
 };
 use uuid::Uuid;
@@ -18,6 +17,7 @@ use crate::{
     coupon::Coupon,
     customer::{Customer, grade_for},
     db,
+    settings::Grade,
 };
 
 pub struct CustomerPolicies {

@@ -1,9 +1,7 @@
 //! Channel adapters: where messages go, chosen in config (`notification.channel`).
 
-use std::time::Duration;
-
+use crate::settings::{ChannelSettings, NotificationSettings};
 use contracts::http::IDEMPOTENCY_KEY;
-use platform::config::{ChannelKind, NotificationSettings};
 use serde_json::json;
 
 use crate::db::Notification;
@@ -12,7 +10,7 @@ use crate::db::Notification;
 pub enum Channel {
     Log,
     Webhook {
-        url: String,
+        url: url::Url,
         http: reqwest::Client,
     },
     Kakao {
@@ -28,20 +26,25 @@ impl Channel {
     pub fn from_settings(settings: &NotificationSettings) -> anyhow::Result<Self> {
         let http = || {
             reqwest::Client::builder()
-                .timeout(Duration::from_millis(settings.send_timeout_ms))
+                .timeout(settings.send_timeout)
                 .build()
         };
-        Ok(match settings.channel {
-            ChannelKind::Log => Channel::Log,
-            ChannelKind::Webhook => Channel::Webhook {
-                url: settings.webhook_url.clone(),
+        Ok(match &settings.channel {
+            ChannelSettings::Log => Channel::Log,
+            ChannelSettings::Webhook { url } => Channel::Webhook {
+                url: url.clone(),
                 http: http()?,
             },
-            ChannelKind::Kakao => Channel::Kakao {
-                base_url: settings.kakao.base_url.trim_end_matches('/').to_owned(),
-                sender_key: settings.kakao.sender_key.expose().to_owned(),
-                templates: settings.kakao.templates.clone(),
-                default_template: settings.kakao.default_template.clone(),
+            ChannelSettings::Kakao {
+                base_url,
+                sender_key,
+                templates,
+                default_template,
+            } => Channel::Kakao {
+                base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+                sender_key: sender_key.expose().to_owned(),
+                templates: templates.clone(),
+                default_template: default_template.clone(),
                 http: http()?,
             },
         })
@@ -64,7 +67,7 @@ impl Channel {
                 return Ok(());
             }
             Channel::Webhook { url, http } => http
-                .post(url)
+                .post(url.clone())
                 .header(IDEMPOTENCY_KEY, &n.event_id)
                 .json(&json!({
                     "notificationId": n.notification_id,
@@ -107,7 +110,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use axum::{Json, Router, extract::State, routing::post};
-    use platform::config::{ChannelKind, KakaoSettings, NotificationSettings, Secret};
+    use platform::config::Secret;
     use serde_json::Value;
 
     use super::*;
@@ -160,9 +163,8 @@ mod tests {
     async fn kakao_sends_the_event_template_with_the_sender_key() {
         let (seen, url) = server(200).await;
         let settings = NotificationSettings {
-            channel: ChannelKind::Kakao,
-            kakao: KakaoSettings {
-                base_url: format!("{url}/"),
+            channel: ChannelSettings::Kakao {
+                base_url: format!("{url}/").parse().unwrap(),
                 sender_key: Secret::new("sender-1"),
                 templates: [("CookStarted".to_owned(), "T_COOKING".to_owned())].into(),
                 default_template: "T_DEFAULT".into(),
@@ -186,8 +188,9 @@ mod tests {
     async fn a_webhook_carries_the_event_id_as_its_idempotency_key() {
         let (seen, url) = server(200).await;
         let settings = NotificationSettings {
-            channel: ChannelKind::Webhook,
-            webhook_url: format!("{url}/hook"),
+            channel: ChannelSettings::Webhook {
+                url: format!("{url}/hook").parse().unwrap(),
+            },
             ..NotificationSettings::default()
         };
         let channel = Channel::from_settings(&settings).unwrap();
@@ -202,8 +205,9 @@ mod tests {
     async fn a_refusing_channel_is_an_error_with_its_status() {
         let (_, url) = server(503).await;
         let settings = NotificationSettings {
-            channel: ChannelKind::Webhook,
-            webhook_url: format!("{url}/hook"),
+            channel: ChannelSettings::Webhook {
+                url: format!("{url}/hook").parse().unwrap(),
+            },
             ..NotificationSettings::default()
         };
         let error = Channel::from_settings(&settings)

@@ -1,9 +1,9 @@
 //! The notification's job: the dispatcher sends the queued messages through the channel, off the
 //! event log and the order flow, so a slow or dead channel holds up neither.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use platform::{Db, config::NotificationSettings};
+use platform::Db;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -11,6 +11,7 @@ use crate::{
     channel::Channel,
     db::{self, Notification},
     notification::Delivery,
+    settings::NotificationSettings,
 };
 
 /// Sends queued messages through the channel: a bounded number at once, each attempt bounded in
@@ -34,7 +35,7 @@ impl Dispatcher {
                 );
             }
         }
-        let poll = Duration::from_millis(this.settings.poll_interval_ms);
+        let poll = this.settings.poll_interval;
         let mut in_flight: JoinSet<()> = JoinSet::new();
         loop {
             if let Err(error) = this.fill(&mut in_flight).await {
@@ -73,11 +74,11 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, notification: Notification) {
-        let mut backoff = Duration::from_millis(self.settings.backoff_ms);
+        let mut backoff = self.settings.backoff;
         let mut attempts = 0;
         let (outcome, error) = loop {
             attempts += 1;
-            let timeout = Duration::from_millis(self.settings.send_timeout_ms);
+            let timeout = self.settings.send_timeout;
             let result = match tokio::time::timeout(timeout, self.channel.send(&notification)).await
             {
                 Ok(result) => result,

@@ -7,6 +7,7 @@ pub mod db;
 pub mod jobs;
 pub mod notification;
 pub mod policies;
+pub mod settings;
 pub mod views;
 
 use platform::{RunningService, ServiceContext};
@@ -19,10 +20,11 @@ pub static MIGRATIONS: Migrator = sqlx::migrate!();
 
 pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
     ctx.consume(policies::NotificationPolicy);
+    let settings: settings::NotificationSettings = ctx.settings.section()?;
     let dispatcher = jobs::Dispatcher {
         db: ctx.db.clone(),
-        channel: channel::Channel::from_settings(&ctx.settings.notification)?,
-        settings: ctx.settings.notification.clone(),
+        channel: channel::Channel::from_settings(&settings)?,
+        settings,
     };
     ctx.spawn(move |shutdown| dispatcher.run(shutdown));
     let state = AppState {

@@ -1,4 +1,4 @@
-//! The order's jobs, each run every `saga.deadline_sweep_ms`:
+//! The order's jobs, each run every `order.deadline_sweep`:
 //! - the deadlines: an order still `PaymentPending` past the payment deadline has its charge
 //!   voided, and one still `Placed` past the store's deadline and a grace is canceled;
 //! - the stuck-saga monitor: orders that sit in a non-terminal status longer than that stage
@@ -18,17 +18,19 @@ use sqlx::Row;
 use crate::{
     db,
     order::{Order, OrderStatus},
+    settings::OrderSettings,
 };
 
 /// How long each non-terminal stage may last before its order counts as stuck, in seconds.
-pub fn stage_deadlines(saga: &platform::config::SagaSettings) -> Vec<(OrderStatus, u64)> {
+pub fn stage_deadlines(settings: &OrderSettings) -> Vec<(OrderStatus, u64)> {
     vec![
-        // These two are settled by the order's own deadlines; still there means they failed.
-        (OrderStatus::PaymentPending, saga.payment_deadline_secs * 2),
+        // These two are settled by the order's own deadlines; still there twice as long after
+        // means the settling failed.
         (
-            OrderStatus::Placed,
-            saga.acceptance_deadline_secs + saga.store_grace_secs * 2,
+            OrderStatus::PaymentPending,
+            settings.payment_deadline.as_secs() * 2,
         ),
+        (OrderStatus::Placed, settings.store_deadline.as_secs() * 2),
         // The store answers a cancel request as soon as it has it.
         (OrderStatus::CancelRequested, 300),
         (OrderStatus::Accepted, 2 * 3600),

@@ -7,9 +7,10 @@ pub mod db;
 pub mod jobs;
 pub mod order;
 pub mod policies;
+pub mod settings;
 pub mod views;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use platform::{RunningService, ServiceContext, ServiceName};
 use sqlx::migrate::Migrator;
@@ -21,17 +22,17 @@ pub static MIGRATIONS: Migrator = sqlx::migrate!();
 
 pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
     ctx.consume(policies::OrderPolicies);
-    let saga = ctx.settings.saga.clone();
+    let settings: settings::OrderSettings = ctx.settings.section()?;
     let deadlines = jobs::Deadlines {
-        payment: Duration::from_secs(saga.payment_deadline_secs),
-        store: Duration::from_secs(saga.acceptance_deadline_secs + saga.store_grace_secs),
+        payment: settings.payment_deadline,
+        store: settings.store_deadline,
     };
-    let every = Duration::from_millis(saga.deadline_sweep_ms);
+    let every = settings.deadline_sweep;
     let (db, work) = (ctx.db.clone(), ctx.work());
     ctx.every("order deadlines", every, move || {
         jobs::settle_overdue(db.clone(), work.clone(), deadlines)
     });
-    let stages = Arc::new(jobs::stage_deadlines(&saga));
+    let stages = Arc::new(jobs::stage_deadlines(&settings));
     let (db, counted) = (ctx.db.clone(), stages.clone());
     ctx.every("stuck sagas", every, move || {
         jobs::count_stuck(db.clone(), counted.clone())

@@ -5,6 +5,7 @@ pub mod api;
 pub mod commands;
 pub mod db;
 pub mod review;
+pub mod settings;
 pub mod views;
 
 use platform::{RunningService, ServiceContext, ServiceName};
@@ -21,7 +22,10 @@ pub fn run(ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<Running
         auth: ctx.auth.clone(),
         work: ctx.work(),
         orders: ctx.client(ServiceName::Order)?,
-        max_text_chars: ctx.settings.review.max_text_chars,
+        max_text_chars: ctx
+            .settings
+            .section::<settings::ReviewSettings>()?
+            .max_text_chars,
     };
     ctx.serve(listener, router(state))
 }

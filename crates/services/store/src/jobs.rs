@@ -1,5 +1,5 @@
 //! The store's jobs: an order nobody answered within the acceptance deadline is rejected (and so
-//! refunded), by a sweep every `saga.deadline_sweep_ms`.
+//! refunded), by a sweep every `store.deadline_sweep`.
 
 use std::time::Duration;
 

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod db;
 pub mod jobs;
 pub mod policies;
+pub mod settings;
 pub mod store;
 pub mod store_order;
 pub mod views;
@@ -22,9 +23,9 @@ pub static MIGRATIONS: Migrator = sqlx::migrate!();
 pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<RunningService> {
     ctx.consume(policies::StorePolicies);
     let (db, work) = (ctx.db.clone(), ctx.work());
-    let deadline = std::time::Duration::from_secs(ctx.settings.saga.acceptance_deadline_secs);
-    let interval = std::time::Duration::from_millis(ctx.settings.saga.deadline_sweep_ms);
-    ctx.every("acceptance deadline", interval, move || {
+    let settings: settings::StoreSettings = ctx.settings.section()?;
+    let deadline = settings.acceptance_deadline;
+    ctx.every("acceptance deadline", settings.deadline_sweep, move || {
         jobs::reject_overdue(db.clone(), work.clone(), deadline)
     });
     let state = AppState {

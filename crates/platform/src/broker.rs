@@ -202,7 +202,20 @@ async fn spawn(plan: &BrokerPlan) -> anyhow::Result<Running> {
 pub fn ensure_free(addr: SocketAddr) -> anyhow::Result<()> {
     std::net::TcpListener::bind(addr)
         .map(drop)
-        .map_err(|error| crate::bind_error("the embedded broker", addr, error))
+        .map_err(|error| bind_error("the embedded broker", addr, error))
+}
+
+/// Why a listener could not bind, naming the port when it is taken.
+pub fn bind_error(what: &str, addr: SocketAddr, error: std::io::Error) -> anyhow::Error {
+    let message = if error.kind() == std::io::ErrorKind::AddrInUse {
+        format!(
+            "port {} is in use: {what} cannot listen on {addr}",
+            addr.port()
+        )
+    } else {
+        format!("{what} cannot listen on {addr}")
+    };
+    anyhow::Error::new(error).context(message)
 }
 
 /// Where `baedal-broker` is: `explicit` (`--broker-bin`), or next to this executable. Under
@@ -251,6 +264,8 @@ fn build_with_cargo(cargo: &Path, exe_dir: &Path) -> anyhow::Result<()> {
     command
         .args([
             "build",
+            "--package",
+            "baedal",
             "--bin",
             PROGRAM,
             "--profile",
