@@ -73,24 +73,32 @@ pub fn broker_addr() -> SocketAddr {
     })
 }
 
+/// Kafka settings with a topic and consumer groups of this test's own, on `brokers`.
+pub fn kafka_settings(brokers: &str) -> KafkaSettings {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    KafkaSettings {
+        brokers: brokers.to_owned(),
+        topic_prefix: format!("t-{id}"),
+        dlq_topic: format!("t-{id}.dlq"),
+        partitions: 3,
+        group_prefix: format!("{id}-"),
+        fetch_wait_max_ms: 10,
+        message_timeout_ms: 3_000,
+        ..KafkaSettings::default()
+    }
+}
+
 /// Settings for one service on port 0: a SQLite file in `dir`, and a topic prefix and consumer
 /// groups of this test's own on the shared broker.
 pub fn settings(dir: &std::path::Path) -> Settings {
-    let id = uuid::Uuid::new_v4().simple().to_string();
     let mut settings = Settings {
         data_dir: dir.to_owned(),
         ..Settings::default()
     };
     settings.database.url = "sqlite://{data_dir}/{service}.db".into();
     settings.kafka = KafkaSettings {
-        brokers: broker_addr().to_string(),
-        topic_prefix: format!("t-{id}"),
-        dlq_topic: format!("t-{id}.dlq"),
         partitions: 1,
-        group_prefix: format!("{id}-"),
-        fetch_wait_max_ms: 10,
-        message_timeout_ms: 3_000,
-        ..KafkaSettings::default()
+        ..kafka_settings(&broker_addr().to_string())
     };
     settings
         .auth
@@ -102,6 +110,16 @@ pub fn settings(dir: &std::path::Path) -> Settings {
         service.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     }
     settings
+}
+
+/// Points calls to `peer` at an address nobody listens on, with a short timeout: the service
+/// under test runs as it would with that peer down.
+pub fn peer_down(settings: &mut Settings, peer: ServiceName) {
+    let port = free_port().expect("a port");
+    if let Some(service) = settings.services.get_mut(&peer) {
+        service.url = format!("http://127.0.0.1:{port}");
+    }
+    settings.http.call_timeout_ms = 500;
 }
 
 /// One service, started alone against the shared broker and a database of its own.
@@ -117,6 +135,11 @@ pub struct ServiceUnderTest {
 }
 
 impl ServiceUnderTest {
+    /// Starts `name` with `run` and the test settings as they are.
+    pub async fn alone(name: ServiceName, migrations: &'static Migrator, run: Run) -> Self {
+        Self::start(name, migrations, run, |_| {}).await
+    }
+
     /// Starts `name` with `run` and waits until its consumers have joined their groups.
     pub async fn start(
         name: ServiceName,
@@ -173,6 +196,29 @@ impl ServiceUnderTest {
         self.http
             .request(method, format!("{}{path}", self.url))
             .bearer_auth(self.token(subject, role))
+    }
+
+    /// `method path` as `subject` in `role`, with `body` as JSON when given: the answer's status
+    /// and JSON body (`null` when it has none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        (subject, role): (&str, Role),
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self.as_user(method, path, subject, role);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request).await
+    }
+
+    /// `GET path` as `subject` in `role`, which must answer 200: its JSON body.
+    pub async fn get(&self, path: &str, caller: (&str, Role)) -> serde_json::Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, caller, None).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "GET {path}: {body}");
+        body
     }
 
     /// A request to the service as another service (its internal routes).
@@ -265,6 +311,19 @@ impl EventLog {
             }
         }
     }
+}
+
+/// Sends `request`: the status and the JSON body (`null` when there is none).
+pub async fn answer(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, serde_json::Value) {
+    let response = request.send().await.expect("the service answers");
+    let status = response.status();
+    let bytes = response.bytes().await.expect("a body");
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("a JSON body")
+    };
+    (status, body)
 }
 
 /// Polls `check` until it returns `Some`, for up to `timeout`.

@@ -10,9 +10,9 @@ use std::{
 
 use baedal::{
     Plan, Platform,
-    broker::{BrokerPlan, BrokerProcess, free_port},
+    broker::{BrokerPlan, free_port},
 };
-use platform::{ServiceName, Settings, config::KafkaSettings};
+use platform::{ServiceName, Settings};
 use rdkafka::{
     ClientConfig, Message,
     consumer::{Consumer, StreamConsumer},
@@ -23,8 +23,6 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432";
-
-static BROKER: OnceLock<SocketAddr> = OnceLock::new();
 
 /// The `baedal-broker` this build made.
 pub const BROKER_PROGRAM: &str = env!("CARGO_BIN_EXE_baedal-broker");
@@ -38,30 +36,8 @@ pub fn broker_plan(dir: &std::path::Path) -> BrokerPlan {
     )
 }
 
-/// The broker this test binary shares; started on first use. Its supervisor runs on a thread of
-/// its own, since each test has its own runtime; the broker exits with the test binary, whose
-/// end closes its standard input.
-pub fn broker_addr() -> SocketAddr {
-    *BROKER.get_or_init(|| {
-        let (started, addr) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("broker runtime");
-            runtime.block_on(async move {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let broker = BrokerProcess::start(broker_plan(dir.path()))
-                    .await
-                    .expect("the broker starts");
-                started.send(broker.addr()).expect("test binary waits");
-                std::future::pending::<()>().await;
-                drop((broker, dir));
-            });
-        });
-        addr.recv().expect("the broker starts")
-    })
-}
+/// The broker this test binary shares (the same one each service's own tests use).
+pub use testkit::{broker_addr, kafka_settings};
 
 /// The spans of the traces tests watch, as the process's tracer ends them. Every service of every
 /// test in this binary shares the tracer (one process, one subscriber); a test watches the trace
@@ -253,21 +229,6 @@ impl Databases {
             }
             pool.close().await;
         }
-    }
-}
-
-/// Kafka settings with a topic and consumer groups of this test's own.
-pub fn kafka_settings(brokers: &str) -> KafkaSettings {
-    let id = Uuid::new_v4().simple().to_string();
-    KafkaSettings {
-        brokers: brokers.to_owned(),
-        topic_prefix: format!("t-{id}"),
-        dlq_topic: format!("t-{id}.dlq"),
-        partitions: 3,
-        group_prefix: format!("{id}-"),
-        fetch_wait_max_ms: 10,
-        message_timeout_ms: 3_000,
-        ..KafkaSettings::default()
     }
 }
 

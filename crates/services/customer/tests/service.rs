@@ -5,21 +5,14 @@ use std::time::Duration;
 
 use contracts::{Event, EventType, Krw, OrderCompleted, Producer, ReviewDeleted, ReviewWritten};
 use platform::{Role, ServiceName};
-use reqwest::Method;
-use serde_json::Value;
 use testkit::{ServiceUnderTest, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_order_raises_the_grade_and_a_review_earns_a_coupon_once() {
-    let service = ServiceUnderTest::start(
-        ServiceName::Customer,
-        &customer::MIGRATIONS,
-        customer::run,
-        |_| {},
-    )
-    .await;
+    let service =
+        ServiceUnderTest::alone(ServiceName::Customer, &customer::MIGRATIONS, customer::run).await;
     let mut published = service.log_of(Producer::Customer);
     let order_id = uuid::Uuid::now_v7().to_string();
     let completed = OrderCompleted {
@@ -54,14 +47,9 @@ async fn a_completed_order_raises_the_grade_and_a_review_earns_a_coupon_once() {
     let profile = |expected_coupons: usize| {
         let service = &service;
         async move {
-            let me: Value = service
-                .as_user(Method::GET, "/customers/me", "customer-1", Role::Customer)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let me = service
+                .get("/customers/me", ("customer-1", Role::Customer))
+                .await;
             (me["couponCount"] == expected_coupons).then_some(me)
         }
     };

@@ -8,10 +8,29 @@ use contracts::{
 };
 use platform::{Role, ServiceName};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
 use testkit::{ServiceUnderTest, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
+const RIDER: (&str, Role) = ("rider-1", Role::Rider);
+
+/// The deliveries waiting within 3 km of a point.
+fn near(lat: f64, lng: f64) -> String {
+    format!("/deliveries/available?lat={lat}&lng={lng}&radiusKm=3")
+}
+
+/// A rider's move on a delivery: its status.
+async fn by_rider(
+    service: &ServiceUnderTest,
+    delivery_id: &str,
+    action: &str,
+    rider: &str,
+) -> StatusCode {
+    let path = format!("/deliveries/{delivery_id}/{action}");
+    service
+        .call(Method::POST, &path, (rider, Role::Rider), None)
+        .await
+        .0
+}
 
 fn cooked(order_id: &str) -> CookFinished {
     CookFinished {
@@ -30,19 +49,7 @@ fn cooked(order_id: &str) -> CookFinished {
 /// The delivery of `order_id` once riders near the store see it.
 async fn nearby(service: &ServiceUnderTest, order_id: &str) -> String {
     eventually(WAIT, || async {
-        let available: Value = service
-            .as_user(
-                Method::GET,
-                "/deliveries/available?lat=37.498&lng=127.028&radiusKm=3",
-                "rider-1",
-                Role::Rider,
-            )
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let available = service.get(&near(37.498, 127.028), RIDER).await;
         available
             .as_array()?
             .iter()
@@ -54,31 +61,14 @@ async fn nearby(service: &ServiceUnderTest, order_id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_rider_wins_a_delivery_and_completes_it() {
-    let service = ServiceUnderTest::start(
-        ServiceName::Delivery,
-        &delivery::MIGRATIONS,
-        delivery::run,
-        |_| {},
-    )
-    .await;
+    let service =
+        ServiceUnderTest::alone(ServiceName::Delivery, &delivery::MIGRATIONS, delivery::run).await;
     let mut published = service.log_of(Producer::Delivery);
     let order_id = uuid::Uuid::now_v7().to_string();
     service.publish(cooked(&order_id)).await;
     let delivery_id = nearby(&service, &order_id).await;
     // Far away, it is not offered.
-    let far: Value = service
-        .as_user(
-            Method::GET,
-            "/deliveries/available?lat=35.1&lng=129.0&radiusKm=3",
-            "rider-2",
-            Role::Rider,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let far = service.get(&near(35.1, 129.0), RIDER).await;
     assert!(
         far.as_array()
             .unwrap()
@@ -86,18 +76,11 @@ async fn one_rider_wins_a_delivery_and_completes_it() {
             .all(|d| d["orderId"] != order_id.as_str())
     );
 
-    let pick = |rider: &'static str| {
-        service
-            .as_user(
-                Method::POST,
-                &format!("/deliveries/{delivery_id}/pick"),
-                rider,
-                Role::Rider,
-            )
-            .send()
-    };
-    let (first, second) = tokio::join!(pick("rider-1"), pick("rider-2"));
-    let mut statuses = [first.unwrap().status(), second.unwrap().status()];
+    let (first, second) = tokio::join!(
+        by_rider(&service, &delivery_id, "pick", "rider-1"),
+        by_rider(&service, &delivery_id, "pick", "rider-2")
+    );
+    let mut statuses = [first, second];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
     let Event::DeliveryPicked(picked) = published.next(EventType::DeliveryPicked, WAIT).await
@@ -136,13 +119,8 @@ async fn one_rider_wins_a_delivery_and_completes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canceled_order_closes_its_delivery() {
-    let service = ServiceUnderTest::start(
-        ServiceName::Delivery,
-        &delivery::MIGRATIONS,
-        delivery::run,
-        |_| {},
-    )
-    .await;
+    let service =
+        ServiceUnderTest::alone(ServiceName::Delivery, &delivery::MIGRATIONS, delivery::run).await;
     let mut published = service.log_of(Producer::Delivery);
     let order_id = uuid::Uuid::now_v7().to_string();
     service.publish(cooked(&order_id)).await;
@@ -161,16 +139,7 @@ async fn a_canceled_order_closes_its_delivery() {
         unreachable!()
     };
     assert_eq!(canceled.delivery_id.as_str(), delivery_id);
-    let picked = service
-        .as_user(
-            Method::POST,
-            &format!("/deliveries/{delivery_id}/pick"),
-            "rider-1",
-            Role::Rider,
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(picked.status(), StatusCode::CONFLICT);
+    let picked = by_rider(&service, &delivery_id, "pick", "rider-1").await;
+    assert_eq!(picked, StatusCode::CONFLICT);
     service.stop().await;
 }

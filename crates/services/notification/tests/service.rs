@@ -5,19 +5,16 @@ use std::time::Duration;
 
 use contracts::{CookStarted, DeliveryAddress, GeoPoint, Krw, OrderLine, OrderPlaced};
 use platform::{Role, ServiceName};
-use reqwest::Method;
-use serde_json::Value;
 use testkit::{ServiceUnderTest, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_visible_change_is_one_message_to_its_customer() {
-    let service = ServiceUnderTest::start(
+    let service = ServiceUnderTest::alone(
         ServiceName::Notification,
         &notification::MIGRATIONS,
         notification::run,
-        |_| {},
     )
     .await;
     let order_id = uuid::Uuid::now_v7().to_string();
@@ -53,14 +50,7 @@ async fn each_visible_change_is_one_message_to_its_customer() {
     service.publish_with_id(&event_id, placed).await;
     let path = format!("/notifications?orderId={order_id}");
     let messages = eventually(WAIT, || async {
-        let listed: Value = service
-            .as_user(Method::GET, &path, "customer-1", Role::Customer)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let listed = service.get(&path, ("customer-1", Role::Customer)).await;
         let listed = listed.as_array()?.clone();
         let sent = listed.iter().filter(|m| m["status"] == "Sent").count();
         (listed.len() == 2 && sent == 2).then_some(listed)
@@ -80,14 +70,7 @@ async fn each_visible_change_is_one_message_to_its_customer() {
             .all(|m| m["message"].as_str().unwrap().contains("김밥천국"))
     );
     // Another customer sees none of them.
-    let theirs: Value = service
-        .as_user(Method::GET, &path, "customer-2", Role::Customer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let theirs = service.get(&path, ("customer-2", Role::Customer)).await;
     assert_eq!(theirs, serde_json::json!([]));
     service.stop().await;
 }

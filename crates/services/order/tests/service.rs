@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use testkit::{ServiceUnderTest, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
+const CUSTOMER: (&str, Role) = ("customer-1", Role::Customer);
 
 fn menu(store_id: &str) -> MenuPublished {
     let food = |id: &str, price: u32, sold_out: bool| MenuItem {
@@ -45,40 +46,28 @@ async fn orders_are_priced_from_the_replica_and_an_unreachable_payment_places_no
         ServiceName::Order,
         &order::MIGRATIONS,
         order::run,
-        |settings| {
-            // Nobody listens on the payment service's address.
-            let port = platform::broker::free_port().unwrap();
-            if let Some(payment) = settings.services.get_mut(&ServiceName::Payment) {
-                payment.url = format!("http://127.0.0.1:{port}");
-            }
-            settings.http.call_timeout_ms = 500;
-        },
+        |settings| testkit::peer_down(settings, ServiceName::Payment),
     )
     .await;
     let mut published = service.log_of(Producer::Order);
     let store_id = uuid::Uuid::now_v7().to_string();
-    let place = |body: Value| {
-        service
-            .as_user(Method::POST, "/orders", "customer-1", Role::Customer)
-            .json(&body)
-            .send()
-    };
-    let unknown = place(order(&store_id, "kimbap")).await.unwrap();
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let place = |body: Value| service.call(Method::POST, "/orders", CUSTOMER, Some(body));
+    let (status, _) = place(order(&store_id, "kimbap")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     service.publish(menu(&store_id)).await;
-    let sold_out = eventually(WAIT, || async {
-        let response = place(order(&store_id, "ramyeon")).await.ok()?;
-        (response.status() != StatusCode::NOT_FOUND).then_some(response)
+    let (status, problem) = eventually(WAIT, || async {
+        let answer = place(order(&store_id, "ramyeon")).await;
+        (answer.0 != StatusCode::NOT_FOUND).then_some(answer)
     })
     .await;
-    assert_eq!(sold_out.status(), StatusCode::CONFLICT);
-    let problem: Value = sold_out.json().await.unwrap();
-    assert_eq!(problem["code"], "sold-out");
+    assert_eq!(
+        (status, &problem["code"]),
+        (StatusCode::CONFLICT, &json!("sold-out"))
+    );
 
-    let unpaid = place(order(&store_id, "kimbap")).await.unwrap();
-    assert_eq!(unpaid.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let problem: Value = unpaid.json().await.unwrap();
+    let (status, problem) = place(order(&store_id, "kimbap")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(problem["code"], "payment-unavailable");
     let Event::PaymentVoidRequested(void) =
         published.next(EventType::PaymentVoidRequested, WAIT).await
@@ -87,14 +76,7 @@ async fn orders_are_priced_from_the_replica_and_an_unreachable_payment_places_no
     };
     assert_eq!(void.customer_id, "customer-1");
     // No order was placed: the customer has none.
-    let mypage: Value = service
-        .as_user(Method::GET, "/mypage/orders", "customer-1", Role::Customer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mypage = service.get("/mypage/orders", CUSTOMER).await;
     assert_eq!(mypage["orders"], json!([]));
     service.stop().await;
 }

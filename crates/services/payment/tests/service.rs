@@ -37,13 +37,8 @@ async fn ask(service: &ServiceUnderTest, request: &ChargeRequest) -> (StatusCode
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_charge_is_made_once_and_refunded_when_the_order_is_canceled() {
-    let service = ServiceUnderTest::start(
-        ServiceName::Payment,
-        &payment::MIGRATIONS,
-        payment::run,
-        |_| {},
-    )
-    .await;
+    let service =
+        ServiceUnderTest::alone(ServiceName::Payment, &payment::MIGRATIONS, payment::run).await;
     let mut published = service.log_of(Producer::Payment);
     let order_id = uuid::Uuid::now_v7().to_string();
     let request = charge(&order_id, "tok_visa");
@@ -90,13 +85,8 @@ async fn a_charge_is_made_once_and_refunded_when_the_order_is_canceled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_card_or_a_stranger_gets_no_charge() {
-    let service = ServiceUnderTest::start(
-        ServiceName::Payment,
-        &payment::MIGRATIONS,
-        payment::run,
-        |_| {},
-    )
-    .await;
+    let service =
+        ServiceUnderTest::alone(ServiceName::Payment, &payment::MIGRATIONS, payment::run).await;
     let order_id = uuid::Uuid::now_v7().to_string();
     let (status, problem) = ask(&service, &charge(&order_id, "tok_decline")).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED);

@@ -6,34 +6,22 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::ServiceUnderTest;
 
+const CUSTOMER: (&str, Role) = ("customer-1", Role::Customer);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_stored_when_the_order_cannot_be_checked() {
     let service = ServiceUnderTest::start(
         ServiceName::Review,
         &review::MIGRATIONS,
         review::run,
-        |settings| {
-            // Nobody listens on the order service's address.
-            let port = platform::broker::free_port().unwrap();
-            if let Some(order) = settings.services.get_mut(&ServiceName::Order) {
-                order.url = format!("http://127.0.0.1:{port}");
-            }
-            settings.http.call_timeout_ms = 500;
-        },
+        |settings| testkit::peer_down(settings, ServiceName::Order),
     )
     .await;
-    let write = |body: Value| {
-        service
-            .as_user(Method::POST, "/reviews", "customer-1", Role::Customer)
-            .json(&body)
-            .send()
-    };
+    let write = |body: Value| service.call(Method::POST, "/reviews", CUSTOMER, Some(body));
     let order_id = uuid::Uuid::now_v7().to_string();
-    let response = write(json!({"orderId": order_id, "rating": 5, "text": "맛있어요"}))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let problem: Value = response.json().await.unwrap();
+    let (status, problem) =
+        write(json!({"orderId": order_id, "rating": 5, "text": "맛있어요"})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(problem["code"], "order-lookup-unavailable");
     for (body, code) in [
         (
@@ -45,35 +33,14 @@ async fn nothing_is_stored_when_the_order_cannot_be_checked() {
             "invalid-review",
         ),
     ] {
-        let response = write(body).await.unwrap();
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let problem: Value = response.json().await.unwrap();
+        let (status, problem) = write(body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(problem["code"], code);
     }
-    let reviews: Value = service
-        .as_user(
-            Method::GET,
-            "/stores/store-1/reviews",
-            "customer-1",
-            Role::Customer,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reviews = service.get("/stores/store-1/reviews", CUSTOMER).await;
     assert_eq!(reviews, json!([]));
-    let missing = service
-        .as_user(
-            Method::DELETE,
-            &format!("/reviews/{}", uuid::Uuid::now_v7()),
-            "customer-1",
-            Role::Customer,
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let missing = format!("/reviews/{}", uuid::Uuid::now_v7());
+    let (status, _) = service.call(Method::DELETE, &missing, CUSTOMER, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     service.stop().await;
 }

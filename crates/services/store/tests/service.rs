@@ -5,43 +5,33 @@ use std::time::Duration;
 
 use contracts::{
     DeliveryAddress, Event, EventType, GeoPoint, Krw, OrderCancelRequested, OrderLine, OrderPlaced,
-    Producer,
+    OrderStatus, Producer,
 };
 use platform::{Role, ServiceName};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::{ServiceUnderTest, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
+const OWNER: (&str, Role) = ("owner-1", Role::Owner);
 
 async fn store_service() -> ServiceUnderTest {
-    ServiceUnderTest::start(ServiceName::Store, &store::MIGRATIONS, store::run, |_| {}).await
+    ServiceUnderTest::alone(ServiceName::Store, &store::MIGRATIONS, store::run).await
 }
 
 /// Registers a store for `owner-1` with one food; returns its id and the menu's revision.
 async fn open_store(service: &ServiceUnderTest) -> (String, i64) {
-    let response = service
-        .as_user(Method::POST, "/stores", "admin-1", Role::Admin)
-        .json(&json!({"name": "김밥천국", "ownerId": "owner-1", "lat": 37.5, "lng": 127.0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let store: Value = response.json().await.unwrap();
+    let register = json!({"name": "김밥천국", "ownerId": "owner-1", "lat": 37.5, "lng": 127.0});
+    let admin = ("admin-1", Role::Admin);
+    let (status, store) = service
+        .call(Method::POST, "/stores", admin, Some(register))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{store}");
     let store_id = store["storeId"].as_str().unwrap().to_owned();
-    let response = service
-        .as_user(
-            Method::PUT,
-            &format!("/stores/{store_id}/menu"),
-            "owner-1",
-            Role::Owner,
-        )
-        .json(&json!({"foods": [{"foodId": "kimbap", "name": "김밥", "price": 3500}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let menu: Value = response.json().await.unwrap();
+    let foods = json!({"foods": [{"foodId": "kimbap", "name": "김밥", "price": 3500}]});
+    let path = format!("/stores/{store_id}/menu");
+    let (status, menu) = service.call(Method::PUT, &path, OWNER, Some(foods)).await;
+    assert_eq!(status, StatusCode::OK, "{menu}");
     (store_id, menu["revision"].as_i64().unwrap())
 }
 
@@ -68,26 +58,35 @@ fn placed(order_id: &str, store_id: &str, revision: i64) -> OrderPlaced {
     }
 }
 
-/// The owner sees an order once the store has it.
-async fn received(service: &ServiceUnderTest, store_id: &str, order_id: &str) {
+/// Publishes a placed order as the order service would, and waits until its owner sees it.
+async fn receive(service: &ServiceUnderTest, store_id: &str, revision: i64) -> String {
+    let order_id = uuid::Uuid::now_v7().to_string();
+    service.publish(placed(&order_id, store_id, revision)).await;
+    let path = format!("/stores/{store_id}/orders");
     eventually(WAIT, || async {
-        let orders: Value = service
-            .as_user(
-                Method::GET,
-                &format!("/stores/{store_id}/orders"),
-                "owner-1",
-                Role::Owner,
-            )
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let orders = service.get(&path, OWNER).await;
         let listed = orders.as_array()?.iter().any(|o| o["orderId"] == order_id);
         listed.then_some(())
     })
-    .await
+    .await;
+    order_id
+}
+
+/// The owner's `step` on an order: its status.
+async fn step(
+    service: &ServiceUnderTest,
+    owner: &str,
+    store_id: &str,
+    order_id: &str,
+    step: &str,
+) -> StatusCode {
+    let path = format!("/stores/{store_id}/orders/{order_id}/{step}");
+    let body = json!({"cookMinutes": 15});
+    let body = (step == "accept").then_some(body);
+    service
+        .call(Method::POST, &path, (owner, Role::Owner), body)
+        .await
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,28 +106,12 @@ async fn a_menu_is_published_and_a_placed_order_is_accepted_by_its_owner() {
     assert_eq!(menu.revision, revision);
     assert_eq!(menu.foods[0].price, Krw::new(3500));
 
-    let order_id = uuid::Uuid::now_v7().to_string();
-    service
-        .publish(placed(&order_id, &store_id, revision))
-        .await;
-    received(&service, &store_id, &order_id).await;
-
-    // Another owner's token cannot touch it.
-    let path = format!("/stores/{store_id}/orders/{order_id}/accept");
-    let stranger = service
-        .as_user(Method::POST, &path, "owner-2", Role::Owner)
-        .json(&json!({"cookMinutes": 15}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stranger.status(), StatusCode::FORBIDDEN);
-    let accepted = service
-        .as_user(Method::POST, &path, "owner-1", Role::Owner)
-        .json(&json!({"cookMinutes": 15}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), StatusCode::OK);
+    let order_id = receive(&service, &store_id, revision).await;
+    // Another owner cannot touch it.
+    let stranger = step(&service, "owner-2", &store_id, &order_id, "accept").await;
+    assert_eq!(stranger, StatusCode::FORBIDDEN);
+    let accepted = step(&service, "owner-1", &store_id, &order_id, "accept").await;
+    assert_eq!(accepted, StatusCode::OK);
     let Event::OrderAccepted(event) = published.next(EventType::OrderAccepted, WAIT).await else {
         unreachable!()
     };
@@ -142,27 +125,11 @@ async fn a_cancel_is_granted_before_cooking_and_refused_after() {
     let service = store_service().await;
     let mut published = service.log_of(Producer::Store);
     let (store_id, revision) = open_store(&service).await;
-    let (early, late) = (
-        uuid::Uuid::now_v7().to_string(),
-        uuid::Uuid::now_v7().to_string(),
-    );
-    for order_id in [&early, &late] {
-        service.publish(placed(order_id, &store_id, revision)).await;
-        received(&service, &store_id, order_id).await;
-    }
-    for step in ["accept", "cook-start"] {
-        let response = service
-            .as_user(
-                Method::POST,
-                &format!("/stores/{store_id}/orders/{late}/{step}"),
-                "owner-1",
-                Role::Owner,
-            )
-            .json(&json!({"cookMinutes": 10}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{step}");
+    let early = receive(&service, &store_id, revision).await;
+    let late = receive(&service, &store_id, revision).await;
+    for owner_step in ["accept", "cook-start"] {
+        let status = step(&service, "owner-1", &store_id, &late, owner_step).await;
+        assert_eq!(status, StatusCode::OK, "{owner_step}");
     }
     for order_id in [&early, &late] {
         service
@@ -183,6 +150,6 @@ async fn a_cancel_is_granted_before_cooking_and_refused_after() {
         unreachable!()
     };
     assert_eq!(refused.order_id, late.as_str());
-    assert_eq!(refused.current_status, contracts::OrderStatus::Cooking);
+    assert_eq!(refused.current_status, OrderStatus::Cooking);
     service.stop().await;
 }
