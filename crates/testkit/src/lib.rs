@@ -313,6 +313,14 @@ impl EventLog {
     }
 }
 
+/// The example of `kind` (`contracts::examples`), for a test to change the fields it is about.
+pub fn example(kind: EventType) -> Event {
+    contracts::examples()
+        .into_iter()
+        .find(|event| event.kind() == kind)
+        .expect("every event type has an example")
+}
+
 /// Sends `request`: the status and the JSON body (`null` when there is none).
 pub async fn answer(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, serde_json::Value) {
     let response = request.send().await.expect("the service answers");

@@ -4,13 +4,24 @@
 use std::time::Duration;
 
 use contracts::{
-    CookFinished, DeliveryAddress, Event, EventType, GeoPoint, Krw, OrderCanceled, Producer,
+    CookFinished, DeliveryAddress, Event, EventType, GeoPoint, OrderCanceled, Producer,
 };
 use platform::{Role, ServiceName};
 use reqwest::{Method, StatusCode};
-use testkit::{ServiceUnderTest, eventually};
+use testkit::{EventLog, ServiceUnderTest, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
+
+/// The order service canceled `order_id` (7,000 KRW).
+fn canceled(order_id: &str) -> OrderCanceled {
+    let Event::OrderCanceled(canceled) = testkit::example(EventType::OrderCanceled) else {
+        unreachable!()
+    };
+    OrderCanceled {
+        order_id: order_id.into(),
+        ..canceled
+    }
+}
 const RIDER: (&str, Role) = ("rider-1", Role::Rider);
 
 /// The deliveries waiting within 3 km of a point.
@@ -59,14 +70,21 @@ async fn nearby(service: &ServiceUnderTest, order_id: &str) -> String {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_rider_wins_a_delivery_and_completes_it() {
+/// The delivery service alone, with a delivery waiting near the store: the service, its log, the
+/// order id and the delivery id.
+async fn waiting_delivery() -> (ServiceUnderTest, EventLog, String, String) {
     let service =
         ServiceUnderTest::alone(ServiceName::Delivery, &delivery::MIGRATIONS, delivery::run).await;
-    let mut published = service.log_of(Producer::Delivery);
+    let published = service.log_of(Producer::Delivery);
     let order_id = uuid::Uuid::now_v7().to_string();
     service.publish(cooked(&order_id)).await;
     let delivery_id = nearby(&service, &order_id).await;
+    (service, published, order_id, delivery_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_rider_wins_a_delivery_and_completes_it() {
+    let (service, mut published, order_id, delivery_id) = waiting_delivery().await;
     // Far away, it is not offered.
     let far = service.get(&near(35.1, 129.0), RIDER).await;
     assert!(
@@ -119,21 +137,8 @@ async fn one_rider_wins_a_delivery_and_completes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canceled_order_closes_its_delivery() {
-    let service =
-        ServiceUnderTest::alone(ServiceName::Delivery, &delivery::MIGRATIONS, delivery::run).await;
-    let mut published = service.log_of(Producer::Delivery);
-    let order_id = uuid::Uuid::now_v7().to_string();
-    service.publish(cooked(&order_id)).await;
-    let delivery_id = nearby(&service, &order_id).await;
-    service
-        .publish(OrderCanceled {
-            order_id: order_id.as_str().into(),
-            customer_id: "customer-1".into(),
-            store_id: "store-1".into(),
-            amount: Krw::new(7000),
-            reason: None,
-        })
-        .await;
+    let (service, mut published, order_id, delivery_id) = waiting_delivery().await;
+    service.publish(canceled(&order_id)).await;
     let Event::DeliveryCanceled(canceled) = published.next(EventType::DeliveryCanceled, WAIT).await
     else {
         unreachable!()

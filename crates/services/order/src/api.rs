@@ -74,7 +74,7 @@ impl From<OrderError> for ApiError {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PlaceOrderBody {
-    #[schema(pattern = "\\S")]
+    #[schema(value_type = String, pattern = "\\S")]
     store_id: StoreId,
     #[schema(min_items = 1, max_items = 30)]
     items: Vec<ItemBody>,

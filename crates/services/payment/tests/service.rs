@@ -14,6 +14,17 @@ use testkit::ServiceUnderTest;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The order service canceled `order_id` (7,000 KRW).
+fn canceled(order_id: &str) -> OrderCanceled {
+    let Event::OrderCanceled(canceled) = testkit::example(EventType::OrderCanceled) else {
+        unreachable!()
+    };
+    OrderCanceled {
+        order_id: order_id.into(),
+        ..canceled
+    }
+}
+
 fn charge(order_id: &str, card_token: &str) -> ChargeRequest {
     ChargeRequest {
         order_id: order_id.into(),
@@ -55,15 +66,7 @@ async fn a_charge_is_made_once_and_refunded_when_the_order_is_canceled() {
     assert_eq!(approved.order_id, order_id.as_str());
     assert_eq!(approved.amount, Krw::new(7000));
 
-    service
-        .publish(OrderCanceled {
-            order_id: order_id.as_str().into(),
-            customer_id: "customer-1".into(),
-            store_id: "store-1".into(),
-            amount: Krw::new(7000),
-            reason: None,
-        })
-        .await;
+    service.publish(canceled(&order_id)).await;
     let Event::PaymentRefunded(refunded) = published.next(EventType::PaymentRefunded, WAIT).await
     else {
         unreachable!()

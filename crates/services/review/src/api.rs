@@ -50,7 +50,7 @@ impl From<ReviewError> for ApiError {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WriteBody {
-    #[schema(format = Uuid)]
+    #[schema(value_type = String, format = Uuid)]
     order_id: OrderId,
     #[schema(minimum = 1, maximum = 5)]
     #[serde(deserialize_with = "platform::http::whole_number")]

@@ -185,7 +185,7 @@ fn store_not_found() -> ApiError {
 struct RegisterStore {
     #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
-    #[schema(pattern = "\\S")]
+    #[schema(value_type = String, pattern = "\\S")]
     owner_id: OwnerId,
     #[schema(minimum = -90, maximum = 90)]
     lat: f64,

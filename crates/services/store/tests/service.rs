@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use contracts::{
-    DeliveryAddress, Event, EventType, GeoPoint, Krw, OrderCancelRequested, OrderLine, OrderPlaced,
-    OrderStatus, Producer,
-};
+use contracts::{Event, EventType, Krw, OrderCancelRequested, OrderPlaced, OrderStatus, Producer};
 use platform::{Role, ServiceName};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -35,26 +32,17 @@ async fn open_store(service: &ServiceUnderTest) -> (String, i64) {
     (store_id, menu["revision"].as_i64().unwrap())
 }
 
+/// An order priced at `revision` of the store's menu: two 김밥 at 3,500.
 fn placed(order_id: &str, store_id: &str, revision: i64) -> OrderPlaced {
+    let Event::OrderPlaced(placed) = testkit::example(EventType::OrderPlaced) else {
+        unreachable!()
+    };
     OrderPlaced {
         order_id: order_id.into(),
-        customer_id: "customer-1".into(),
         store_id: store_id.into(),
-        store_name: "김밥천국".into(),
-        items: vec![OrderLine {
-            food_id: "kimbap".into(),
-            name: "김밥".into(),
-            quantity: 2,
-            unit_price: Krw::new(3500),
-        }],
-        amount: Krw::new(7000),
-        delivery_address: DeliveryAddress {
-            text: "서울 강남구 테헤란로 1".into(),
-            point: GeoPoint::known(37.5006, 127.0364),
-        },
-        payment_id: "payment-1".into(),
         menu_revision: revision,
         priced_at: platform::db::now_ms(),
+        ..placed
     }
 }
 
