@@ -1,7 +1,7 @@
 """Each browser test gets its own platform: a fresh `baedal up` (embedded broker, SQLite, demo
 data) on free ports, and Debian's Chromium driven by Playwright. Screenshots go to
 $BROWSER_SHOTS (default target/browser-screenshots)."""
-import json, os, shutil, socket, subprocess, tempfile, time, urllib.request
+import json, os, random, shutil, socket, subprocess, tempfile, time, urllib.request
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -13,10 +13,24 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 SERVICES = ["order", "payment", "store", "delivery", "notification", "customer", "review"]
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on, below Linux's ephemeral range (32768 and up): there the kernel
+    never gives it to an outgoing connection (Chromium's, the broker's) before `up` binds it, as
+    it did to a port-0 pick. Each port is handed out once per run."""
+    while True:
+        port = random.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 class Platform:

@@ -321,6 +321,17 @@ pub fn example(kind: EventType) -> Event {
         .expect("every event type has an example")
 }
 
+/// `order_id` canceled by the order service, as its example says otherwise.
+pub fn order_canceled(order_id: &str) -> contracts::OrderCanceled {
+    let Event::OrderCanceled(canceled) = example(EventType::OrderCanceled) else {
+        unreachable!("the example of OrderCanceled")
+    };
+    contracts::OrderCanceled {
+        order_id: order_id.into(),
+        ..canceled
+    }
+}
+
 /// Sends `request`: the status and the JSON body (`null` when there is none).
 pub async fn answer(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, serde_json::Value) {
     let response = request.send().await.expect("the service answers");

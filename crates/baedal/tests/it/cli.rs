@@ -12,26 +12,18 @@ fn baedal() -> Command {
 
 #[test]
 fn bad_configuration_fails_fast_naming_the_key() {
-    let output = baedal()
-        .args(["migrate"])
-        .env("BAEDAL_HTTP__CALL_TIMEOUT_MS", "soon")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("`http.call_timeout_ms`"), "{stderr}");
-
-    let output = baedal()
-        .args(["migrate"])
-        .env("BAEDAL_DATABASE__URL", "mysql://db/baedal")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("`database.url`"), "{stderr}");
-
-    // The services' own sections are checked by their crates, named the same way.
+    // The platform's settings, and the services' own sections, checked by their crates.
     for (key, value, named) in [
+        (
+            "BAEDAL_HTTP__CALL_TIMEOUT_MS",
+            "soon",
+            "`http.call_timeout_ms`",
+        ),
+        (
+            "BAEDAL_DATABASE__URL",
+            "mysql://db/baedal",
+            "`database.url`",
+        ),
         (
             "BAEDAL_ORDER__PAYMENT_DEADLINE",
             "soon",

@@ -3,25 +3,13 @@
 
 use std::time::Duration;
 
-use contracts::{
-    CookFinished, DeliveryAddress, Event, EventType, GeoPoint, OrderCanceled, Producer,
-};
+use contracts::{CookFinished, DeliveryAddress, Event, EventType, GeoPoint, Producer};
 use platform::{Role, ServiceName};
 use reqwest::{Method, StatusCode};
 use testkit::{EventLog, ServiceUnderTest, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The order service canceled `order_id` (7,000 KRW).
-fn canceled(order_id: &str) -> OrderCanceled {
-    let Event::OrderCanceled(canceled) = testkit::example(EventType::OrderCanceled) else {
-        unreachable!()
-    };
-    OrderCanceled {
-        order_id: order_id.into(),
-        ..canceled
-    }
-}
 const RIDER: (&str, Role) = ("rider-1", Role::Rider);
 
 /// The deliveries waiting within 3 km of a point.
@@ -138,7 +126,7 @@ async fn one_rider_wins_a_delivery_and_completes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canceled_order_closes_its_delivery() {
     let (service, mut published, order_id, delivery_id) = waiting_delivery().await;
-    service.publish(canceled(&order_id)).await;
+    service.publish(testkit::order_canceled(&order_id)).await;
     let Event::DeliveryCanceled(canceled) = published.next(EventType::DeliveryCanceled, WAIT).await
     else {
         unreachable!()

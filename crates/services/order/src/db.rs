@@ -1,6 +1,6 @@
 //! The order service's queries: the order aggregate and the menu replica.
 
-use contracts::{CustomerId, Event, GeoPoint, MenuPublished, OrderId, PaymentId, StoreId};
+use contracts::{CustomerId, Event, GeoPoint, Krw, MenuPublished, OrderId, PaymentId, StoreId};
 use platform::{
     Aggregate, Tx,
     db::{Conn, inserted},
@@ -123,13 +123,13 @@ const ORDER_COLUMNS: &str = "order_id, customer_id, store_id, store_name, status
      menu_revision, idempotency_key, request_fingerprint";
 
 pub async fn find_order(conn: &mut Conn, order_id: &OrderId) -> anyhow::Result<Option<Order>> {
-    let row = sqlx::query(&format!(
+    let row: Option<OrderRow> = sqlx::query_as(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1"
     ))
     .bind(order_id)
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(order_from_row).transpose()
+    row.map(Order::try_from).transpose()
 }
 
 /// The order a customer's `Idempotency-Key` names.
@@ -138,48 +138,68 @@ pub async fn find_by_request(
     customer_id: &CustomerId,
     key: &str,
 ) -> anyhow::Result<Option<Order>> {
-    let row = sqlx::query(&format!(
+    let row: Option<OrderRow> = sqlx::query_as(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id = $1 AND idempotency_key = $2"
     ))
     .bind(customer_id)
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(order_from_row).transpose()
+    row.map(Order::try_from).transpose()
 }
 
-fn order_from_row(row: sqlx::any::AnyRow) -> anyhow::Result<Order> {
-    let status: String = row.try_get("status")?;
-    Ok(Order {
-        order_id: row.try_get("order_id")?,
-        customer_id: row.try_get("customer_id")?,
-        store_id: row.try_get("store_id")?,
-        store_name: row.try_get("store_name")?,
-        status: OrderStatus::parse(&status)
-            .ok_or_else(|| anyhow::anyhow!("unknown order status {status}"))?,
-        amount: row.try_get("amount")?,
-        items: serde_json::from_str(row.try_get("items")?)?,
-        delivery_address: serde_json::from_str(row.try_get("delivery_address")?)?,
-        payment_id: row
-            .try_get::<Option<PaymentId>, _>("payment_id")?
-            .filter(|id| !id.as_str().is_empty()),
-        placed_at: row.try_get("placed_at")?,
-        resume_status: row
-            .try_get::<Option<String>, _>("resume_status")?
-            .as_deref()
-            .and_then(OrderStatus::parse),
-        ready_at: row.try_get("ready_at")?,
-        cancel_refusal: row.try_get("cancel_refusal")?,
-        menu_revision: row.try_get("menu_revision")?,
-        request: match (
-            row.try_get::<Option<String>, _>("idempotency_key")?,
-            row.try_get::<Option<String>, _>("request_fingerprint")?,
-        ) {
-            (Some(key), Some(fingerprint)) => Some(RequestKey { key, fingerprint }),
-            _ => None,
-        },
-        version: row.try_get("version")?,
-    })
+/// An `orders` row as it is stored: statuses as their names, lines and address as JSON, the
+/// payment as `''` until the charge, and the customer's key and fingerprint side by side.
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    order_id: OrderId,
+    customer_id: CustomerId,
+    store_id: StoreId,
+    store_name: String,
+    status: String,
+    amount: Krw,
+    items: String,
+    delivery_address: String,
+    payment_id: String,
+    placed_at: i64,
+    resume_status: Option<String>,
+    ready_at: Option<i64>,
+    cancel_refusal: Option<String>,
+    version: i64,
+    menu_revision: i64,
+    idempotency_key: Option<String>,
+    request_fingerprint: Option<String>,
+}
+
+impl TryFrom<OrderRow> for Order {
+    type Error = anyhow::Error;
+
+    fn try_from(row: OrderRow) -> anyhow::Result<Self> {
+        let status = |name: &str| {
+            OrderStatus::parse(name).ok_or_else(|| anyhow::anyhow!("unknown order status {name}"))
+        };
+        Ok(Order {
+            status: status(&row.status)?,
+            resume_status: row.resume_status.as_deref().map(status).transpose()?,
+            items: serde_json::from_str(&row.items)?,
+            delivery_address: serde_json::from_str(&row.delivery_address)?,
+            payment_id: (!row.payment_id.is_empty()).then(|| row.payment_id.into()),
+            request: match (row.idempotency_key, row.request_fingerprint) {
+                (Some(key), Some(fingerprint)) => Some(RequestKey { key, fingerprint }),
+                _ => None,
+            },
+            order_id: row.order_id,
+            customer_id: row.customer_id,
+            store_id: row.store_id,
+            store_name: row.store_name,
+            amount: row.amount,
+            placed_at: row.placed_at,
+            ready_at: row.ready_at,
+            cancel_refusal: row.cancel_refusal,
+            menu_revision: row.menu_revision,
+            version: row.version,
+        })
+    }
 }
 
 /// Saves a changed order over the version it was read at; false when another change won.
@@ -211,7 +231,7 @@ pub async fn orders_in_status(
     before: i64,
     limit: i64,
 ) -> anyhow::Result<Vec<OrderId>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_scalar(
         "SELECT order_id FROM orders WHERE status = $1 AND placed_at < $2 \
          ORDER BY placed_at LIMIT $3",
     )
@@ -219,10 +239,7 @@ pub async fn orders_in_status(
     .bind(before)
     .bind(limit)
     .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|row| Ok(row.try_get("order_id")?))
-        .collect()
+    .await?)
 }
 
 /// How many orders are in each of `statuses` since before `before` (epoch ms).

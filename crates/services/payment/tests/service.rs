@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use contracts::{
-    Event, EventType, Krw, OrderCanceled, Producer,
+    Event, EventType, Krw, Producer,
     http::{ChargeRequest, IDEMPOTENCY_KEY},
 };
 use platform::ServiceName;
@@ -13,17 +13,6 @@ use serde_json::Value;
 use testkit::ServiceUnderTest;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The order service canceled `order_id` (7,000 KRW).
-fn canceled(order_id: &str) -> OrderCanceled {
-    let Event::OrderCanceled(canceled) = testkit::example(EventType::OrderCanceled) else {
-        unreachable!()
-    };
-    OrderCanceled {
-        order_id: order_id.into(),
-        ..canceled
-    }
-}
 
 fn charge(order_id: &str, card_token: &str) -> ChargeRequest {
     ChargeRequest {
@@ -66,7 +55,7 @@ async fn a_charge_is_made_once_and_refunded_when_the_order_is_canceled() {
     assert_eq!(approved.order_id, order_id.as_str());
     assert_eq!(approved.amount, Krw::new(7000));
 
-    service.publish(canceled(&order_id)).await;
+    service.publish(testkit::order_canceled(&order_id)).await;
     let Event::PaymentRefunded(refunded) = published.next(EventType::PaymentRefunded, WAIT).await
     else {
         unreachable!()
