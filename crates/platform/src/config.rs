@@ -12,8 +12,21 @@ use figment::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// The services of baedal, in the order `up` starts them (and their default ports 8081–8087).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ServiceName {
     Order,
     Payment,
@@ -25,6 +38,7 @@ pub enum ServiceName {
 }
 
 impl ServiceName {
+    /// In the order `up` starts them.
     pub const ALL: [ServiceName; 7] = [
         ServiceName::Order,
         ServiceName::Payment,
@@ -36,15 +50,7 @@ impl ServiceName {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceName::Order => "order",
-            ServiceName::Payment => "payment",
-            ServiceName::Store => "store",
-            ServiceName::Delivery => "delivery",
-            ServiceName::Notification => "notification",
-            ServiceName::Customer => "customer",
-            ServiceName::Review => "review",
-        }
+        self.into()
     }
 
     fn default_port(self) -> u16 {
@@ -883,6 +889,21 @@ fn describe(error: figment::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_name_reads_the_same_in_config_logs_and_the_command_line() {
+        for name in ServiceName::ALL {
+            assert_eq!(serde_json::to_value(name).unwrap(), name.as_str());
+            assert_eq!(name.as_str().parse::<ServiceName>(), Ok(name));
+            assert_eq!(name.to_string(), name.as_str());
+        }
+        assert!(
+            "orders"
+                .parse::<ServiceName>()
+                .unwrap_err()
+                .contains("order, payment")
+        );
+    }
     use figment::providers::Serialized;
 
     fn with_toml(toml: &str) -> Result<Settings, ConfigError> {
