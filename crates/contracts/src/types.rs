@@ -148,13 +148,6 @@ impl Krw {
             .filter(|total| *total >= 0)
             .map(Krw)
     }
-
-    /// The sum of `amounts`, or `None` when it does not fit.
-    pub fn checked_sum(amounts: impl IntoIterator<Item = Krw>) -> Option<Krw> {
-        amounts
-            .into_iter()
-            .try_fold(Krw::ZERO, |sum, amount| sum.checked_add(amount))
-    }
 }
 
 impl TryFrom<i64> for Krw {
@@ -262,7 +255,6 @@ mod tests {
         assert_eq!(Krw(i64::MAX).checked_add(Krw(1)), None);
         assert_eq!(Krw(i64::MAX / 2).checked_mul(3), None);
         assert_eq!(Krw(3).checked_mul(-1), None);
-        assert_eq!(Krw::checked_sum([Krw(1), Krw(2)]), Some(Krw(3)));
     }
 
     #[test]

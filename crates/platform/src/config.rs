@@ -617,16 +617,21 @@ impl Settings {
         self.sections.insert(T::KEY.to_owned(), value);
     }
 
-    /// Changes a service's section in place, starting from what it is now.
-    pub fn change_section<T: Section>(&mut self, change: impl FnOnce(&mut T)) {
-        let mut section = self.section::<T>().unwrap_or_default();
+    /// Changes a service's section in place, starting from what it is now (which must be valid).
+    pub fn change_section<T: Section>(
+        &mut self,
+        change: impl FnOnce(&mut T),
+    ) -> Result<(), ConfigError> {
+        let mut section = self.section::<T>()?;
         change(&mut section);
         self.set_section(&section);
+        Ok(())
     }
 }
 
-/// A `garde` rule for durations that must be more than zero.
-pub fn positive(value: &std::time::Duration) -> garde::Result {
+/// A `garde` rule for durations that must be more than zero:
+/// `#[garde(custom(platform::config::positive))]`.
+pub fn positive(value: &std::time::Duration, _: &()) -> garde::Result {
     if value.is_zero() {
         Err(garde::Error::new("must be more than zero"))
     } else {

@@ -133,22 +133,12 @@ impl ServiceContext {
 
     /// Runs the job `run` every `interval` until shutdown (a sweep, a monitor). A run that fails is
     /// logged under the job's name and tried again at the next interval.
-    pub fn every<F, Fut>(&mut self, job: &'static str, interval: std::time::Duration, mut run: F)
+    pub fn every<F, Fut>(&mut self, job: &'static str, interval: std::time::Duration, run: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.spawn(move |shutdown| async move {
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(interval) => {}
-                }
-                if let Err(error) = run().await {
-                    tracing::warn!(job, error = %format!("{error:#}"), "job failed");
-                }
-            }
-        });
+        self.spawn(move |shutdown| repeat(job, interval, run, shutdown));
     }
 
     /// Serves `router` (plus health, readiness and metrics) on `listener`, with the outbox relay
@@ -238,5 +228,66 @@ impl RunningService {
         while self.tasks.join_next().await.is_some() {}
         let _ = self.relay.await;
         self.db.close().await;
+    }
+}
+
+/// The loop of [`ServiceContext::every`]: a run every `interval`, a failed one logged and the next
+/// one run all the same, until `shutdown`.
+async fn repeat<F, Fut>(
+    job: &'static str,
+    interval: std::time::Duration,
+    mut run: F,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if let Err(error) = run().await {
+            tracing::warn!(job, error = %format!("{error:#}"), "job failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    };
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_runs_again_after_a_failed_run_and_stops_with_the_service() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let shutdown = CancellationToken::new();
+        let counted = runs.clone();
+        let job = tokio::spawn(repeat(
+            "test",
+            std::time::Duration::from_millis(5),
+            move || {
+                let run = counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    anyhow::ensure!(run != 0, "the first run fails");
+                    Ok(())
+                }
+            },
+            shutdown.clone(),
+        ));
+        while runs.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        shutdown.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(5), job)
+            .await
+            .expect("the job stops on shutdown")
+            .unwrap()
+            .unwrap();
     }
 }

@@ -345,21 +345,20 @@ pub async fn answer(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, s
     (status, body)
 }
 
-/// Polls `check` until it returns `Some`, for up to `timeout`.
-pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> T
+/// Polls `check` every 100 ms until it returns `Some`; panics naming `what` after `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
     loop {
         if let Some(value) = check().await {
             return value;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -9,9 +9,11 @@ use crate::harness::{TestApp, eventually};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_order_stuck_past_its_stage_deadline_is_listed_and_counted() {
     let app = TestApp::spawn_with(|settings| {
-        settings.change_section(|order: &mut order::settings::OrderSettings| {
-            order.deadline_sweep = std::time::Duration::from_millis(200)
-        })
+        settings
+            .change_section(|order: &mut order::settings::OrderSettings| {
+                order.deadline_sweep = std::time::Duration::from_millis(200)
+            })
+            .unwrap()
     })
     .await;
     let customer = app.login("customer1").await;

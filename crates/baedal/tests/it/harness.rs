@@ -391,23 +391,7 @@ async fn read(response: reqwest::Response) -> (u16, Value) {
     (status, value)
 }
 
-/// Polls `check` until it returns `Some`, or fails after `seconds`.
-pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+pub use testkit::eventually;
 
 /// A record as a test reads it off a topic.
 #[derive(Debug, Clone)]

@@ -431,10 +431,12 @@ async fn a_cancel_and_a_cook_start_never_both_win() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unanswered_order_is_rejected_at_its_deadline_and_refunded() {
     let app = TestApp::spawn_with(|settings| {
-        settings.change_section(|store: &mut store::settings::StoreSettings| {
-            store.acceptance_deadline = Duration::from_secs(2);
-            store.deadline_sweep = Duration::from_millis(200);
-        });
+        settings
+            .change_section(|store: &mut store::settings::StoreSettings| {
+                store.acceptance_deadline = Duration::from_secs(2);
+                store.deadline_sweep = Duration::from_millis(200);
+            })
+            .unwrap();
     })
     .await;
     let customer = app.login("customer1").await;
@@ -969,10 +971,12 @@ async fn an_order_priced_at_a_stale_menu_is_rejected_and_refunded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_charge_left_by_a_crashed_request_is_voided_by_the_payment_deadline() {
     let app = TestApp::spawn_with(|settings| {
-        settings.change_section(|order: &mut order::settings::OrderSettings| {
-            order.payment_deadline = Duration::from_secs(1);
-            order.deadline_sweep = Duration::from_millis(200);
-        });
+        settings
+            .change_section(|order: &mut order::settings::OrderSettings| {
+                order.payment_deadline = Duration::from_secs(1);
+                order.deadline_sweep = Duration::from_millis(200);
+            })
+            .unwrap();
     })
     .await;
     let customer = app.login("customer2").await;
@@ -1046,14 +1050,18 @@ async fn a_charge_left_by_a_crashed_request_is_voided_by_the_payment_deadline() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_order_the_store_never_gets_is_canceled_and_refunded_after_its_deadline() {
     let mut app = TestApp::spawn_with(|settings| {
-        settings.change_section(|store: &mut store::settings::StoreSettings| {
-            store.acceptance_deadline = Duration::from_secs(1);
-            store.deadline_sweep = Duration::from_millis(200);
-        });
-        settings.change_section(|order: &mut order::settings::OrderSettings| {
-            order.store_deadline = Duration::from_secs(2);
-            order.deadline_sweep = Duration::from_millis(200);
-        });
+        settings
+            .change_section(|store: &mut store::settings::StoreSettings| {
+                store.acceptance_deadline = Duration::from_secs(1);
+                store.deadline_sweep = Duration::from_millis(200);
+            })
+            .unwrap();
+        settings
+            .change_section(|order: &mut order::settings::OrderSettings| {
+                order.store_deadline = Duration::from_secs(2);
+                order.deadline_sweep = Duration::from_millis(200);
+            })
+            .unwrap();
     })
     .await;
     let customer = app.login("customer3").await;

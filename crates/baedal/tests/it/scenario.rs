@@ -83,7 +83,7 @@ fn notification_settings(
     settings: &mut platform::Settings,
     change: impl FnOnce(&mut NotificationSettings),
 ) {
-    settings.change_section(change);
+    settings.change_section(change).unwrap();
 }
 
 /// Places an order at owner1's store and cooks it; returns the order id.

@@ -7,6 +7,7 @@ use contracts::{Event, EventType, Krw, OrderCompleted, Producer, ReviewDeleted, 
 use platform::{Role, ServiceName};
 use testkit::{ServiceUnderTest, eventually};
 
+/// How long an event may take to be handled and published.
 const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +54,7 @@ async fn a_completed_order_raises_the_grade_and_a_review_earns_a_coupon_once() {
             (me["couponCount"] == expected_coupons).then_some(me)
         }
     };
-    let me = eventually(WAIT, || profile(1)).await;
+    let me = eventually(30, "the coupon to show", || profile(1)).await;
     assert_eq!(me["grade"], "귀한분");
     assert_eq!(me["completedOrders"], 1);
 
@@ -68,6 +69,6 @@ async fn a_completed_order_raises_the_grade_and_a_review_earns_a_coupon_once() {
         unreachable!()
     };
     assert_eq!(revoked.coupon_id, issued.coupon_id);
-    eventually(WAIT, || profile(0)).await;
+    eventually(30, "the coupon to be taken back", || profile(0)).await;
     service.stop().await;
 }

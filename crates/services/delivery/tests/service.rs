@@ -8,6 +8,7 @@ use platform::{Role, ServiceName};
 use reqwest::{Method, StatusCode};
 use testkit::{EventLog, ServiceUnderTest, eventually};
 
+/// How long an event may take to be handled and published.
 const WAIT: Duration = Duration::from_secs(30);
 
 const RIDER: (&str, Role) = ("rider-1", Role::Rider);
@@ -47,7 +48,7 @@ fn cooked(order_id: &str) -> CookFinished {
 
 /// The delivery of `order_id` once riders near the store see it.
 async fn nearby(service: &ServiceUnderTest, order_id: &str) -> String {
-    eventually(WAIT, || async {
+    eventually(30, "the delivery to be offered nearby", || async {
         let available = service.get(&near(37.498, 127.028), RIDER).await;
         available
             .as_array()?

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use platform::config::{Secret, Section};
+use platform::config::{Secret, Section, positive};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -83,10 +83,6 @@ impl Default for NotificationSettings {
 
 impl Section for NotificationSettings {
     const KEY: &'static str = "notification";
-}
-
-fn positive(value: &Duration, _: &()) -> garde::Result {
-    platform::config::positive(value)
 }
 
 fn http_url(url: &Url, _: &()) -> garde::Result {

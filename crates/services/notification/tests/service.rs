@@ -1,13 +1,9 @@
 //! The notification service alone, with a real broker and database: every change a customer can
 //! see becomes one message, also when its events arrive before the order they are about.
 
-use std::time::Duration;
-
 use contracts::{CookStarted, DeliveryAddress, GeoPoint, Krw, OrderLine, OrderPlaced};
 use platform::{Role, ServiceName};
 use testkit::{ServiceUnderTest, eventually};
-
-const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_visible_change_is_one_message_to_its_customer() {
@@ -49,7 +45,7 @@ async fn each_visible_change_is_one_message_to_its_customer() {
     let event_id = service.publish(placed.clone()).await;
     service.publish_with_id(&event_id, placed).await;
     let path = format!("/notifications?orderId={order_id}");
-    let messages = eventually(WAIT, || async {
+    let messages = eventually(30, "both messages, sent", || async {
         let listed = service.get(&path, ("customer-1", Role::Customer)).await;
         let listed = listed.as_array()?.clone();
         let sent = listed.iter().filter(|m| m["status"] == "Sent").count();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use platform::config::Section;
+use platform::config::{Section, positive};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, garde::Validate)]
@@ -37,8 +37,4 @@ impl Default for OrderSettings {
 
 impl Section for OrderSettings {
     const KEY: &'static str = "order";
-}
-
-fn positive(value: &Duration, _: &()) -> garde::Result {
-    platform::config::positive(value)
 }

@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::{ServiceUnderTest, eventually};
 
+/// How long an event may take to be handled and published.
 const WAIT: Duration = Duration::from_secs(30);
 const CUSTOMER: (&str, Role) = ("customer-1", Role::Customer);
 
@@ -56,7 +57,7 @@ async fn orders_are_priced_from_the_replica_and_an_unreachable_payment_places_no
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     service.publish(menu(&store_id)).await;
-    let (status, problem) = eventually(WAIT, || async {
+    let (status, problem) = eventually(30, "the menu replica", || async {
         let answer = place(order(&store_id, "ramyeon")).await;
         (answer.0 != StatusCode::NOT_FOUND).then_some(answer)
     })

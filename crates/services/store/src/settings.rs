@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use platform::config::Section;
+use platform::config::{Section, positive};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, garde::Validate)]
@@ -30,8 +30,4 @@ impl Default for StoreSettings {
 
 impl Section for StoreSettings {
     const KEY: &'static str = "store";
-}
-
-fn positive(value: &Duration, _: &()) -> garde::Result {
-    platform::config::positive(value)
 }

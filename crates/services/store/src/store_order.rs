@@ -314,6 +314,13 @@ mod tests {
     use contracts::{GeoPoint, MenuItem};
     use proptest::prelude::*;
 
+    #[test]
+    fn the_store_tells_the_order_its_status_by_the_same_name() {
+        for &status in <StoreOrderStatus as strum::VariantArray>::VARIANTS {
+            assert_eq!(OrderStatus::from(status).as_str(), status.as_str());
+        }
+    }
+
     fn order(status: StoreOrderStatus) -> StoreOrder {
         StoreOrder {
             order_id: "o-1".into(),

@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use testkit::{ServiceUnderTest, eventually};
 
+/// How long an event may take to be handled and published.
 const WAIT: Duration = Duration::from_secs(30);
 const OWNER: (&str, Role) = ("owner-1", Role::Owner);
 
@@ -51,7 +52,7 @@ async fn receive(service: &ServiceUnderTest, store_id: &str, revision: i64) -> S
     let order_id = uuid::Uuid::now_v7().to_string();
     service.publish(placed(&order_id, store_id, revision)).await;
     let path = format!("/stores/{store_id}/orders");
-    eventually(WAIT, || async {
+    eventually(30, "the owner to see the order", || async {
         let orders = service.get(&path, OWNER).await;
         let listed = orders.as_array()?.iter().any(|o| o["orderId"] == order_id);
         listed.then_some(())
