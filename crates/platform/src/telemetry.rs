@@ -124,7 +124,7 @@ pub fn install(log: &LogSettings, provider: SdkTracerProvider) {
 
 /// JSON lines: the event's fields at the top, the current span's beside them, and the trace and
 /// span ids under `openTelemetry` (`traceId`, `spanId`) so a line leads to its trace.
-fn json_layer<S>() -> json_subscriber::fmt::Layer<S>
+pub fn json_layer<S>() -> json_subscriber::fmt::Layer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
@@ -191,54 +191,6 @@ pub fn render_metrics() -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn json_log_lines_carry_the_trace_and_span_ids_of_their_span() {
-        use std::sync::{Arc, Mutex};
-        #[derive(Clone, Default)]
-        struct Buffer(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buffer {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let provider = SdkTracerProvider::builder().build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
-            .with(json_layer().with_writer(move || writer.clone()));
-        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let sent = tracing::subscriber::with_default(subscriber, || {
-            let span = crate::trace::publish_span(
-                "order",
-                "baedal.order",
-                "OrderPlaced",
-                "e1",
-                Some(traceparent),
-            );
-            span.in_scope(|| tracing::warn!(attempt = 2, "could not publish"));
-            crate::trace::traceparent(&span).unwrap()
-        });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
-        assert_eq!(line["message"], "could not publish", "{text}");
-        assert_eq!(line["attempt"], 2, "{text}");
-        assert_eq!(
-            line["openTelemetry"]["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736",
-            "{text}"
-        );
-        let span_id = line["openTelemetry"]["spanId"].as_str().unwrap();
-        assert_eq!(span_id.len(), 16, "{text}");
-        assert!(
-            sent.contains(span_id),
-            "the line names the span handed on: {sent} {text}"
-        );
-    }
-
     /// With an endpoint, spans go out over OTLP/HTTP as protobuf, named by the process, to a
     /// collector that is here a plain HTTP server decoding what it gets.
     #[tokio::test(flavor = "multi_thread")]
@@ -304,26 +256,6 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-    }
-
-    /// Without an exporter spans record nothing, yet keep their trace and hand it on.
-    #[test]
-    fn without_an_endpoint_spans_are_not_recorded_but_keep_their_trace() {
-        let provider = tracer_provider(&TraceSettings::default(), "order").unwrap();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let handed_on = tracing::subscriber::with_default(subscriber, || {
-            let span = crate::trace::process_span("store", "OrderPlaced", "e1", 0, 1, Some(caller));
-            crate::trace::traceparent(&span).unwrap()
-        });
-        let context = crate::trace::span_context(&handed_on).unwrap();
-        assert_eq!(
-            context.trace_id().to_string(),
-            "4bf92f3577b34da6a3ce929d0e0e4736"
-        );
-        assert_ne!(context.span_id().to_string(), "00f067aa0ba902b7");
-        assert!(!context.is_sampled(), "{handed_on}");
     }
 
     #[test]
