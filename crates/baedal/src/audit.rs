@@ -10,7 +10,6 @@ use std::{collections::HashMap, time::Duration};
 use anyhow::Context;
 use platform::{Db, ServiceName, Settings, db::now_ms};
 use serde::Serialize;
-use sqlx::Row;
 
 /// One invariant and the rows that break it.
 #[derive(Serialize, Debug)]
@@ -91,29 +90,26 @@ pub async fn run(settings: &Settings, settle: Duration) -> anyhow::Result<Audit>
     let review_db = open(settings, ServiceName::Review).await?;
 
     let mut orders = HashMap::new();
-    for row in sqlx::query("SELECT order_id, store_id, status, updated_at FROM orders")
-        .fetch_all(order_db.pool())
-        .await?
-    {
-        orders.insert(
-            row.try_get::<String, _>("order_id")?,
-            Order {
-                store_id: row.try_get("store_id")?,
-                status: row.try_get("status")?,
-                updated_at: row.try_get("updated_at")?,
-            },
-        );
+    let rows: Vec<(String, String, String, i64)> =
+        sqlx::query_as("SELECT order_id, store_id, status, updated_at FROM orders")
+            .fetch_all(order_db.pool())
+            .await?;
+    for (order_id, store_id, status, updated_at) in rows {
+        let order = Order {
+            store_id,
+            status,
+            updated_at,
+        };
+        orders.insert(order_id, order);
     }
-    let mut payments: HashMap<String, (String, i64)> = HashMap::new();
-    for row in sqlx::query("SELECT order_id, status, updated_at FROM payments")
-        .fetch_all(payment_db.pool())
-        .await?
-    {
-        payments.insert(
-            row.try_get("order_id")?,
-            (row.try_get("status")?, row.try_get("updated_at")?),
-        );
-    }
+    let payments: HashMap<String, (String, i64)> = sqlx::query_as::<_, (String, String, i64)>(
+        "SELECT order_id, status, updated_at FROM payments",
+    )
+    .fetch_all(payment_db.pool())
+    .await?
+    .into_iter()
+    .map(|(order_id, status, at)| (order_id, (status, at)))
+    .collect();
 
     let mut checks = Vec::new();
 
@@ -180,12 +176,11 @@ pub async fn run(settings: &Settings, settle: Duration) -> anyhow::Result<Audit>
 
     // The saga across services.
     let store_orders: HashMap<String, String> =
-        sqlx::query("SELECT order_id, status FROM store_orders")
+        sqlx::query_as("SELECT order_id, status FROM store_orders")
             .fetch_all(store_db.pool())
             .await?
             .into_iter()
-            .map(|row| Ok((row.try_get("order_id")?, row.try_get("status")?)))
-            .collect::<anyhow::Result<_>>()?;
+            .collect();
     let withdrawn: std::collections::HashSet<String> =
         sqlx::query_scalar("SELECT order_id FROM withdrawn_orders")
             .fetch_all(store_db.pool())
@@ -253,27 +248,20 @@ pub async fn run(settings: &Settings, settle: Duration) -> anyhow::Result<Audit>
 
     // Coupons against reviews.
     let reviews: HashMap<String, (String, Option<i64>)> =
-        sqlx::query("SELECT review_id, customer_id, deleted_at, created_at FROM reviews")
-            .fetch_all(review_db.pool())
-            .await?
-            .into_iter()
-            .filter(|row| {
-                row.try_get::<i64, _>("created_at")
-                    .is_ok_and(|at| at <= before)
-            })
-            .map(|row| {
-                Ok((
-                    row.try_get("review_id")?,
-                    (row.try_get("customer_id")?, row.try_get("deleted_at")?),
-                ))
-            })
-            .collect::<anyhow::Result<_>>()?;
-    let coupons: HashMap<String, String> = sqlx::query("SELECT review_id, status FROM coupons")
+        sqlx::query_as::<_, (String, String, Option<i64>)>(
+            "SELECT review_id, customer_id, deleted_at FROM reviews WHERE created_at <= $1",
+        )
+        .bind(before)
+        .fetch_all(review_db.pool())
+        .await?
+        .into_iter()
+        .map(|(review_id, customer_id, deleted_at)| (review_id, (customer_id, deleted_at)))
+        .collect();
+    let coupons: HashMap<String, String> = sqlx::query_as("SELECT review_id, status FROM coupons")
         .fetch_all(customer_db.pool())
         .await?
         .into_iter()
-        .map(|row| Ok((row.try_get("review_id")?, row.try_get("status")?)))
-        .collect::<anyhow::Result<_>>()?;
+        .collect();
     let mut coupon_violations = Vec::new();
     for (review_id, (customer_id, deleted_at)) in &reviews {
         let coupon = coupons.get(review_id).map(String::as_str);

@@ -5,9 +5,12 @@
 
 use crate::*;
 
-const ORDER: &str = "0192f1a0-7b3c-7d41-9a52-3e6f8c1d2a01";
-const CUSTOMER: &str = "4f1c2b8e-5d3a-5e7f-9b1c-0a2d4e6f8a02";
-const STORE: &str = "0192c3d4-1e2f-7a3b-8c4d-5e6f7a8b9c03";
+/// The order of every example, for a test that adds events of its own to the same order.
+pub const ORDER: &str = "0192f1a0-7b3c-7d41-9a52-3e6f8c1d2a01";
+/// The customer of every example.
+pub const CUSTOMER: &str = "4f1c2b8e-5d3a-5e7f-9b1c-0a2d4e6f8a02";
+/// The store of every example.
+pub const STORE: &str = "0192c3d4-1e2f-7a3b-8c4d-5e6f7a8b9c03";
 const OWNER: &str = "7a2b3c4d-5e6f-5a1b-8c2d-3e4f5a6b7c04";
 const PAYMENT: &str = "0192f1a0-7a11-7b22-8c33-4d5e6f7a8b05";
 const REFUND: &str = "0192f1b9-0c1d-7e2f-9a3b-4c5d6e7f8a06";

@@ -24,14 +24,14 @@ pub struct ChargeRequest {
 #[derive(
     Serialize,
     Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
     utoipa::ToSchema,
     strum::IntoStaticStr,
     strum::EnumString,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
 )]
 pub enum PaymentStatus {
     Approved,

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-mod examples;
+pub mod examples;
 pub mod http;
 mod status;
 mod types;
@@ -326,7 +326,19 @@ impl std::error::Error for UnknownEventType {}
 
 /// The bounded context that publishes an event. Each has a topic of its own, so a consumer fetches
 /// only the producers it listens to (see `EventType::producer`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Producer {
     Order,
     Payment,
@@ -337,24 +349,10 @@ pub enum Producer {
 }
 
 impl Producer {
-    pub const ALL: [Producer; 6] = [
-        Producer::Order,
-        Producer::Payment,
-        Producer::Store,
-        Producer::Delivery,
-        Producer::Review,
-        Producer::Customer,
-    ];
+    pub const ALL: &'static [Producer] = <Producer as strum::VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Producer::Order => "order",
-            Producer::Payment => "payment",
-            Producer::Store => "store",
-            Producer::Delivery => "delivery",
-            Producer::Review => "review",
-            Producer::Customer => "customer",
-        }
+        self.into()
     }
 
     /// The topic this context publishes to, under `prefix`.

@@ -1,7 +1,7 @@
 //! The account store and `POST /auth/login`: the one place that checks passwords and signs the
 //! tokens every service trusts. It also rechecks, for every request the gateway relays, that the
 //! token's account still exists and is enabled, so a deleted account stops working within
-//! `auth.account_check_secs` rather than when its token expires.
+//! `auth.account_check` rather than when its token expires.
 
 use std::{
     collections::HashMap,
@@ -26,7 +26,6 @@ use platform::{
     http::{Json, Path},
 };
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use tokio::sync::Semaphore;
 
 /// What login needs: the store, the signing key, and a hash to verify against when the username
@@ -79,14 +78,13 @@ impl Accounts {
         {
             return Ok(*enabled);
         }
-        let row = sqlx::query("SELECT disabled_at FROM accounts WHERE subject_id = $1")
-            .bind(subject_id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        let enabled = match row {
-            Some(row) => row.try_get::<Option<i64>, _>("disabled_at")?.is_none(),
-            None => false,
-        };
+        // No row is no account; a row with a time is a disabled one.
+        let disabled_at: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT disabled_at FROM accounts WHERE subject_id = $1")
+                .bind(subject_id)
+                .fetch_optional(self.db.pool())
+                .await?;
+        let enabled = matches!(disabled_at, Some(None));
         if let Ok(mut checked) = self.checked.lock() {
             if checked.len() >= CHECKED_ACCOUNTS {
                 checked.clear();
@@ -168,7 +166,7 @@ pub async fn authenticate(
 }
 
 /// An admin deletes an account: it can no longer log in, and its tokens stop working within
-/// `auth.account_check_secs` on every gateway (at once on this one).
+/// `auth.account_check` on every gateway (at once on this one).
 #[utoipa::path(
     delete,
     path = "/accounts/{username}",
@@ -283,21 +281,20 @@ async fn login(
 }
 
 async fn find(db: &Db, username: &str) -> sqlx::Result<Option<Account>> {
-    let row = sqlx::query(
+    let row: Option<(String, String, String, Option<i64>)> = sqlx::query_as(
         "SELECT password_hash, role, subject_id, disabled_at FROM accounts WHERE username = $1",
     )
     .bind(username)
     .fetch_optional(db.pool())
     .await?;
-    row.map(|row| {
-        Ok(Account {
-            password_hash: row.try_get("password_hash")?,
-            role: row.try_get("role")?,
-            subject_id: row.try_get("subject_id")?,
-            disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
-        })
-    })
-    .transpose()
+    Ok(
+        row.map(|(password_hash, role, subject_id, disabled_at)| Account {
+            password_hash,
+            role,
+            subject_id,
+            disabled: disabled_at.is_some(),
+        }),
+    )
 }
 
 /// Creates an account unless the username already belongs to `subject_id`, so seeding demo

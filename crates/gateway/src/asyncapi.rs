@@ -94,7 +94,7 @@ pub fn document() -> Value {
 
     let mut channels = Map::new();
     let mut operations = Map::new();
-    for producer in Producer::ALL {
+    for &producer in Producer::ALL {
         let topic = kafka.topic_of(producer);
         let on_topic: Vec<EventType> = EventType::ALL
             .iter()
@@ -114,7 +114,7 @@ pub fn document() -> Value {
                     prefix = contracts::DEFAULT_TOPIC_PREFIX,
                 ),
                 "messages": channel_messages(on_topic.iter().map(|t| t.as_str())),
-                "bindings": { "kafka": topic_binding(kafka.partitions, kafka.retention_ms) },
+                "bindings": { "kafka": topic_binding(kafka.partitions, kafka.retention) },
             }),
         );
         operations.insert(
@@ -188,7 +188,7 @@ pub fn document() -> Value {
             ),
             "messages": channel_messages(["DeadLetter"]),
             // The dead-letter topic always has one partition (`Bus::ensure_topics`).
-            "bindings": { "kafka": topic_binding(1, kafka.retention_ms) },
+            "bindings": { "kafka": topic_binding(1, kafka.retention) },
         }),
     );
     for (service, _) in &consumers {
@@ -484,14 +484,14 @@ fn dead_letter() -> Value {
     })
 }
 
-fn topic_binding(partitions: i32, retention_ms: u64) -> Value {
+fn topic_binding(partitions: i32, retention: std::time::Duration) -> Value {
     json!({
         "partitions": partitions,
         "replicas": 1,
         // What baedal creates a missing topic with; a topic that exists keeps its own settings.
         "topicConfiguration": {
             "cleanup.policy": ["delete"],
-            "retention.ms": retention_ms,
+            "retention.ms": retention.as_millis() as u64,
         },
         "bindingVersion": KAFKA_BINDING,
     })

@@ -102,7 +102,7 @@ pub async fn app(
     let accounts = accounts::Accounts::new(
         db.clone(),
         AuthKeys::new(&settings.auth)?,
-        Duration::from_secs(settings.auth.account_check_secs),
+        settings.auth.account_check,
     )
     .await?;
     let proxy = proxy::Proxy::new(settings, shutdown)?;

@@ -82,7 +82,7 @@ impl Proxy {
                 Ok(Target {
                     service: *service,
                     base_url: url.trim_end_matches('/').to_owned(),
-                    timeout: Duration::from_millis(settings.gateway.timeout_ms),
+                    timeout: settings.gateway.timeout,
                 })
             })
             .collect::<anyhow::Result<_>>()?;

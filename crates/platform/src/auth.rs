@@ -128,7 +128,7 @@ impl AuthKeys {
         Ok(Self(Arc::new(Keys {
             user: key(&settings.jwt_secret, "jwt_secret")?,
             service: key(&settings.service_secret, "service_secret")?,
-            ttl_secs: settings.token_ttl_secs,
+            ttl_secs: settings.token_ttl.as_secs(),
             service_tokens: Mutex::new(Vec::new()),
         })))
     }

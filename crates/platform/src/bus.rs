@@ -42,12 +42,16 @@ pub struct EventBus {
 }
 
 /// One record ready to go on the topic.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Outgoing {
+    #[sqlx(rename = "id")]
     pub event_id: String,
     pub event_type: String,
+    #[sqlx(rename = "record_key")]
     pub key: String,
     pub payload: String,
+    /// The producing service: not in the outbox row, which only that service writes.
+    #[sqlx(skip)]
     pub source: String,
     pub traceparent: Option<String>,
 }
@@ -64,7 +68,7 @@ impl EventBus {
             .set("linger.ms", "2")
             .set(
                 "message.timeout.ms",
-                settings.message_timeout_ms.to_string(),
+                settings.message_timeout.as_millis().to_string(),
             )
             .set("allow.auto.create.topics", "false")
             .create()
@@ -86,7 +90,7 @@ impl EventBus {
             .set("bootstrap.servers", &self.settings.brokers)
             .create()
             .context("creating Kafka admin client")?;
-        let retention = self.settings.retention_ms.to_string();
+        let retention = self.settings.retention.as_millis().to_string();
         let event_topics = self.settings.event_topics();
         let topics: Vec<NewTopic<'_>> = event_topics
             .iter()
@@ -200,7 +204,7 @@ impl EventBus {
             .set("enable.auto.offset.store", "false")
             .set(
                 "fetch.wait.max.ms",
-                self.settings.fetch_wait_max_ms.to_string(),
+                self.settings.fetch_wait_max.as_millis().to_string(),
             )
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
@@ -501,7 +505,7 @@ impl<H: EventHandler> ConsumerRunner<H> {
         incoming: &Incoming,
         shutdown: &CancellationToken,
     ) -> Outcome {
-        let mut backoff = Duration::from_millis(self.settings.backoff_ms);
+        let mut backoff = self.settings.backoff;
         let mut attempt = 0;
         loop {
             let started = std::time::Instant::now();

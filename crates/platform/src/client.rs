@@ -104,7 +104,7 @@ impl ResilientClient {
         let http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
-        let timeout = Duration::from_millis(settings.call_timeout_ms);
+        let timeout = settings.call_timeout;
         let transport = http.clone();
         let inner: Inner = tower::util::BoxCloneSyncService::new(tower::service_fn(
             move |request: reqwest::Request| {
@@ -139,7 +139,7 @@ impl ResilientClient {
             .failure_rate_threshold(breaker_settings.failure_rate)
             .sliding_window_size(breaker_settings.window)
             .minimum_number_of_calls(breaker_settings.min_calls)
-            .wait_duration_in_open(Duration::from_millis(breaker_settings.open_ms))
+            .wait_duration_in_open(breaker_settings.open_for)
             .permitted_calls_in_half_open(breaker_settings.half_open_calls)
             .on_state_transition(move |from, to| {
                 tracing::warn!(peer = %peer_name, ?from, ?to, "circuit breaker changed state");

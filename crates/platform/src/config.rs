@@ -2,27 +2,30 @@
 //! variables (`__` separates levels: `BAEDAL_KAFKA__BROKERS`). Loaded and validated once at start;
 //! a bad value stops the process with a message naming the key.
 
-use std::{collections::BTreeMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr};
+use std::{
+    collections::BTreeMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration,
+};
 
 use contracts::{EventType, Producer};
 use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
 };
+use garde::Validate;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// The services of baedal, in the order `up` starts them (and their default ports 8081–8087).
 #[derive(
-    Serialize,
-    Deserialize,
     Clone,
     Copy,
     Debug,
+    Hash,
     PartialEq,
     Eq,
     PartialOrd,
     Ord,
-    Hash,
+    Serialize,
+    Deserialize,
     strum::IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
@@ -101,19 +104,13 @@ impl Secret {
 
     /// A signing key must carry at least 32 bytes of randomness. Its length is checked, and that
     /// it is not a repeated pattern such as `aaaa…` (which a length check alone lets through).
-    fn check_signing_key(&self, key: &str) -> Result<(), ConfigError> {
+    fn is_strong(&self) -> bool {
         let distinct = self
             .0
             .bytes()
             .collect::<std::collections::BTreeSet<u8>>()
             .len();
-        if self.0.len() < 32 || distinct < 10 {
-            return Err(ConfigError::key(
-                key,
-                "must be at least 32 random characters (for example `openssl rand -hex 32`)",
-            ));
-        }
-        Ok(())
+        self.0.len() >= 32 && distinct >= 10
     }
 }
 
@@ -124,66 +121,96 @@ impl fmt::Debug for Secret {
 }
 
 // No `deny_unknown_fields`: the services' sections are collected by `sections` instead, and a
-// top-level key that is neither the platform's nor a service's is refused by `baedal`.
-#[derive(Serialize, Deserialize, Clone, Debug)]
+// top-level key that is neither the platform's nor a service's is refused by `baedal`. Each
+// field's rules are declared on it (`garde`); `validate` adds the few that span fields.
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(default)]
 pub struct Settings {
     /// Where `up` keeps its SQLite files and the embedded broker's log.
+    #[garde(skip)]
     pub data_dir: PathBuf,
+    #[garde(dive)]
     pub database: DatabaseSettings,
+    #[garde(dive)]
     pub kafka: KafkaSettings,
+    #[garde(dive)]
     pub auth: AuthSettings,
+    #[garde(dive)]
     pub http: HttpSettings,
+    #[garde(dive)]
     pub outbox: OutboxSettings,
+    #[garde(dive)]
     pub live: LiveSettings,
+    #[garde(dive)]
     pub consumer: ConsumerSettings,
+    #[garde(skip)]
     pub log: LogSettings,
+    #[garde(dive)]
     pub trace: TraceSettings,
+    #[garde(skip)]
     pub metrics: MetricsSettings,
+    /// Checked by `validate`, each under its own name (`services.order.url`).
+    #[garde(skip)]
     pub services: BTreeMap<ServiceName, ServiceSettings>,
+    #[garde(dive)]
     pub gateway: GatewaySettings,
     /// The services' own sections (`[order]`, `[store]`, `[customer]`, `[notification]`,
     /// `[review]`), kept as written: each service's crate reads and checks its own with
     /// [`Settings::section`], and `baedal` checks that every section belongs to a service.
     #[serde(flatten)]
+    #[garde(skip)]
     pub sections: BTreeMap<String, figment::value::Value>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
     /// A URL template; `{service}` becomes the service name and `{data_dir}` the data directory.
     /// `sqlite://{data_dir}/{service}.db` (default) or `postgres://user@host:5432/baedal_{service}`.
+    #[garde(custom(database_url))]
     pub url: String,
     /// Pool size for PostgreSQL. SQLite always uses one writer connection.
+    #[garde(range(min = 1))]
     pub max_connections: u32,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaSettings {
     /// `host:port[,host:port]`
+    #[garde(custom(not_blank))]
     pub brokers: String,
     /// Each producing context publishes to `<topic_prefix>.<context>` (`baedal.order`, ...), and
     /// each consumer subscribes to the topics of the contexts whose events it takes.
+    #[garde(custom(topic_name))]
     pub topic_prefix: String,
+    #[garde(custom(topic_name))]
     pub dlq_topic: String,
+    #[garde(range(min = 1))]
     pub partitions: i32,
     /// Prepended to each consumer group (the service name); lets isolated tests share a broker.
+    #[garde(skip)]
     pub group_prefix: String,
     /// Low for the embedded broker, whose fetches do not wake on new data.
-    pub fetch_wait_max_ms: u32,
+    #[serde(with = "humantime_serde")]
+    #[garde(skip)]
+    pub fetch_wait_max: Duration,
     /// How long a publish may wait for an unreachable broker before the relay retries it.
-    pub message_timeout_ms: u32,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub message_timeout: Duration,
     /// How long the topics baedal creates keep a record (`retention.ms`, with
     /// `cleanup.policy=delete`), so the log does not grow without bound. Topics that exist
     /// already keep their own settings.
-    pub retention_ms: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub retention: Duration,
     /// A stable name for this replica (the Kubernetes manifests give each pod's name). With it, consumers join their
     /// groups as static members (`group.instance.id`), so a replica that restarts takes its old
     /// place back at once, even as the group's leader, instead of the group waiting out the dead
     /// process's session and, on the embedded broker, stalling when that was the leader.
     #[serde(default)]
+    #[garde(skip)]
     pub instance_id: Option<String>,
 }
 
@@ -197,15 +224,18 @@ pub struct MetricsSettings {
 
 /// Where spans go. Every process makes spans (their ids are in the logs and in the `traceparent`
 /// it hands on); only with an endpoint are they exported.
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct TraceSettings {
     /// OTLP over HTTP (protobuf), e.g. `http://otel-collector:4318/v1/traces`. None: not exported.
+    #[garde(custom(http_endpoint))]
     pub otlp_endpoint: Option<url::Url>,
     /// Share of the traces started here that are exported, 0.0 to 1.0. A trace joined from a
     /// caller follows the caller's choice.
+    #[garde(range(min = 0.0, max = 1.0))]
     pub sample_ratio: f64,
     /// `service.name` of the exported spans. None: the one service `serve` runs, else `baedal`.
+    #[garde(skip)]
     pub service_name: Option<String>,
 }
 
@@ -227,20 +257,26 @@ impl Default for MetricsSettings {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     /// HS256 key of user tokens: the gateway signs them at login, every service verifies them.
     /// `up` makes one per data directory; `serve` requires it.
+    #[garde(custom(signing_key))]
     pub jwt_secret: Option<Secret>,
     /// HS256 key of service-to-service calls, different from `jwt_secret` so that no user token
     /// can pass for a service. `up` makes one per data directory; `serve` requires it.
+    #[garde(custom(signing_key))]
     pub service_secret: Option<Secret>,
     /// How long a user token is valid.
-    pub token_ttl_secs: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub token_ttl: Duration,
     /// How long the gateway trusts that an account exists and is enabled before it looks again:
     /// the longest a deleted or disabled account's tokens keep working.
-    pub account_check_secs: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(within_a_minute))]
+    pub account_check: Duration,
 }
 
 impl AuthSettings {
@@ -276,110 +312,157 @@ impl AuthSettings {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
     /// Timeout of one synchronous call between services.
-    pub call_timeout_ms: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub call_timeout: Duration,
+    #[garde(dive)]
     pub breaker: BreakerSettings,
     /// Largest request body a service accepts.
+    #[garde(range(min = 1))]
     pub body_limit_bytes: usize,
     /// A client must send a request's headers within this, or its connection is closed (so a
     /// slow client cannot hold a connection open by trickling bytes).
-    pub header_read_timeout_ms: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub header_read_timeout: Duration,
     /// A client must send a request's whole body within this, or gets 408.
-    pub body_read_timeout_ms: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub body_read_timeout: Duration,
     /// Open connections per listener; more wait to be accepted.
+    #[garde(range(min = 1))]
     pub max_connections: usize,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerSettings {
     /// Share of failed calls in the window that opens the breaker.
+    #[garde(custom(share))]
     pub failure_rate: f64,
+    #[garde(range(min = 1))]
     pub window: usize,
     /// Calls needed in the window before the rate counts.
+    #[garde(range(min = 1))]
     pub min_calls: usize,
     /// How long an open breaker fails fast before letting a trial call through.
-    pub open_ms: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub open_for: Duration,
+    #[garde(range(min = 1))]
     pub half_open_calls: usize,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboxSettings {
     /// The relay also wakes at once when a service commits events; polling catches the rest
     /// (another replica's rows, rows left by a crash).
-    pub poll_interval_ms: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub poll_interval: Duration,
+    #[garde(range(min = 1))]
     pub batch_size: i64,
     /// Sent rows are kept this long for inspection, then deleted.
-    pub retention_hours: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(skip)]
+    pub retention: Duration,
 }
 
 /// The live streams (Server-Sent Events) services serve.
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveSettings {
     /// A comment line this often keeps an idle stream open through proxies and tells a client
     /// its connection is alive.
-    pub heartbeat_secs: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub heartbeat: Duration,
     /// On SQLite the follower also reads new changes this often, besides right after each commit.
-    pub poll_interval_ms: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub poll_interval: Duration,
     /// Changes are kept this long for clients that resume with `Last-Event-ID`.
-    pub retention_hours: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub retention: Duration,
 }
 
 impl Default for LiveSettings {
     fn default() -> Self {
         Self {
-            heartbeat_secs: 15,
-            poll_interval_ms: 1000,
-            retention_hours: 24,
+            heartbeat: Duration::from_secs(15),
+            poll_interval: Duration::from_secs(1),
+            retention: Duration::from_secs(24 * 3600),
         }
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsumerSettings {
     /// Attempts before an event that keeps failing goes to the dead-letter topic.
+    #[garde(range(min = 1))]
     pub max_attempts: u32,
-    pub backoff_ms: u64,
+    /// The wait before the second attempt; each next one waits twice as long.
+    #[serde(with = "humantime_serde")]
+    #[garde(skip)]
+    pub backoff: Duration,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
-    /// `pretty` or `json`
-    pub format: String,
+    pub format: LogFormat,
     /// `tracing` filter directives, e.g. `info,order=debug`
     pub filter: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+/// How log lines are written: for a person at a terminal, or for a collector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
     /// Where the service listens.
+    #[garde(skip)]
     pub bind: SocketAddr,
     /// How the gateway and other services reach it.
+    #[garde(custom(http_url))]
     pub url: String,
     /// Overrides `database.url` for this service.
     #[serde(default)]
+    #[garde(custom(optional_database_url))]
     pub database_url: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewaySettings {
+    #[garde(skip)]
     pub bind: SocketAddr,
+    #[garde(custom(optional_database_url))]
     pub database_url: Option<String>,
     /// Upstream timeout for one proxied request.
-    pub timeout_ms: u64,
+    #[serde(with = "humantime_serde")]
+    #[garde(custom(positive))]
+    pub timeout: Duration,
     /// Origins allowed by CORS; `*` allows any.
+    #[garde(skip)]
     pub cors_origins: Vec<String>,
+    #[garde(skip)]
     pub rate_limit: RateLimitSettings,
     /// Live streams one signed-in caller may hold open at once; zero: no bound.
+    #[garde(skip)]
     pub streams_per_client: u32,
 }
 
@@ -482,9 +565,9 @@ impl Default for KafkaSettings {
             // names. Scale-out deployments set more (the Kubernetes config: 6).
             partitions: 1,
             group_prefix: String::new(),
-            fetch_wait_max_ms: 10,
-            message_timeout_ms: 10_000,
-            retention_ms: 7 * 24 * 3600 * 1000,
+            fetch_wait_max: Duration::from_millis(10),
+            message_timeout: Duration::from_secs(10),
+            retention: Duration::from_secs(7 * 24 * 3600),
             instance_id: None,
         }
     }
@@ -495,8 +578,8 @@ impl Default for AuthSettings {
         Self {
             jwt_secret: None,
             service_secret: None,
-            token_ttl_secs: 3600,
-            account_check_secs: 30,
+            token_ttl: Duration::from_secs(3600),
+            account_check: Duration::from_secs(30),
         }
     }
 }
@@ -504,11 +587,11 @@ impl Default for AuthSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
-            call_timeout_ms: 500,
+            call_timeout: Duration::from_millis(500),
             breaker: BreakerSettings::default(),
             body_limit_bytes: 256 * 1024,
-            header_read_timeout_ms: 10_000,
-            body_read_timeout_ms: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
             max_connections: 4096,
         }
     }
@@ -520,7 +603,7 @@ impl Default for BreakerSettings {
             failure_rate: 0.5,
             window: 20,
             min_calls: 5,
-            open_ms: 10_000,
+            open_for: Duration::from_secs(10),
             half_open_calls: 1,
         }
     }
@@ -529,9 +612,9 @@ impl Default for BreakerSettings {
 impl Default for OutboxSettings {
     fn default() -> Self {
         Self {
-            poll_interval_ms: 200,
+            poll_interval: Duration::from_millis(200),
             batch_size: 200,
-            retention_hours: 24,
+            retention: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -540,7 +623,7 @@ impl Default for ConsumerSettings {
     fn default() -> Self {
         Self {
             max_attempts: 5,
-            backoff_ms: 200,
+            backoff: Duration::from_millis(200),
         }
     }
 }
@@ -548,7 +631,7 @@ impl Default for ConsumerSettings {
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
-            format: "pretty".into(),
+            format: LogFormat::Pretty,
             filter: "info,librdkafka=warn,rdkafka=warn,tansu=warn,sqlx=warn".into(),
         }
     }
@@ -560,7 +643,7 @@ impl Default for GatewaySettings {
             // Loopback unless told otherwise: `up` is for one machine.
             bind: SocketAddr::from(([127, 0, 0, 1], 8088)),
             database_url: None,
-            timeout_ms: 10_000,
+            timeout: Duration::from_secs(10),
             cors_origins: vec!["*".into()],
             rate_limit: RateLimitSettings::default(),
             // A browser holds at most six HTTP/1.1 connections per origin; a few tabs fit.
@@ -577,6 +660,22 @@ pub struct ConfigError(String);
 impl ConfigError {
     pub fn key(key: &str, problem: impl fmt::Display) -> Self {
         Self(format!("`{key}` {problem}"))
+    }
+
+    /// What `garde` found wrong, each problem named by its key under `prefix` (`""` at the top).
+    fn report(prefix: &str, report: &garde::Report) -> Self {
+        let problems: Vec<String> = report
+            .iter()
+            .map(|(path, error)| {
+                let key = [prefix.to_owned(), path.to_string()]
+                    .into_iter()
+                    .filter(|part| !part.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                format!("`{key}` {error}")
+            })
+            .collect();
+        Self(problems.join("; "))
     }
 }
 
@@ -598,16 +697,9 @@ impl Settings {
         let section: T = figment
             .extract_inner(T::KEY)
             .map_err(|error| ConfigError(describe_in(T::KEY, error)))?;
-        section.validate().map_err(|report| {
-            let problems: Vec<String> = report
-                .iter()
-                .map(|(path, error)| match path.to_string().as_str() {
-                    "" => format!("`{}` {error}", T::KEY),
-                    field => format!("`{}.{field}` {error}", T::KEY),
-                })
-                .collect();
-            ConfigError(problems.join("; "))
-        })?;
+        section
+            .validate()
+            .map_err(|report| ConfigError::report(T::KEY, &report))?;
         Ok(section)
     }
 
@@ -631,11 +723,95 @@ impl Settings {
 
 /// A `garde` rule for durations that must be more than zero:
 /// `#[garde(custom(platform::config::positive))]`.
-pub fn positive(value: &std::time::Duration, _: &()) -> garde::Result {
+pub fn positive(value: &Duration, _: &()) -> garde::Result {
     if value.is_zero() {
         Err(garde::Error::new("must be more than zero"))
     } else {
         Ok(())
+    }
+}
+
+/// A deleted account must stop working within a minute.
+fn within_a_minute(value: &Duration, context: &()) -> garde::Result {
+    positive(value, context)?;
+    if *value > Duration::from_secs(60) {
+        return Err(garde::Error::new(
+            "must be at most 1m: a deleted account must stop working within a minute",
+        ));
+    }
+    Ok(())
+}
+
+/// A share that is more than none and at most all: (0, 1].
+fn share(value: &f64, _: &()) -> garde::Result {
+    if *value > 0.0 && *value <= 1.0 {
+        Ok(())
+    } else {
+        Err(garde::Error::new(format!("must be in (0, 1], got {value}")))
+    }
+}
+
+fn not_blank(value: &str, _: &()) -> garde::Result {
+    if value.trim().is_empty() {
+        Err(garde::Error::new("must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A legal Kafka topic name, with room for the `.<context>` a prefix gets.
+fn topic_name(value: &str, _: &()) -> garde::Result {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if value.is_empty() || value.len() > 200 || !value.chars().all(legal) {
+        return Err(garde::Error::new(format!(
+            "{value:?} is not a legal Kafka topic name (letters, digits, `.`, `_`, `-`)"
+        )));
+    }
+    Ok(())
+}
+
+fn database_url(url: &str, _: &()) -> garde::Result {
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        Ok(())
+    } else {
+        Err(garde::Error::new(format!(
+            "must start with sqlite: or postgres://, got {url:?}"
+        )))
+    }
+}
+
+fn optional_database_url(url: &Option<String>, context: &()) -> garde::Result {
+    url.as_deref()
+        .map_or(Ok(()), |url| database_url(url, context))
+}
+
+fn http_url(url: &str, _: &()) -> garde::Result {
+    match url::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
+        _ => Err(garde::Error::new(format!(
+            "must be an http(s) URL, got {url:?}"
+        ))),
+    }
+}
+
+fn http_endpoint(url: &Option<url::Url>, _: &()) -> garde::Result {
+    match url {
+        Some(url) if !matches!(url.scheme(), "http" | "https") => Err(garde::Error::new(format!(
+            "must be an http(s) URL, got {url}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn signing_key(secret: &Option<Secret>, _: &()) -> garde::Result {
+    match secret {
+        Some(secret) if !secret.is_strong() => Err(garde::Error::new(
+            "must be at least 32 random characters (for example `openssl rand -hex 32`)",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -681,61 +857,19 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The rules declared on the fields, then the few that span fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        validate_database_url("database.url", &self.database.url)?;
-        for (name, service) in &self.services {
-            if let Some(url) = &service.database_url {
-                validate_database_url(&format!("services.{name}.database_url"), url)?;
-            }
-            if !service.url.starts_with("http://") && !service.url.starts_with("https://") {
-                return Err(ConfigError::key(
-                    &format!("services.{name}.url"),
-                    format!("must be an http(s) URL, got {:?}", service.url),
-                ));
-            }
-        }
+        Validate::validate(self).map_err(|report| ConfigError::report("", &report))?;
         for name in ServiceName::ALL {
-            if !self.services.contains_key(&name) {
+            let Some(service) = self.services.get(&name) else {
                 return Err(ConfigError::key(
                     &format!("services.{name}"),
                     "is missing; every service needs a bind address and url",
                 ));
-            }
-        }
-        if let Some(url) = &self.gateway.database_url {
-            validate_database_url("gateway.database_url", url)?;
-        }
-        if self.kafka.brokers.trim().is_empty() {
-            return Err(ConfigError::key("kafka.brokers", "must not be empty"));
-        }
-        if let Some(endpoint) = &self.trace.otlp_endpoint
-            && !matches!(endpoint.scheme(), "http" | "https")
-        {
-            return Err(ConfigError::key(
-                "trace.otlp_endpoint",
-                format!("must be an http(s) URL, got {endpoint}"),
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.trace.sample_ratio) {
-            return Err(ConfigError::key(
-                "trace.sample_ratio",
-                format!("must be between 0 and 1, got {}", self.trace.sample_ratio),
-            ));
-        }
-        for (key, topic) in [
-            (
-                "kafka.topic_prefix",
-                &self.kafka.topic_of(Producer::Customer),
-            ),
-            ("kafka.dlq_topic", &self.kafka.dlq_topic),
-        ] {
-            let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-            if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
-                return Err(ConfigError::key(
-                    key,
-                    format!("{topic:?} is not a legal Kafka topic name"),
-                ));
-            }
+            };
+            service
+                .validate()
+                .map_err(|report| ConfigError::report(&format!("services.{name}"), &report))?;
         }
         if self.kafka.event_topics().contains(&self.kafka.dlq_topic) {
             return Err(ConfigError::key(
@@ -743,72 +877,10 @@ impl Settings {
                 "must differ from the event topics (<kafka.topic_prefix>.<context>)",
             ));
         }
-        if self.kafka.partitions < 1 {
-            return Err(ConfigError::key("kafka.partitions", "must be at least 1"));
-        }
-        if let Some(secret) = &self.auth.jwt_secret {
-            secret.check_signing_key("auth.jwt_secret")?;
-        }
-        if let Some(secret) = &self.auth.service_secret {
-            secret.check_signing_key("auth.service_secret")?;
-            if Some(secret) == self.auth.jwt_secret.as_ref() {
-                return Err(ConfigError::key(
-                    "auth.service_secret",
-                    "must differ from auth.jwt_secret",
-                ));
-            }
-        }
-        if self.auth.token_ttl_secs == 0 {
-            return Err(ConfigError::key("auth.token_ttl_secs", "must be positive"));
-        }
-        if self.auth.account_check_secs > 60 {
+        if self.auth.service_secret.is_some() && self.auth.service_secret == self.auth.jwt_secret {
             return Err(ConfigError::key(
-                "auth.account_check_secs",
-                "must be at most 60: a deleted account must stop working within a minute",
-            ));
-        }
-        for (key, value) in [
-            ("http.call_timeout_ms", self.http.call_timeout_ms),
-            (
-                "http.header_read_timeout_ms",
-                self.http.header_read_timeout_ms,
-            ),
-            ("http.body_read_timeout_ms", self.http.body_read_timeout_ms),
-            ("http.max_connections", self.http.max_connections as u64),
-            ("live.heartbeat_secs", self.live.heartbeat_secs),
-            ("live.poll_interval_ms", self.live.poll_interval_ms),
-            ("live.retention_hours", self.live.retention_hours),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::key(key, "must be positive"));
-            }
-        }
-        let breaker = &self.http.breaker;
-        if !(breaker.failure_rate > 0.0 && breaker.failure_rate <= 1.0) {
-            return Err(ConfigError::key(
-                "http.breaker.failure_rate",
-                "must be in (0, 1]",
-            ));
-        }
-        if breaker.window == 0 || breaker.min_calls == 0 || breaker.half_open_calls == 0 {
-            return Err(ConfigError::key(
-                "http.breaker",
-                "window, min_calls and half_open_calls must be positive",
-            ));
-        }
-        if self.outbox.batch_size < 1 {
-            return Err(ConfigError::key("outbox.batch_size", "must be at least 1"));
-        }
-        if self.consumer.max_attempts == 0 {
-            return Err(ConfigError::key(
-                "consumer.max_attempts",
-                "must be at least 1",
-            ));
-        }
-        if !matches!(self.log.format.as_str(), "pretty" | "json") {
-            return Err(ConfigError::key(
-                "log.format",
-                format!("must be `pretty` or `json`, got {:?}", self.log.format),
+                "auth.service_secret",
+                "must differ from auth.jwt_secret",
             ));
         }
         Ok(())
@@ -855,20 +927,6 @@ fn env_provider() -> Env {
             !key.starts_with("test_") && key != "config" && key != "broker_bin"
         })
         .split("__")
-}
-
-fn validate_database_url(key: &str, url: &str) -> Result<(), ConfigError> {
-    if url.starts_with("sqlite:")
-        || url.starts_with("postgres://")
-        || url.starts_with("postgresql://")
-    {
-        Ok(())
-    } else {
-        Err(ConfigError::key(
-            key,
-            format!("must start with sqlite: or postgres://, got {url:?}"),
-        ))
-    }
 }
 
 fn describe(error: figment::Error) -> String {
@@ -1004,7 +1062,7 @@ mod tests {
     fn random_keys_are_strong_and_differ() {
         let (a, b) = (Secret::random(), Secret::random());
         assert_ne!(a, b);
-        assert!(a.check_signing_key("k").is_ok());
+        assert!(a.is_strong());
         assert_eq!(a.expose().len(), 64);
     }
 

@@ -60,7 +60,10 @@ fn consumer(settings: &KafkaSettings, group: &str) -> anyhow::Result<StreamConsu
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
+        .set(
+            "fetch.wait.max.ms",
+            settings.fetch_wait_max.as_millis().to_string(),
+        )
         .create()
         .context("creating dead-letter consumer")?;
     consumer
@@ -102,7 +105,7 @@ pub async fn replay(
         .set("bootstrap.servers", &settings.brokers)
         .set(
             "message.timeout.ms",
-            settings.message_timeout_ms.to_string(),
+            settings.message_timeout.as_millis().to_string(),
         )
         // The same key hash as the relay's, so a replayed event lands in its order's partition.
         .set("partitioner", "murmur2_random")

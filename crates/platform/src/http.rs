@@ -153,7 +153,7 @@ async fn metrics_text() -> Response {
 /// Wraps a service's routes with the behaviour every endpoint shares.
 pub fn finish(router: Router, service: &'static str, settings: &HttpSettings) -> Router {
     let body_limit = settings.body_limit_bytes;
-    let body_timeout = Duration::from_millis(settings.body_read_timeout_ms);
+    let body_timeout = settings.body_read_timeout;
     router
         .fallback(|| async { ApiError::not_found("no-route", "there is no such endpoint") })
         .method_not_allowed_fallback(|| async {
@@ -350,7 +350,7 @@ async fn record_metrics(service: &'static str, request: Request, next: Next) -> 
 /// Serves until `shutdown`, then stops accepting and lets requests in flight finish. Each request
 /// carries its peer's address (`ConnectInfo`), for the gateway's `x-forwarded-for` and limits.
 ///
-/// A client has `http.header_read_timeout_ms` to send each request's headers (or the connection
+/// A client has `http.header_read_timeout` to send each request's headers (or the connection
 /// closes), and at most `http.max_connections` connections are open at once; more wait in the
 /// listen queue.
 pub async fn serve(
@@ -363,7 +363,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(settings.header_read_timeout_ms))
+        .header_read_timeout(settings.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
     builder
         .http2()

@@ -29,7 +29,6 @@ use axum::{
 };
 use futures::{StreamExt, stream::BoxStream};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
@@ -53,9 +52,10 @@ const BACKLOG: usize = 64;
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// One change of one stream.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Change {
     pub feed: String,
+    #[sqlx(rename = "stream_key")]
     pub key: String,
     /// The stream's event id: the changes of one stream are numbered 1, 2, 3...
     pub seq: i64,
@@ -239,7 +239,7 @@ impl Live {
             sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM live_changes")
                 .fetch_one(inner.db.reader())
                 .await?;
-        let poll = Duration::from_millis(inner.settings.poll_interval_ms);
+        let poll = inner.settings.poll_interval;
         loop {
             tokio::select! {
                 () = inner.shutdown.cancelled() => return Ok(()),
@@ -247,7 +247,7 @@ impl Live {
                 () = tokio::time::sleep(poll) => {}
             }
             loop {
-                let rows = sqlx::query(
+                let rows = sqlx::query_as::<_, Noticed>(
                     "SELECT rowid, feed, stream_key, seq, event, data FROM live_changes \
                      WHERE rowid > $1 ORDER BY rowid LIMIT $2",
                 )
@@ -263,13 +263,9 @@ impl Live {
                     }
                 };
                 let count = rows.len() as i64;
-                for row in rows {
-                    cursor = row.try_get("rowid")?;
-                    inner.hub.route(change(
-                        &row,
-                        row.try_get("feed")?,
-                        row.try_get("stream_key")?,
-                    )?);
+                for noticed in rows {
+                    cursor = noticed.rowid;
+                    inner.hub.route(noticed.change);
                 }
                 if count < PAGE {
                     break;
@@ -328,7 +324,7 @@ impl Live {
     /// Deletes changes past retention, keeping each stream's counter (a resumed stream older
     /// than that is told to `reset`).
     async fn prune(self) {
-        let retention = Duration::from_secs(self.0.settings.retention_hours * 3600);
+        let retention = self.0.settings.retention;
         loop {
             tokio::select! {
                 () = self.0.shutdown.cancelled() => return,
@@ -365,14 +361,14 @@ impl Live {
         start: Start,
         show: impl Fn(&Change) -> Shown + Send + Sync + 'static,
     ) -> Result<Sse<KeepAliveStream<Events>>, ApiError> {
-        let state = self.following(feed, key, resume, start, show).await?;
+        let state = self
+            .following(feed, key, resume, start, Box::new(show))
+            .await?;
         let events = futures::stream::unfold(state, |mut state| async move {
             state.next().await.map(|item| (Ok(item.into()), state))
         })
         .boxed();
-        Ok(Sse::new(events).keep_alive(
-            KeepAlive::new().interval(Duration::from_secs(self.0.settings.heartbeat_secs)),
-        ))
+        Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(self.0.settings.heartbeat)))
     }
 
     async fn following(
@@ -381,7 +377,7 @@ impl Live {
         key: String,
         resume: LastEventId,
         start: Start,
-        show: impl Fn(&Change) -> Shown + Send + Sync + 'static,
+        show: Box<dyn Fn(&Change) -> Shown + Send + Sync>,
     ) -> Result<Following, ApiError> {
         let inner = self.0.clone();
         // Subscribed before reading the table, so nothing falls between the two.
@@ -424,7 +420,7 @@ impl Live {
             receiver,
             last: after,
             pending,
-            show: Box::new(show),
+            show,
             caught_up: false,
             shutdown: inner.shutdown.clone(),
         };
@@ -488,8 +484,8 @@ impl Following {
 
     async fn catch_up(&mut self) -> anyhow::Result<()> {
         loop {
-            let rows = sqlx::query(
-                "SELECT seq, event, data FROM live_changes \
+            let changes: Vec<Change> = sqlx::query_as(
+                "SELECT feed, stream_key, seq, event, data FROM live_changes \
                  WHERE feed = $1 AND stream_key = $2 AND seq > $3 ORDER BY seq LIMIT $4",
             )
             .bind(self.feed)
@@ -498,10 +494,9 @@ impl Following {
             .bind(PAGE)
             .fetch_all(&self.pool)
             .await?;
-            let count = rows.len() as i64;
-            for row in rows {
-                let change = change(&row, self.feed.to_owned(), self.key.clone())?;
-                self.push(&change);
+            let count = changes.len() as i64;
+            for change in &changes {
+                self.push(change);
             }
             if count < PAGE {
                 return Ok(());
@@ -556,14 +551,12 @@ impl Drop for Following {
     }
 }
 
-fn change(row: &sqlx::any::AnyRow, feed: String, key: String) -> anyhow::Result<Change> {
-    Ok(Change {
-        feed,
-        key,
-        seq: row.try_get("seq")?,
-        event: row.try_get("event")?,
-        data: Some(row.try_get("data")?),
-    })
+/// A change as the table holds it, with its place in the table (`rowid`).
+#[derive(sqlx::FromRow)]
+struct Noticed {
+    rowid: i64,
+    #[sqlx(flatten)]
+    change: Change,
 }
 
 /// The `Last-Event-ID` a reconnecting client sends: the last change it was shown.
@@ -637,9 +630,13 @@ mod tests {
 
     /// A client's stream of key `k`, shown everything.
     async fn follow(live: &Live, resume: Option<i64>, start: Start) -> Following {
-        live.following("test", "k".into(), LastEventId(resume), start, |_| {
-            Shown::AsIs
-        })
+        live.following(
+            "test",
+            "k".into(),
+            LastEventId(resume),
+            start,
+            Box::new(|_| Shown::AsIs),
+        )
         .await
         .unwrap()
     }
@@ -727,13 +724,13 @@ mod tests {
                 "k".into(),
                 LastEventId(None),
                 Start::Now,
-                |change| {
+                Box::new(|change| {
                     if change.seq % 2 == 1 {
                         Shown::AsIs
                     } else {
                         Shown::Hidden
                     }
-                },
+                }),
             )
             .await
             .unwrap();

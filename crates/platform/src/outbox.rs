@@ -6,7 +6,6 @@
 use std::{sync::Arc, time::Duration};
 
 use contracts::{Event, EventBody};
-use sqlx::Row;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -86,7 +85,7 @@ pub struct Relay {
 
 impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
-        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let poll = self.settings.poll_interval;
         let mut failures = 0u32;
         let mut last_cleanup = std::time::Instant::now();
         let mut leadership = Leadership::new(&self.source);
@@ -143,29 +142,19 @@ impl Relay {
 
     /// Publishes up to one batch of unsent rows in creation order; returns how many went out.
     pub async fn publish_pending(&self) -> anyhow::Result<usize> {
-        let rows = sqlx::query(
+        let mut records: Vec<Outgoing> = sqlx::query_as(
             "SELECT id, record_key, event_type, payload, traceparent FROM outbox \
              WHERE sent_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(self.settings.batch_size)
         .fetch_all(self.db.pool())
         .await?;
-        if rows.is_empty() {
+        if records.is_empty() {
             return Ok(0);
         }
-        let records = rows
-            .iter()
-            .map(|row| {
-                Ok(Outgoing {
-                    event_id: row.try_get("id")?,
-                    key: row.try_get("record_key")?,
-                    event_type: row.try_get("event_type")?,
-                    payload: row.try_get("payload")?,
-                    traceparent: row.try_get("traceparent")?,
-                    source: self.source.clone(),
-                })
-            })
-            .collect::<sqlx::Result<Vec<_>>>()?;
+        for record in &mut records {
+            record.source.clone_from(&self.source);
+        }
         // Each event goes to its producing context's topic, which is this service's own. All
         // sends are queued at once and librdkafka keeps their order per partition; we wait for
         // every acknowledgement, then stop at the first failure so nothing is marked sent out of
@@ -203,7 +192,7 @@ impl Relay {
     }
 
     async fn delete_old(&self) -> sqlx::Result<()> {
-        let horizon = now_ms() - (self.settings.retention_hours * 3_600_000) as i64;
+        let horizon = now_ms() - self.settings.retention.as_millis() as i64;
         sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
             .bind(horizon)
             .execute(self.db.pool())

@@ -92,7 +92,7 @@ pub fn install(log: &LogSettings, provider: SdkTracerProvider) {
         .with_tracer(provider.tracer("baedal"))
         .with_filter(Targets::new().with_target("platform::trace", tracing::Level::INFO));
     let registry = tracing_subscriber::registry().with(spans);
-    let _ = if log.format == "json" {
+    let _ = if log.format == crate::config::LogFormat::Json {
         registry.with(json_layer().with_filter(filter())).try_init()
     } else {
         // Field values often carry what clients sent (a username, a food name): control

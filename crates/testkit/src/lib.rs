@@ -82,8 +82,8 @@ pub fn kafka_settings(brokers: &str) -> KafkaSettings {
         dlq_topic: format!("t-{id}.dlq"),
         partitions: 3,
         group_prefix: format!("{id}-"),
-        fetch_wait_max_ms: 10,
-        message_timeout_ms: 3_000,
+        fetch_wait_max: Duration::from_millis(10),
+        message_timeout: Duration::from_secs(3),
         ..KafkaSettings::default()
     }
 }
@@ -104,8 +104,8 @@ pub fn settings(dir: &std::path::Path) -> Settings {
         .auth
         .fill_missing(|_| Ok(Secret::random()))
         .expect("secrets");
-    settings.outbox.poll_interval_ms = 50;
-    settings.consumer.backoff_ms = 50;
+    settings.outbox.poll_interval = Duration::from_millis(50);
+    settings.consumer.backoff = Duration::from_millis(50);
     for service in settings.services.values_mut() {
         service.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     }
@@ -119,7 +119,7 @@ pub fn peer_down(settings: &mut Settings, peer: ServiceName) {
     if let Some(service) = settings.services.get_mut(&peer) {
         service.url = format!("http://127.0.0.1:{port}");
     }
-    settings.http.call_timeout_ms = 500;
+    settings.http.call_timeout = Duration::from_millis(500);
 }
 
 /// One service, started alone against the shared broker and a database of its own.
@@ -332,9 +332,21 @@ pub fn order_canceled(order_id: &str) -> contracts::OrderCanceled {
     }
 }
 
+/// A request that a test expects to be answered, with any status: a failure to send or to hear
+/// back is the test's failure.
+pub trait Sent {
+    fn sent(self) -> impl std::future::Future<Output = reqwest::Response> + Send;
+}
+
+impl Sent for reqwest::RequestBuilder {
+    async fn sent(self) -> reqwest::Response {
+        self.send().await.expect("the server answers")
+    }
+}
+
 /// Sends `request`: the status and the JSON body (`null` when there is none).
 pub async fn answer(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, serde_json::Value) {
-    let response = request.send().await.expect("the service answers");
+    let response = request.sent().await;
     let status = response.status();
     let bytes = response.bytes().await.expect("a body");
     let body = if bytes.is_empty() {

@@ -171,15 +171,16 @@ pub async fn run(gateway: &str, options: &BenchOptions) -> anyhow::Result<Report
         "payment": {"method": "card", "cardToken": "tok_bench"},
     });
 
-    // Warm up: the first order also waits for the order service's menu replica.
-    let warm_deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let response = http
-            .post(format!("{gateway}/orders"))
+    let place = || {
+        http.post(format!("{gateway}/orders"))
             .bearer_auth(&customers[0])
             .json(&body)
             .send()
-            .await?;
+    };
+    // Warm up: the first order also waits for the order service's menu replica.
+    let warm_deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = place().await?;
         if response.status().as_u16() == 201 {
             break;
         }
@@ -249,12 +250,7 @@ pub async fn run(gateway: &str, options: &BenchOptions) -> anyhow::Result<Report
     let mut to_store = Vec::new();
     let mut to_mypage = Vec::new();
     for _ in 0..options.follow {
-        let response = http
-            .post(format!("{gateway}/orders"))
-            .bearer_auth(&customers[0])
-            .json(&body)
-            .send()
-            .await?;
+        let response = place().await?;
         let placed_at = Instant::now();
         let order: Value = response.error_for_status()?.json().await?;
         let order_id = order["orderId"].as_str().unwrap_or_default();

@@ -2,6 +2,7 @@
 //! to pass on a healthy platform and to catch a broken invariant.
 
 use serde_json::json;
+use testkit::Sent as _;
 
 use crate::harness::{TestApp, eventually};
 
@@ -136,9 +137,8 @@ async fn the_audit_passes_a_healthy_platform_and_finds_a_charge_without_an_order
             &json!({"orderId": ghost, "customerId": baedal::demo::subject_id("customer1"),
             "amount": 9000, "method": "card", "cardToken": "tok_visa"}),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(charged.status(), 201);
     let audit = baedal::audit::run(settings, std::time::Duration::ZERO)
         .await

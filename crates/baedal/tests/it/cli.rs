@@ -1,6 +1,7 @@
 //! The binary itself: bad configuration stops it at once with a message naming the key.
 
 use std::{process::Command, time::Duration};
+use testkit::Sent as _;
 
 fn baedal() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_baedal"));
@@ -14,10 +15,14 @@ fn baedal() -> Command {
 fn bad_configuration_fails_fast_naming_the_key() {
     // The platform's settings, and the services' own sections, checked by their crates.
     for (key, value, named) in [
+        ("BAEDAL_HTTP__CALL_TIMEOUT", "soon", "`http.call_timeout`"),
+        ("BAEDAL_HTTP__CALL_TIMEOUT", "0s", "`http.call_timeout`"),
+        ("BAEDAL_AUTH__ACCOUNT_CHECK", "5m", "`auth.account_check`"),
+        ("BAEDAL_LOG__FORMAT", "xml", "`log.format`"),
         (
-            "BAEDAL_HTTP__CALL_TIMEOUT_MS",
-            "soon",
-            "`http.call_timeout_ms`",
+            "BAEDAL_SERVICES__ORDER__URL",
+            "ftp://order",
+            "`services.order.url`",
         ),
         (
             "BAEDAL_DATABASE__URL",
@@ -265,9 +270,8 @@ async fn login(http: &reqwest::Client, gateway: &str, username: &str) -> String 
     let login: serde_json::Value = http
         .post(format!("{gateway}/auth/login"))
         .json(&serde_json::json!({"username": username, "password": "demo1234"}))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -280,9 +284,8 @@ async fn place_order(http: &reqwest::Client, gateway: &str) -> (u16, serde_json:
     let stores: serde_json::Value = http
         .get(format!("{gateway}/stores"))
         .bearer_auth(&token)
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -301,9 +304,8 @@ async fn place_order(http: &reqwest::Client, gateway: &str) -> (u16, serde_json:
             serde_json::json!([{"foodId": "tuna-kimbap", "quantity": 1}]),
             "tok_visa",
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
@@ -366,9 +368,8 @@ async fn store_receives(http: &reqwest::Client, up: &Up, order_id: &str) {
     let stores: serde_json::Value = http
         .get(format!("{}/stores", up.gateway))
         .bearer_auth(&owner)
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -389,9 +390,8 @@ async fn store_receives(http: &reqwest::Client, up: &Up, order_id: &str) {
                 up.gateway
             ))
             .bearer_auth(&owner)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         if response.status() == 200 {
             return;
         }
@@ -525,9 +525,8 @@ async fn a_fresh_up_refuses_tokens_forged_with_a_published_key() {
         let response = http
             .get(format!("{}/payments?limit=5", up.gateway))
             .bearer_auth(forged)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(response.status(), 401, "forged with {published:?}");
     }
     let key = data.join("secrets/jwt_secret.key");
@@ -544,9 +543,8 @@ async fn a_fresh_up_refuses_tokens_forged_with_a_published_key() {
     let response = http
         .get(format!("{}/payments?limit=5", again.gateway))
         .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200, "the same key after a restart");
 }
 
@@ -586,9 +584,8 @@ async fn client_text_cannot_forge_log_lines() {
     let response = reqwest::Client::new()
         .post(format!("{}/auth/login", up.gateway))
         .json(&serde_json::json!({"username": forged, "password": "x"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 401);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !up.stderr().contains("mallory") {

@@ -93,12 +93,12 @@ fn client_with(keys: AuthKeys, url: &str) -> ResilientClient {
         "payment",
         url,
         &HttpSettings {
-            call_timeout_ms: 200,
+            call_timeout: std::time::Duration::from_millis(200),
             breaker: BreakerSettings {
                 failure_rate: 0.5,
                 window: 4,
                 min_calls: 4,
-                open_ms: 700,
+                open_for: std::time::Duration::from_millis(700),
                 half_open_calls: 1,
             },
             body_limit_bytes: 1024,

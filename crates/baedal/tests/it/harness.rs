@@ -19,6 +19,7 @@ use rdkafka::{
     message::{Headers, OwnedMessage},
 };
 use serde_json::{Value, json};
+use testkit::Sent as _;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -247,8 +248,8 @@ pub fn settings(databases: &Databases) -> Settings {
         .auth
         .fill_missing(|_| Ok(platform::config::Secret::random()))
         .unwrap();
-    settings.outbox.poll_interval_ms = 50;
-    settings.consumer.backoff_ms = 50;
+    settings.outbox.poll_interval = std::time::Duration::from_millis(50);
+    settings.consumer.backoff = std::time::Duration::from_millis(50);
     for service in settings.services.values_mut() {
         service.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     }
@@ -305,9 +306,8 @@ impl TestApp {
             .http
             .post(self.url("/auth/login"))
             .json(&json!({"username": username, "password": baedal::demo::PASSWORD}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(response.status(), 200, "login as {username}");
         response.json::<Value>().await.unwrap()["token"]
             .as_str()
@@ -320,9 +320,8 @@ impl TestApp {
             .http
             .get(self.url(path))
             .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         read(response).await
     }
 
@@ -332,9 +331,8 @@ impl TestApp {
             .post(self.url(path))
             .bearer_auth(token)
             .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         read(response).await
     }
 
@@ -491,6 +489,23 @@ impl TestApp {
         .await
     }
 
+    /// The demo's first customer and first owner, signed in, and that owner's store.
+    pub async fn cast(&self) -> (String, String, String) {
+        let customer = self.login("customer1").await;
+        let owner = self.login("owner1").await;
+        let store = self.store_id(&customer, "owner1").await;
+        (customer, owner, store)
+    }
+
+    /// Kills `service` and starts it again on the same databases and port.
+    pub async fn restart(&mut self, service: platform::ServiceName) {
+        let platform = self.platform.as_mut().expect("the platform runs");
+        platform
+            .restart(service)
+            .await
+            .expect("the service restarts");
+    }
+
     /// The id of `owner`'s demo store.
     pub async fn store_id(&self, token: &str, owner: &str) -> String {
         self.store_of(token, owner).await["storeId"]
@@ -543,19 +558,11 @@ impl TestApp {
                 .await;
             assert_eq!(status, 200, "{action}: {body}");
         }
-        let delivery = eventually(30, "the delivery to open", || async {
-            let (_, list) = self
-                .get(
-                    rider,
-                    "/deliveries/available?lat=37.5&lng=127.03&radiusKm=3",
-                )
-                .await;
-            list.as_array()?
-                .iter()
-                .find(|d| d["orderId"] == order_id)
-                .map(|d| d["deliveryId"].as_str().unwrap().to_owned())
-        })
-        .await;
+        let near = "/deliveries/available?lat=37.5&lng=127.03&radiusKm=3";
+        let delivery = self.open_delivery(rider, near, order_id).await["deliveryId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         for step in ["pick", "complete"] {
             let (status, body) = self
                 .post(rider, &format!("/deliveries/{delivery}/{step}"), json!({}))
@@ -568,6 +575,30 @@ impl TestApp {
         })
         .await;
         delivery
+    }
+
+    /// Waits until `rider` finds the order's delivery among the open ones `query` lists
+    /// (`/deliveries/available?…`), and returns it.
+    pub async fn open_delivery(&self, rider: &str, query: &str, order_id: &str) -> Value {
+        eventually(30, "the delivery to open", || async {
+            let (status, list) = self.get(rider, query).await;
+            assert_eq!(status, 200, "{list}");
+            list.as_array()?
+                .iter()
+                .find(|d| d["orderId"] == order_id)
+                .cloned()
+        })
+        .await
+    }
+
+    /// Whether the open deliveries `query` lists to `rider` hold the order's.
+    pub async fn lists_delivery(&self, rider: &str, query: &str, order_id: &str) -> bool {
+        let (status, list) = self.get(rider, query).await;
+        assert_eq!(status, 200, "{list}");
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .any(|d| d["orderId"] == order_id)
     }
 
     /// An owner's command on an order: accept, reject, cook-start, cook-finish.
@@ -651,4 +682,22 @@ impl TestApp {
         )
         .await
     }
+}
+
+/// The step of a mypage entry's timeline that reached `status`.
+pub fn step<'a>(entry: &'a Value, status: &str) -> &'a Value {
+    entry["timeline"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["status"] == status))
+        .unwrap_or_else(|| panic!("no {status} in the timeline: {entry}"))
+}
+
+/// Asserts that `answer` is a problem with `status` and `code`.
+#[track_caller]
+pub fn refused((got, problem): (u16, Value), status: u16, code: &str) {
+    assert_eq!(
+        (got, problem["code"].as_str()),
+        (status, Some(code)),
+        "{problem}"
+    );
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
+use testkit::Sent as _;
 
 use crate::harness::{TestApp, eventually};
 
@@ -103,7 +104,7 @@ impl Stream {
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }
-        request.send().await.unwrap()
+        request.sent().await
     }
 
     /// The next event, or `None` if none comes within `wait`. Heartbeat comments are skipped.
@@ -224,9 +225,8 @@ async fn an_order_is_followed_live_to_completed_and_resumed_after_a_drop() {
         .get(app.url(&path))
         .bearer_auth(&customer)
         .header("last-event-id", "yesterday")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(garbled.status(), 400);
     assert_eq!(
         garbled.json::<Value>().await.unwrap()["code"],

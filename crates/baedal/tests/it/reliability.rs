@@ -49,15 +49,23 @@ async fn fresh_db(databases: &Databases, name: &str) -> Db {
         .expect("database")
 }
 
+/// The test's own topics on the shared broker, made, and a bus on them.
+async fn topics() -> (KafkaSettings, EventBus) {
+    let kafka = kafka_settings(&broker_addr().to_string());
+    let bus = EventBus::new(&kafka).unwrap();
+    bus.ensure_topics().await.unwrap();
+    (kafka, bus)
+}
+
 fn relay(db: &Db, kafka: &KafkaSettings) -> Relay {
     Relay {
         db: db.clone(),
         bus: EventBus::new(kafka).unwrap(),
         source: "test".into(),
         settings: OutboxSettings {
-            poll_interval_ms: 50,
+            poll_interval: Duration::from_millis(50),
             batch_size: 100,
-            retention_hours: 24,
+            retention: Duration::from_secs(24 * 3600),
         },
         signal: OutboxSignal::default(),
     }
@@ -76,12 +84,7 @@ async fn the_outbox_publishes_in_order_what_a_crash_left_unpublished() {
     for backend in Backend::each() {
         let databases = Databases::new(backend);
         let db = fresh_db(&databases, "outbox").await;
-        let kafka = kafka_settings(&broker_addr().to_string());
-        EventBus::new(&kafka)
-            .unwrap()
-            .ensure_topics()
-            .await
-            .unwrap();
+        let (kafka, _) = topics().await;
 
         // Committed before the "crash": no relay was running to publish them.
         enqueue(&db, &["o-1", "o-2", "o-1"]).await;
@@ -238,7 +241,7 @@ fn start_policy(
         }),
         settings: ConsumerSettings {
             max_attempts: 2,
-            backoff_ms: 20,
+            backoff: Duration::from_millis(20),
         },
         outbox: OutboxSignal::default(),
         joined: platform::ready::Gate::new(),
@@ -252,9 +255,7 @@ fn start_policy(
 async fn a_redelivered_event_changes_nothing() {
     let databases = Databases::new(Backend::from_env());
     let db = fresh_db(&databases, "inbox").await;
-    let kafka = kafka_settings(&broker_addr().to_string());
-    let bus = EventBus::new(&kafka).unwrap();
-    bus.ensure_topics().await.unwrap();
+    let (kafka, bus) = topics().await;
     // The same event three times (a producer retry, a replay), and one other event.
     for _ in 0..3 {
         bus.publish(&outgoing("evt-1", "o-1", body("o-1")))
@@ -293,9 +294,7 @@ async fn a_redelivered_event_changes_nothing() {
 async fn poison_events_are_dead_lettered_and_their_partition_moves_on() {
     let databases = Databases::new(Backend::Sqlite);
     let db = fresh_db(&databases, "poison").await;
-    let kafka = kafka_settings(&broker_addr().to_string());
-    let bus = EventBus::new(&kafka).unwrap();
-    bus.ensure_topics().await.unwrap();
+    let (kafka, bus) = topics().await;
     // Same key, so same partition: the good event sits behind the two bad ones.
     bus.publish(&outgoing("bad-1", "o-1", "{not json".into()))
         .await
@@ -409,9 +408,7 @@ async fn storage_behaves_the_same_on_every_backend() {
 async fn dead_letters_are_listed_and_replayed_once_their_cause_is_fixed() {
     let databases = Databases::new(Backend::Sqlite);
     let db = fresh_db(&databases, "replay").await;
-    let kafka = kafka_settings(&broker_addr().to_string());
-    let bus = EventBus::new(&kafka).unwrap();
-    bus.ensure_topics().await.unwrap();
+    let (kafka, bus) = topics().await;
     bus.publish(&outgoing("evt-a", "o-a", body("o-a")))
         .await
         .unwrap();
@@ -571,12 +568,7 @@ async fn replicas_sharing_an_outbox_publish_each_event_once_in_order() {
     let url = databases.url("replicas");
     let replica_a = Db::connect(&url, 5, &NO_MIGRATIONS).await.unwrap();
     let replica_b = Db::connect(&url, 5, &NO_MIGRATIONS).await.unwrap();
-    let kafka = kafka_settings(&broker_addr().to_string());
-    EventBus::new(&kafka)
-        .unwrap()
-        .ensure_topics()
-        .await
-        .unwrap();
+    let (kafka, _) = topics().await;
     let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
     let task_a = tokio::spawn(relay(&replica_a, &kafka).run(stop_a.clone()));
     let task_b = tokio::spawn(relay(&replica_b, &kafka).run(stop_b.clone()));
@@ -634,7 +626,7 @@ async fn a_graceful_stop_publishes_what_requests_in_flight_committed() {
     use axum::{Router, routing::post};
     let databases = Databases::new(Backend::Sqlite);
     let mut settings = crate::harness::settings(&databases);
-    settings.outbox.poll_interval_ms = 60_000; // only the wake-up or the final pass publishes
+    settings.outbox.poll_interval = Duration::from_secs(60); // only the wake-up or the final pass publishes
     let kafka = settings.kafka.clone();
     EventBus::new(&kafka)
         .unwrap()
@@ -683,7 +675,7 @@ async fn records_past_their_retention_are_deleted() {
     let mut plan = broker_plan(dir.path());
     plan.maintenance_interval = Duration::from_millis(500);
     let mut kafka = kafka_settings(&plan.listen.to_string());
-    kafka.retention_ms = 1_000;
+    kafka.retention = Duration::from_secs(1);
     let broker = baedal::broker::BrokerProcess::start(plan).await.unwrap();
     let bus = EventBus::new(&kafka).unwrap();
     bus.ensure_topics().await.unwrap();

@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use testkit::Sent as _;
 
-use crate::harness::{TestApp, eventually};
+use crate::harness::{TestApp, eventually, refused, step};
 
 async fn payment_of(app: &TestApp, customer: &str, order_id: &str) -> Value {
     let (status, payment) = app.get(customer, &format!("/payments/{order_id}")).await;
@@ -29,61 +30,29 @@ fn count_of<'a>(counts: &'a [Value], food: &str) -> Option<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_order_is_accepted_cooked_delivered_and_completed() {
     let app = TestApp::spawn().await;
-    let customer = app.login("customer1").await;
-    let owner = app.login("owner1").await;
-    let store = app.store_id(&customer, "owner1").await;
+    let (customer, owner, store) = app.cast().await;
     let order = app.placed_order(&customer, &store).await;
     app.mypage_shows(&customer, &order, "Placed").await;
 
-    // Wrong people cannot act on it.
+    // Wrong people cannot act on it, and no one on an order that does not exist.
     let other_owner = app.login("owner2").await;
-    let (status, _) = app
-        .owner(
-            &other_owner,
-            &store,
-            &order,
-            "accept",
-            json!({"cookMinutes": 10}),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, _) = app
-        .owner(
-            &customer,
-            &store,
-            &order,
-            "accept",
-            json!({"cookMinutes": 10}),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, problem) = app
-        .owner(
-            &owner,
-            &store,
-            "no-such-order",
-            "accept",
-            json!({"cookMinutes": 10}),
-        )
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (404, Some("order-not-found"))
-    );
-    let (status, problem) = app
+    let ten = json!({"cookMinutes": 10});
+    for (who, order, status, code) in [
+        (&other_owner, order.as_str(), 403, "forbidden"),
+        (&customer, &order, 403, "forbidden"),
+        (&owner, "no-such-order", 404, "order-not-found"),
+    ] {
+        let answer = app.owner(who, &store, order, "accept", ten.clone()).await;
+        refused(answer, status, code);
+    }
+    let answer = app
         .owner(&owner, &store, &order, "accept", json!({"cookMinutes": 0}))
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (422, Some("invalid-request"))
-    );
-    let (status, problem) = app
+    refused(answer, 422, "invalid-request");
+    let answer = app
         .owner(&owner, &store, &order, "cook-start", json!({}))
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("invalid-transition"))
-    );
+    refused(answer, 409, "invalid-transition");
 
     let before = platform::db::now_ms();
     let (status, accepted) = app
@@ -108,26 +77,20 @@ async fn an_order_is_accepted_cooked_delivered_and_completed() {
         .await;
     assert_eq!(status, 200);
     app.mypage_shows(&customer, &order, "Cooked").await;
-    let (status, problem) = app
+    let answer = app
         .owner(&owner, &store, &order, "cook-finish", json!({}))
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("invalid-transition"))
-    );
+    refused(answer, 409, "invalid-transition");
 
     // Not delivered yet: nothing to confirm.
-    let (status, problem) = app
+    let answer = app
         .post(
             &customer,
             &format!("/orders/{order}/confirm-receipt"),
             json!({}),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("invalid-transition"))
-    );
+    refused(answer, 409, "invalid-transition");
 
     // The delivery service reports delivery (played by the test until that service is built).
     app.publish(
@@ -210,9 +173,7 @@ async fn an_order_is_accepted_cooked_delivered_and_completed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rejected_order_is_refunded_once_and_uncounted() {
     let app = TestApp::spawn().await;
-    let customer = app.login("customer1").await;
-    let owner = app.login("owner1").await;
-    let store = app.store_id(&customer, "owner1").await;
+    let (customer, owner, store) = app.cast().await;
     let order = app.placed_order(&customer, &store).await;
     eventually(30, "the store to count the order", || async {
         let counts = food_counts(&app, &owner, &store).await;
@@ -222,13 +183,11 @@ async fn a_rejected_order_is_refunded_once_and_uncounted() {
     })
     .await;
 
-    let (status, problem) = app
+    let answer = app
         .owner(&owner, &store, &order, "reject", json!({"reason": ""}))
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (422, Some("invalid-request"))
-    );
+
+    refused(answer, 422, "invalid-request");
     let (status, rejected) = app
         .owner(
             &owner,
@@ -248,27 +207,17 @@ async fn a_rejected_order_is_refunded_once_and_uncounted() {
     assert_eq!(status, 409, "a rejected order stays rejected");
 
     let mypage = app.mypage_refunded(&customer, &order, "Rejected").await;
-    let rejection = mypage["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["status"] == "Rejected")
-        .unwrap()
-        .clone();
-    assert_eq!(rejection["note"], "out of rice");
+    assert_eq!(step(&mypage, "Rejected")["note"], "out of rice");
     let payment = payment_of(&app, &customer, &order).await;
     assert_eq!(payment["status"], "Refunded");
     assert_eq!(payment["refund"]["amount"], 14_000);
     assert_eq!(payment["refund"]["reason"], "rejected");
     let counts = food_counts(&app, &owner, &store).await;
     assert_eq!(count_of(&counts, "tuna-kimbap").unwrap()["orders"], 0);
-    let (status, problem) = app
+    let answer = app
         .post(&customer, &format!("/orders/{order}/cancel"), json!({}))
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("invalid-transition"))
-    );
+    refused(answer, 409, "invalid-transition");
 
     let records = app.topic(100, 5).await;
     let refunds = records
@@ -282,9 +231,7 @@ async fn a_rejected_order_is_refunded_once_and_uncounted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_canceled_order_is_refunded_and_a_late_cancel_is_refused() {
     let app = TestApp::spawn().await;
-    let customer = app.login("customer1").await;
-    let owner = app.login("owner1").await;
-    let store = app.store_id(&customer, "owner1").await;
+    let (customer, owner, store) = app.cast().await;
 
     // Cancel while the store has not answered: granted, refunded.
     let order = app.placed_order(&customer, &store).await;
@@ -341,13 +288,10 @@ async fn a_canceled_order_is_refunded_and_a_late_cancel_is_refused() {
     app.owner(&owner, &store, &order, "cook-start", json!({}))
         .await;
     app.order_is(&customer, &order, "Cooking").await;
-    let (status, problem) = app
+    let answer = app
         .post(&customer, &format!("/orders/{order}/cancel"), json!({}))
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("cancel-too-late"))
-    );
+    refused(answer, 409, "cancel-too-late");
     assert_eq!(
         payment_of(&app, &customer, &order).await["status"],
         "Approved"
@@ -443,14 +387,10 @@ async fn an_unanswered_order_is_rejected_at_its_deadline_and_refunded() {
     let store = app.store_id(&customer, "owner1").await;
     let order = app.placed_order(&customer, &store).await;
     let mypage = app.mypage_refunded(&customer, &order, "Rejected").await;
-    let rejection = mypage["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["status"] == "Rejected")
-        .unwrap()
-        .clone();
-    assert_eq!(rejection["note"], "the store did not answer in time");
+    assert_eq!(
+        step(&mypage, "Rejected")["note"],
+        "the store did not answer in time"
+    );
     assert_eq!(
         payment_of(&app, &customer, &order).await["status"],
         "Refunded"
@@ -483,12 +423,7 @@ async fn orders_are_taken_while_the_store_is_down_and_reach_it_when_it_is_back()
     let (status, _) = app.get(&owner, &format!("/stores/{store}/orders")).await;
     assert_eq!(status, 503, "the store itself is down");
 
-    app.platform
-        .as_mut()
-        .unwrap()
-        .restart(platform::ServiceName::Store)
-        .await
-        .unwrap();
+    app.restart(platform::ServiceName::Store).await;
     eventually(60, "the store to receive every order", || async {
         let (status, orders) = app.get(&owner, &format!("/stores/{store}/orders")).await;
         if status != 200 {
@@ -610,7 +545,7 @@ async fn a_slow_payment_gets_503_leaves_no_charge_and_trips_the_breaker_until_it
         payment.url = link_url.clone();
         settings.http.breaker.min_calls = 4;
         settings.http.breaker.window = 4;
-        settings.http.breaker.open_ms = 1_500;
+        settings.http.breaker.open_for = Duration::from_millis(1_500);
     })
     .await;
     let customer = app.login("customer1").await;
@@ -620,11 +555,8 @@ async fn a_slow_payment_gets_503_leaves_no_charge_and_trips_the_breaker_until_it
     link.mode.store(link::SLOW, Ordering::SeqCst);
     for _ in 0..4 {
         let started = Instant::now();
-        let (status, problem) = app.order(&customer, &store, "tok_visa").await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (503, Some("payment-unavailable"))
-        );
+        let answer = app.order(&customer, &store, "tok_visa").await;
+        refused(answer, 503, "payment-unavailable");
         assert!(
             started.elapsed() < Duration::from_millis(850),
             "the 500 ms timeout answered"
@@ -633,11 +565,8 @@ async fn a_slow_payment_gets_503_leaves_no_charge_and_trips_the_breaker_until_it
     // The breaker is open: the customer is told at once, and payment is not even asked.
     let asked = link.requests.load(Ordering::SeqCst);
     let started = Instant::now();
-    let (status, problem) = app.order(&customer, &store, "tok_visa").await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (503, Some("payment-unavailable"))
-    );
+    let answer = app.order(&customer, &store, "tok_visa").await;
+    refused(answer, 503, "payment-unavailable");
     assert!(started.elapsed() < Duration::from_millis(300));
     assert_eq!(link.requests.load(Ordering::SeqCst), asked, "failing fast");
 
@@ -692,9 +621,8 @@ async fn menu_changes_reach_pricing_a_paused_store_refuses_and_mypage_pages() {
         .put(app.url(&format!("/stores/{store}/menu")))
         .bearer_auth(&owner)
         .json(&menu)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     let other_owner = app.login("owner2").await;
     let response = app
@@ -702,9 +630,8 @@ async fn menu_changes_reach_pricing_a_paused_store_refuses_and_mypage_pages() {
         .put(app.url(&format!("/stores/{store}/menu")))
         .bearer_auth(&other_owner)
         .json(&menu)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 403);
     let amount = eventually(30, "the new price to reach the replica", || async {
         let (status, body) = app.order(&customer, &store, "tok_visa").await;
@@ -925,9 +852,8 @@ async fn an_order_priced_at_a_stale_menu_is_rejected_and_refunded() {
         .put(app.url(&format!("/stores/{store}/menu")))
         .bearer_auth(&owner)
         .json(&json!({"foods": foods}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     eventually(30, "the replica to take the new menu", || async {
         (replica().await.revision > before.revision).then_some(())
@@ -1029,9 +955,8 @@ async fn a_charge_left_by_a_crashed_request_is_voided_by_the_payment_deadline() 
             &json!({"orderId": order_id, "customerId": baedal::demo::subject_id("customer2"),
             "amount": pending.amount, "method": "card", "cardToken": "tok_visa"}),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(charged.status(), 201);
 
     eventually(30, "the charge to be voided", || async {
@@ -1084,12 +1009,7 @@ async fn an_order_the_store_never_gets_is_canceled_and_refunded_after_its_deadli
         "Refunded"
     );
 
-    app.platform
-        .as_mut()
-        .unwrap()
-        .restart(platform::ServiceName::Store)
-        .await
-        .unwrap();
+    app.restart(platform::ServiceName::Store).await;
     // The store catches up; whatever it makes of the order, the owner cannot cook it.
     eventually(30, "the store to catch up", || async {
         let (status, order) = app
@@ -1119,9 +1039,7 @@ async fn an_order_the_store_never_gets_is_canceled_and_refunded_after_its_deadli
 #[tokio::test(flavor = "multi_thread")]
 async fn the_owner_follows_an_order_to_completed_and_pages_the_list_newest_first() {
     let app = TestApp::spawn().await;
-    let customer = app.login("customer1").await;
-    let owner = app.login("owner1").await;
-    let store = app.store_id(&customer, "owner1").await;
+    let (customer, owner, store) = app.cast().await;
     let rider = app.login("rider1").await;
     let first = app.placed_order(&customer, &store).await;
     app.complete_order(&customer, &owner, &rider, &store, &first)
@@ -1180,21 +1098,14 @@ async fn the_owner_follows_an_order_to_completed_and_pages_the_list_newest_first
     placed.reverse();
     assert_eq!(seen, placed, "every order once, newest first");
     for bad in ["x", "12", "abc:o-1", ":o-1"] {
-        let (status, problem) = app
+        let answer = app
             .get(&owner, &format!("/stores/{store}/orders?after={bad}"))
             .await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (400, Some("invalid-cursor")),
-            "{bad}"
-        );
+        refused(answer, 400, "invalid-cursor");
     }
-    let (status, problem) = app
+    let answer = app
         .get(&owner, &format!("/stores/{store}/orders?sort=sideways"))
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (400, Some("invalid-sort"))
-    );
+    refused(answer, 400, "invalid-sort");
     app.stop().await;
 }

@@ -12,8 +12,9 @@ use std::{
 use axum::{Json, extract::State, http::StatusCode};
 use notification::settings::{ChannelSettings, NotificationSettings};
 use serde_json::{Value, json};
+use testkit::Sent as _;
 
-use crate::harness::{TestApp, eventually};
+use crate::harness::{TestApp, eventually, refused};
 
 const FAIL: u8 = 1;
 const HANG: u8 = 2;
@@ -120,36 +121,17 @@ async fn the_whole_scenario_from_login_to_review() {
     // Riders near the store see it; a rider across town does not.
     let near = "/deliveries/available?lat=37.5&lng=127.03&radiusKm=3";
     let far = "/deliveries/available?lat=37.5665&lng=126.978&radiusKm=3";
-    let delivery = eventually(30, "the delivery to open", || async {
-        let (status, list) = app.get(&near_rider, near).await;
-        assert_eq!(status, 200, "{list}");
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["orderId"] == order.as_str())
-            .cloned()
-    })
-    .await;
+    let delivery = app.open_delivery(&near_rider, near, &order).await;
     assert!(delivery["distanceKm"].as_f64().unwrap() < 1.0);
     assert_eq!(delivery["status"], "Waiting");
-    let (status, list) = app.get(&far_rider, far).await;
-    assert_eq!(status, 200);
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["orderId"] != order.as_str())
-    );
-    let (status, problem) = app
+    assert!(!app.lists_delivery(&far_rider, far, &order).await);
+    let answer = app
         .get(
             &near_rider,
             "/deliveries/available?lat=37.5&lng=127.03&radiusKm=50",
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (400, Some("invalid-search"))
-    );
+    refused(answer, 400, "invalid-search");
     let (status, _) = app.get(&customer, near).await;
     assert_eq!(status, 403, "customers are not riders");
 
@@ -173,14 +155,7 @@ async fn the_whole_scenario_from_login_to_review() {
         (&far_rider, &near_rider, "rider2")
     };
     app.order_is(&customer, &order, "Picked").await;
-    let (status, list) = app.get(&near_rider, near).await;
-    assert_eq!(status, 200);
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["orderId"] != order.as_str())
-    );
+    assert!(!app.lists_delivery(&near_rider, near, &order).await);
 
     let (status, _) = app.get(loser, &format!("/deliveries/{delivery_id}")).await;
     assert_eq!(
@@ -273,17 +248,9 @@ async fn the_whole_scenario_from_login_to_review() {
 
     // Review → coupon; delete → coupon back; a second review → 409.
     let review_body = json!({"orderId": order, "rating": 5, "text": "맛있어요"});
-    let (status, problem) = app
-        .post(
-            &customer,
-            "/reviews",
-            json!({"orderId": order, "rating": 6}),
-        )
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (422, Some("invalid-review"))
-    );
+    let six_stars = json!({"orderId": order, "rating": 6});
+    let answer = app.post(&customer, "/reviews", six_stars).await;
+    refused(answer, 422, "invalid-review");
     let (status, _) = app.post(&other, "/reviews", review_body.clone()).await;
     assert_eq!(status, 404, "not their order");
     let (status, _) = app.post(&owner, "/reviews", review_body.clone()).await;
@@ -299,23 +266,13 @@ async fn the_whole_scenario_from_login_to_review() {
     assert_eq!(status, 200);
     assert_eq!(reviews.as_array().unwrap().len(), 1);
     assert_eq!(reviews[0]["rating"], 5);
-    let (status, problem) = app.post(&customer, "/reviews", review_body.clone()).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("already-reviewed"))
-    );
+    let answer = app.post(&customer, "/reviews", review_body.clone()).await;
+    refused(answer, 409, "already-reviewed");
 
     let delete = |token: String| {
         let url = app.url(&format!("/reviews/{review_id}"));
         let http = app.http.clone();
-        async move {
-            http.delete(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+        async move { http.delete(url).bearer_auth(token).sent().await.status() }
     };
     assert_eq!(
         delete(other.clone()).await,
@@ -332,26 +289,15 @@ async fn the_whole_scenario_from_login_to_review() {
     assert_eq!(me["coupons"][0]["status"], "Revoked");
     let (_, reviews) = app.get(&other, &format!("/stores/{store}/reviews")).await;
     assert_eq!(reviews.as_array().unwrap().len(), 0);
-    let (status, problem) = app.post(&customer, "/reviews", review_body).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("already-reviewed")),
-        "one review per order, ever"
-    );
+    // One review per order, ever.
+    let answer = app.post(&customer, "/reviews", review_body).await;
+    refused(answer, 409, "already-reviewed");
 
     // An order that is not completed cannot be reviewed.
     let pending = app.placed_order(&customer, &store).await;
-    let (status, problem) = app
-        .post(
-            &customer,
-            "/reviews",
-            json!({"orderId": pending, "rating": 4}),
-        )
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("order-not-completed"))
-    );
+    let review_pending = json!({"orderId": pending, "rating": 4});
+    let answer = app.post(&customer, "/reviews", review_pending).await;
+    refused(answer, 409, "order-not-completed");
 
     // Wrong roles.
     let (status, _) = app.get(&near_rider, "/customers/me").await;
@@ -372,17 +318,14 @@ async fn a_review_while_the_order_service_is_down_is_503_and_stores_nothing() {
         .unwrap()
         .kill(platform::ServiceName::Order)
         .await;
-    let (status, problem) = app
+    let answer = app
         .post(
             &customer,
             "/reviews",
             json!({"orderId": order, "rating": 5}),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (503, Some("order-lookup-unavailable"))
-    );
+    refused(answer, 503, "order-lookup-unavailable");
     let (_, reviews) = app
         .get(&customer, &format!("/stores/{store}/reviews"))
         .await;
@@ -556,15 +499,7 @@ async fn a_canceled_order_closes_its_delivery() {
     let store = app.store_id(&customer, "owner1").await;
     let order = cooked_order(&app, &customer, &owner, &store).await;
     let near = "/deliveries/available?lat=37.4979&lng=127.0276&radiusKm=1";
-    let delivery = eventually(30, "the delivery to open", || async {
-        let (_, list) = app.get(&rider, near).await;
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["orderId"] == order.as_str())
-            .cloned()
-    })
-    .await;
+    let delivery = app.open_delivery(&rider, near, &order).await;
 
     // The order service never cancels a cooked order today; an operator's cancel would look so.
     app.publish(
@@ -588,17 +523,14 @@ async fn a_canceled_order_closes_its_delivery() {
     })
     .await;
     let delivery_id = delivery["deliveryId"].as_str().unwrap();
-    let (status, problem) = app
+    let answer = app
         .post(
             &rider,
             &format!("/deliveries/{delivery_id}/pick"),
             json!({}),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("not-available"))
-    );
+    refused(answer, 409, "not-available");
     let records = app.topic(200, 5).await;
     assert_eq!(
         records
@@ -674,12 +606,7 @@ async fn a_message_cut_off_by_a_crash_is_sent_again_with_its_idempotency_key() {
         .kill(platform::ServiceName::Notification)
         .await;
     inbox.mode.store(0, Ordering::SeqCst);
-    app.platform
-        .as_mut()
-        .unwrap()
-        .restart(platform::ServiceName::Notification)
-        .await
-        .unwrap();
+    app.restart(platform::ServiceName::Notification).await;
     let sent = eventually(30, "the message to be sent again", || async {
         let (_, list) = app
             .get(&customer, &format!("/notifications?orderId={order}"))

@@ -2,8 +2,9 @@
 //! store receives the order, mypage shows it; a declined card leaves no order.
 
 use serde_json::json;
+use testkit::Sent as _;
 
-use crate::harness::{TestApp, eventually, read_topic};
+use crate::harness::{TestApp, eventually, read_topic, refused};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_paid_order_reaches_the_store_and_the_customers_mypage() {
@@ -86,16 +87,12 @@ async fn a_paid_order_reaches_the_store_and_the_customers_mypage() {
 
     // No one else reads or acts on it.
     let other = app.login("customer2").await;
-    let (status, problem) = app.get(&other, &format!("/orders/{order_id}")).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (404, Some("order-not-found"))
-    );
+    let answer = app.get(&other, &format!("/orders/{order_id}")).await;
+    refused(answer, 404, "order-not-found");
     let (status, _) = app.get(&other, &format!("/mypage/orders/{order_id}")).await;
     assert_eq!(status, 404);
     let other_owner = app.login("owner2").await;
-    let (status, problem) = app.get(&other_owner, &orders_path).await;
-    assert_eq!((status, problem["code"].as_str()), (403, Some("forbidden")));
+    refused(app.get(&other_owner, &orders_path).await, 403, "forbidden");
     let (status, _) = app.order(&owner, &store_id, "tok_visa").await;
     assert_eq!(status, 403, "owners do not order");
 
@@ -129,16 +126,13 @@ async fn a_declined_card_gets_402_and_leaves_no_order() {
     let mut sold_out = body.clone();
     sold_out["items"] = json!([{"foodId": "cheese-ball", "quantity": 1}]);
     sold_out["payment"]["cardToken"] = json!("tok_visa");
-    let (status, problem) = app.post(&customer, "/orders", sold_out.clone()).await;
-    assert_eq!((status, problem["code"].as_str()), (409, Some("sold-out")));
+    let answer = app.post(&customer, "/orders", sold_out.clone()).await;
+    refused(answer, 409, "sold-out");
     // So is a food the menu does not have (any more), the same way.
     let mut unknown = sold_out;
     unknown["items"] = json!([{"foodId": "no-such-food", "quantity": 1}]);
-    let (status, problem) = app.post(&customer, "/orders", unknown).await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("unknown-food"))
-    );
+    let answer = app.post(&customer, "/orders", unknown).await;
+    refused(answer, 409, "unknown-food");
 
     // Nothing was placed: mypage stays empty and no OrderPlaced was published.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -172,15 +166,14 @@ async fn every_client_mistake_is_a_problem_body_and_a_down_service_is_503() {
     let mut app = TestApp::spawn().await;
     let customer = app.login("customer1").await;
 
-    let response = app.http.get(app.url("/stores")).send().await.unwrap();
+    let response = app.http.get(app.url("/stores")).sent().await;
     assert_eq!(response.status(), 401);
     let response = app
         .http
         .get(app.url("/stores"))
         .bearer_auth("not-a-token")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 401);
 
     let response = app
@@ -189,9 +182,8 @@ async fn every_client_mistake_is_a_problem_body_and_a_down_service_is_503() {
         .bearer_auth(&customer)
         .header("content-type", "application/json")
         .body("{\"storeId\":")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 400);
     assert_eq!(
         response.headers()["content-type"],
@@ -215,7 +207,7 @@ async fn every_client_mistake_is_a_problem_body_and_a_down_service_is_503() {
         let (status, problem) = app.post(&customer, "/orders", body).await;
         assert_eq!((status, problem["code"].as_str()), (422, Some(code)));
     }
-    let (status, problem) = app
+    let answer = app
         .post(
             &customer,
             "/orders",
@@ -224,17 +216,10 @@ async fn every_client_mistake_is_a_problem_body_and_a_down_service_is_503() {
                    "payment": {"method": "card", "cardToken": "t"}}),
         )
         .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (404, Some("store-not-found"))
-    );
-    let (status, problem) = app.get(&customer, "/nowhere").await;
-    assert_eq!((status, problem["code"].as_str()), (404, Some("no-route")));
-    let (status, problem) = app.get(&customer, "/mypage/orders?limit=0").await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (400, Some("invalid-limit"))
-    );
+    refused(answer, 404, "store-not-found");
+    refused(app.get(&customer, "/nowhere").await, 404, "no-route");
+    let answer = app.get(&customer, "/mypage/orders?limit=0").await;
+    refused(answer, 400, "invalid-limit");
 
     // The order service dies: the gateway says so in a problem body, it does not hang.
     app.platform
@@ -242,11 +227,8 @@ async fn every_client_mistake_is_a_problem_body_and_a_down_service_is_503() {
         .unwrap()
         .kill(platform::ServiceName::Order)
         .await;
-    let (status, problem) = app.get(&customer, "/mypage/orders").await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (503, Some("service-unavailable"))
-    );
+    let answer = app.get(&customer, "/mypage/orders").await;
+    refused(answer, 503, "service-unavailable");
 
     app.stop().await;
 }
@@ -300,30 +282,20 @@ async fn a_reviews_order_id_cannot_steer_the_lookup() {
 async fn metrics_are_internal_and_their_labels_bounded() {
     let app = TestApp::spawn().await;
     let platform = app.platform.as_ref().unwrap();
-    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let response = app.http.get(app.url("/metrics")).sent().await;
     assert_eq!(response.status(), 404, "not on the gateway");
     let order = platform.service(platform::ServiceName::Order).unwrap().addr;
-    let response = app
-        .http
-        .get(format!("http://{order}/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.http.get(format!("http://{order}/metrics")).sent().await;
     assert_eq!(response.status(), 404, "not on a service port");
     for method in ["FOOBAR", "BREW", "X-MADE-UP"] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        app.http
-            .request(method, app.url("/stores"))
-            .send()
-            .await
-            .unwrap();
+        app.http.request(method, app.url("/stores")).sent().await;
     }
     let metrics = app
         .http
         .get(format!("http://{}/metrics", platform.metrics_addr))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -7,6 +7,7 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::json;
+use testkit::Sent as _;
 
 use crate::harness::{TestApp, eventually, order_body, spans};
 
@@ -88,9 +89,8 @@ async fn one_placed_order_is_one_trace_from_the_gateway_to_the_stores_consumer()
             json!([{"foodId": "tuna-kimbap", "quantity": 1}]),
             "tok_visa",
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 201);
     // The gateway answers with the span that served the request, in the browser's trace.
     let served = response.headers()["traceparent"]

@@ -12,6 +12,7 @@ use contracts::{EventBody, EventType, Producer};
 use gateway::asyncapi::{self, OPERATOR};
 use platform::{ServiceName, config::KafkaSettings};
 use serde_json::{Value, json};
+use testkit::Sent as _;
 
 use crate::support::spawn_gateway;
 
@@ -64,7 +65,7 @@ fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
 #[tokio::test]
 async fn the_gateway_serves_the_document_without_a_token() {
     let gateway = spawn_gateway(|_| {}).await;
-    let response = gateway.get("/asyncapi.json").send().await.unwrap();
+    let response = gateway.get("/asyncapi.json").sent().await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
@@ -152,7 +153,7 @@ fn every_event_is_a_message_on_its_producers_topic_sent_by_it() {
         .cloned()
         .collect();
     assert_eq!(documented, channels);
-    for producer in Producer::ALL {
+    for &producer in Producer::ALL {
         let topic = kafka.topic_of(producer);
         let channel = &doc["channels"][&topic];
         assert_eq!(channel["address"], topic.as_str());
@@ -253,7 +254,7 @@ fn receivers_are_the_consumers_subscriptions() {
         .collect();
     assert_eq!(services, expected, "every service but review consumes");
     for (service, subscriptions) in &consumers {
-        for producer in Producer::ALL {
+        for &producer in Producer::ALL {
             let topic = kafka.topic_of(producer);
             let taken: BTreeSet<String> = subscriptions
                 .iter()

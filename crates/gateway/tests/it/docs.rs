@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
+use testkit::Sent as _;
 
 use crate::support::spawn_gateway;
 
@@ -17,9 +18,8 @@ const OWN: [(&str, &str); 4] = [
 async fn document(gateway: &crate::support::TestGateway) -> Value {
     gateway
         .get("/openapi.json")
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap()
@@ -42,7 +42,7 @@ fn operations(doc: &Value) -> BTreeSet<(String, String)> {
 #[tokio::test]
 async fn the_document_describes_exactly_the_routes() {
     let gateway = spawn_gateway(|_| {}).await;
-    let response = gateway.get("/openapi.json").send().await.unwrap();
+    let response = gateway.get("/openapi.json").sent().await;
     assert_eq!(response.status(), 200);
     let doc: Value = response.json().await.unwrap();
     assert!(
@@ -87,7 +87,7 @@ async fn the_document_describes_exactly_the_routes() {
     for (method, path) in OWN {
         let url = format!("{}{}", gateway.url, path.replace("{username}", "nobody"));
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let response = gateway.client.request(method, &url).send().await.unwrap();
+        let response = gateway.client.request(method, &url).sent().await;
         assert_ne!(response.status(), 404, "{path} is not routed");
     }
     gateway.stop().await;
@@ -159,15 +159,11 @@ async fn problems_name_their_codes_and_security_is_bearer() {
 #[tokio::test]
 async fn swagger_ui_is_served_at_docs() {
     let gateway = spawn_gateway(|_| {}).await;
-    let response = gateway.get("/docs/").send().await.unwrap();
+    let response = gateway.get("/docs/").sent().await;
     assert_eq!(response.status(), 200);
     let page = response.text().await.unwrap();
     assert!(page.contains("swagger-ui"), "{page}");
-    let initializer = gateway
-        .get("/docs/swagger-initializer.js")
-        .send()
-        .await
-        .unwrap();
+    let initializer = gateway.get("/docs/swagger-initializer.js").sent().await;
     assert_eq!(initializer.status(), 200);
     assert!(
         initializer.text().await.unwrap().contains("/openapi.json"),

@@ -1,6 +1,7 @@
 //! Rate limits: a client over its budget gets 429 with Retry-After, logins are limited tighter.
 
 use crate::support::{assert_problem, spawn_gateway};
+use testkit::Sent as _;
 
 #[tokio::test]
 async fn a_client_over_its_budget_gets_429_with_retry_after() {
@@ -10,10 +11,10 @@ async fn a_client_over_its_budget_gets_429_with_retry_after() {
     })
     .await;
     for _ in 0..3 {
-        let response = gateway.get("/healthz").send().await.unwrap();
+        let response = gateway.get("/healthz").sent().await;
         assert_eq!(response.status(), 200);
     }
-    let response = gateway.get("/healthz").send().await.unwrap();
+    let response = gateway.get("/healthz").sent().await;
     assert!(response.headers().contains_key("retry-after"));
     assert_problem(response, 429, "rate-limited").await;
     gateway.stop().await;
@@ -43,6 +44,6 @@ async fn logins_have_a_tighter_budget_of_their_own() {
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     assert_problem(response, 429, "rate-limited").await;
     // Other requests still pass.
-    assert_eq!(gateway.get("/healthz").send().await.unwrap().status(), 200);
+    assert_eq!(gateway.get("/healthz").sent().await.status(), 200);
     gateway.stop().await;
 }

@@ -1,5 +1,6 @@
 use platform::{AuthKeys, Role};
 use serde_json::{Value, json};
+use testkit::Sent as _;
 
 use crate::support::{assert_problem, spawn_gateway};
 
@@ -13,9 +14,8 @@ async fn login_returns_a_token_for_the_accounts_role_and_subject() {
     let response = gateway
         .post("/auth/login")
         .json(&json!({"username": "owner1", "password": "demo1234"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["role"], "owner");
@@ -43,9 +43,8 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
         let response = gateway
             .post("/auth/login")
             .json(&json!({"username": username, "password": password}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         details.push(
             assert_problem(response, 401, "invalid-credentials")
                 .await
@@ -63,28 +62,25 @@ async fn bad_login_bodies_get_problems() {
         .post("/auth/login")
         .header("content-type", "application/json")
         .body("{")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(malformed, 400, "malformed-json").await;
 
     let empty = gateway
         .post("/auth/login")
         .json(&json!({"username": "", "password": ""}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(empty, 422, "missing-credentials").await;
 
     let missing = gateway
         .post("/auth/login")
         .json(&json!({"username": "customer1"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(missing, 422, "invalid-body").await;
 
-    let wrong_method = gateway.get("/auth/login").send().await.unwrap();
+    let wrong_method = gateway.get("/auth/login").sent().await;
     assert_problem(wrong_method, 405, "method-not-allowed").await;
     gateway.stop().await;
 }

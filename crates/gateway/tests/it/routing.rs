@@ -1,7 +1,9 @@
 use std::time::{Duration, Instant};
 
 use platform::{ServiceName, trace};
+use reqwest::Method;
 use serde_json::Value;
+use testkit::Sent as _;
 
 use crate::support::{
     assert_problem, dead_address, echo_service, point, rude_service, slow_service, spawn_gateway,
@@ -28,9 +30,8 @@ async fn paths_go_to_the_service_that_owns_them_with_everything_intact() {
         .header("connection", "x-hop")
         .header("x-hop", "only for this hop")
         .body(r#"{"rating":5}"#)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["x-upstream"], "review");
     assert_eq!(response.headers()["x-request-id"], "req-42");
@@ -56,9 +57,8 @@ async fn paths_go_to_the_service_that_owns_them_with_everything_intact() {
     let response = gateway
         .get("/stores/1?lang=ko")
         .header("authorization", &bearer)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 200);
     let request_id = response.headers()["x-request-id"]
         .to_str()
@@ -79,7 +79,7 @@ async fn paths_go_to_the_service_that_owns_them_with_everything_intact() {
 async fn a_service_that_is_not_listening_is_a_503_with_a_retry_hint() {
     let dead = dead_address().await;
     let gateway = spawn_gateway(|settings| point(settings, ServiceName::Delivery, dead)).await;
-    let response = gateway.get("/deliveries/available").send().await.unwrap();
+    let response = gateway.get("/deliveries/available").sent().await;
     assert_eq!(response.headers()["retry-after"], "5");
     let problem = assert_problem(response, 503, "service-unavailable").await;
     assert!(problem.detail.contains("delivery"), "{}", problem.detail);
@@ -92,11 +92,11 @@ async fn a_service_slower_than_its_route_timeout_is_a_504() {
     let slow = slow_service(Duration::from_secs(5)).await;
     let gateway = spawn_gateway(|settings| {
         point(settings, ServiceName::Order, slow);
-        settings.gateway.timeout_ms = 200;
+        settings.gateway.timeout = Duration::from_millis(200);
     })
     .await;
     let started = Instant::now();
-    let response = gateway.get("/orders/o-1").send().await.unwrap();
+    let response = gateway.get("/orders/o-1").sent().await;
     let elapsed = started.elapsed();
     assert_problem(response, 504, "upstream-timeout").await;
     assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
@@ -108,7 +108,7 @@ async fn a_service_slower_than_its_route_timeout_is_a_504() {
 async fn a_service_that_hangs_up_is_a_502() {
     let rude = rude_service().await;
     let gateway = spawn_gateway(|settings| point(settings, ServiceName::Customer, rude)).await;
-    let response = gateway.get("/customers/me").send().await.unwrap();
+    let response = gateway.get("/customers/me").sent().await;
     assert_problem(response, 502, "bad-gateway").await;
     gateway.stop().await;
 }
@@ -125,9 +125,8 @@ async fn a_body_over_the_limit_is_refused_before_it_is_relayed() {
         .client
         .put(format!("{}/stores/1/menu", gateway.url))
         .body("x".repeat(4096))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(response, 413, "body-too-large").await;
     gateway.stop().await;
 }
@@ -136,7 +135,7 @@ async fn a_body_over_the_limit_is_refused_before_it_is_relayed() {
 async fn a_path_no_route_claims_is_a_404_problem() {
     let gateway = spawn_gateway(|_| {}).await;
     for path in ["/nowhere", "/storesx", "/"] {
-        let response = gateway.get(path).send().await.unwrap();
+        let response = gateway.get(path).sent().await;
         assert_problem(response, 404, "no-route").await;
     }
     gateway.stop().await;
@@ -145,13 +144,13 @@ async fn a_path_no_route_claims_is_a_404_problem() {
 #[tokio::test]
 async fn the_gateway_answers_its_own_health_checks() {
     let gateway = spawn_gateway(|_| {}).await;
-    let response = gateway.get("/healthz").send().await.unwrap();
+    let response = gateway.get("/healthz").sent().await;
     assert_eq!(response.status(), 200);
     // Alive, but not ready until whoever started it says the platform behind it is.
-    let response = gateway.get("/readyz").send().await.unwrap();
+    let response = gateway.get("/readyz").sent().await;
     assert_problem(response, 503, "starting").await;
     gateway.running.as_ref().unwrap().started.open();
-    let response = gateway.get("/readyz").send().await.unwrap();
+    let response = gateway.get("/readyz").sent().await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["database"], "up");
@@ -174,9 +173,8 @@ async fn browsers_get_cors_answers() {
             "access-control-request-headers",
             "authorization, content-type",
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert!(preflight.status().is_success(), "{}", preflight.status());
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
     let allowed = preflight.headers()["access-control-allow-headers"]
@@ -189,9 +187,8 @@ async fn browsers_get_cors_answers() {
     let simple = gateway
         .get("/stores")
         .header("origin", "http://localhost:5173")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(simple.status(), 200);
     assert_eq!(simple.headers()["access-control-allow-origin"], "*");
     gateway.stop().await;
@@ -228,7 +225,7 @@ async fn a_listed_origin_is_allowed_and_others_are_not() {
 #[tokio::test]
 async fn the_web_app_is_served_at_app() {
     let gateway = crate::support::spawn_gateway(|_| {}).await;
-    let response = gateway.get("/app").send().await.unwrap();
+    let response = gateway.get("/app").sent().await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -243,11 +240,7 @@ async fn the_web_app_is_served_at_app() {
     for module in [
         "main", "api", "dom", "format", "customer", "owner", "rider", "admin", "reviews",
     ] {
-        let script = gateway
-            .get(&format!("/app/{module}.js"))
-            .send()
-            .await
-            .unwrap();
+        let script = gateway.get(&format!("/app/{module}.js")).sent().await;
         assert_eq!(script.status(), 200, "{module}");
         assert!(
             script.headers()["content-type"]
@@ -305,9 +298,9 @@ async fn internal_endpoints_and_unlisted_methods_are_not_relayed() {
         "/internal/payments",
         "/internal/orders/0190a4e1-0000-7000-8000-000000000000",
     ] {
-        let response = gateway.post(path).bearer_auth(&token).send().await.unwrap();
+        let response = gateway.call(Method::POST, path, &token).await;
         assert_problem(response, 404, "no-route").await;
-        let response = gateway.get(path).bearer_auth(&token).send().await.unwrap();
+        let response = gateway.call(Method::GET, path, &token).await;
         assert_problem(response, 404, "no-route").await;
     }
     // Charging is not public: POST /payments is not a route, whoever asks.
@@ -315,9 +308,8 @@ async fn internal_endpoints_and_unlisted_methods_are_not_relayed() {
         .post("/payments")
         .bearer_auth(&token)
         .body("{}")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     // RFC 9110: a 405 says which methods the resource takes.
     assert_eq!(response.headers()["allow"], "GET, HEAD");
     assert_problem(response, 405, "method-not-allowed").await;
@@ -332,12 +324,7 @@ async fn tokens_of_unknown_or_deleted_accounts_are_refused() {
     let gateway = spawn_gateway(|settings| point(settings, ServiceName::Order, order)).await;
     let customer = gateway.token("customer", platform::Role::Customer).await;
     let admin = gateway.token("admin", platform::Role::Admin).await;
-    let response = gateway
-        .get("/orders/o-1")
-        .bearer_auth(&customer)
-        .send()
-        .await
-        .unwrap();
+    let response = gateway.call(Method::GET, "/orders/o-1", &customer).await;
     assert_eq!(response.status(), 200, "relayed");
 
     let keys = platform::AuthKeys::new(&gateway.settings.auth).unwrap();
@@ -348,12 +335,7 @@ async fn tokens_of_unknown_or_deleted_accounts_are_refused() {
             "nobody",
         )
         .unwrap();
-    let response = gateway
-        .get("/orders/o-1")
-        .bearer_auth(&nobody)
-        .send()
-        .await
-        .unwrap();
+    let response = gateway.call(Method::GET, "/orders/o-1", &nobody).await;
     assert_problem(response, 401, "account-disabled").await;
 
     let mut other_keys = gateway.settings.as_ref().clone();
@@ -362,52 +344,29 @@ async fn tokens_of_unknown_or_deleted_accounts_are_refused() {
         .unwrap()
         .issue("whoever", platform::Role::Admin, "admin")
         .unwrap();
-    let response = gateway
-        .get("/orders/o-1")
-        .bearer_auth(&forged)
-        .send()
-        .await
-        .unwrap();
+    let response = gateway.call(Method::GET, "/orders/o-1", &forged).await;
     assert_problem(response, 401, "invalid-token").await;
 
     // Only an admin deletes, and never themselves.
+    for (token, account, status, code) in [
+        (&customer, "customer", 403, "forbidden"),
+        (&admin, "admin", 409, "cannot-delete-self"),
+    ] {
+        let path = format!("/accounts/{account}");
+        let response = gateway.call(Method::DELETE, &path, token).await;
+        assert_problem(response, status, code).await;
+    }
     let response = gateway
-        .client
-        .delete(format!("{}/accounts/customer", gateway.url))
-        .bearer_auth(&customer)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 403, "forbidden").await;
-    let response = gateway
-        .client
-        .delete(format!("{}/accounts/admin", gateway.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 409, "cannot-delete-self").await;
-    let response = gateway
-        .client
-        .delete(format!("{}/accounts/customer", gateway.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::DELETE, "/accounts/customer", &admin)
+        .await;
     assert_eq!(response.status(), 204);
-    let response = gateway
-        .get("/orders/o-1")
-        .bearer_auth(&customer)
-        .send()
-        .await
-        .unwrap();
+    let response = gateway.call(Method::GET, "/orders/o-1", &customer).await;
     assert_problem(response, 401, "account-disabled").await;
     let login = gateway
         .post("/auth/login")
         .json(&serde_json::json!({"username": "customer", "password": "secret-password"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(login, 401, "invalid-credentials").await;
     gateway.stop().await;
 }
@@ -417,7 +376,7 @@ async fn tokens_of_unknown_or_deleted_accounts_are_refused() {
 async fn the_web_app_carries_its_security_headers() {
     let gateway = spawn_gateway(|_| {}).await;
     for path in ["/app", "/app/main.js", "/app/app.css"] {
-        let response = gateway.get(path).send().await.unwrap();
+        let response = gateway.get(path).sent().await;
         assert_eq!(response.status(), 200, "{path}");
         let headers = response.headers();
         let csp = headers["content-security-policy"].to_str().unwrap();
@@ -429,14 +388,7 @@ async fn the_web_app_carries_its_security_headers() {
         assert_eq!(headers["x-content-type-options"], "nosniff");
         assert_eq!(headers["referrer-policy"], "no-referrer");
     }
-    let page = gateway
-        .get("/app")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = gateway.get("/app").sent().await.text().await.unwrap();
     assert!(
         !page.contains("<script>") && !page.contains("style="),
         "no inline code"
@@ -451,17 +403,15 @@ async fn only_short_request_ids_are_kept() {
     let kept = gateway
         .get("/healthz")
         .header("x-request-id", "req-42")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(kept.headers()["x-request-id"], "req-42");
     for sent in ["x".repeat(65), "a b".to_owned(), "<script>".to_owned()] {
         let response = gateway
             .get("/healthz")
             .header("x-request-id", &sent)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         let id = response.headers()["x-request-id"].to_str().unwrap();
         assert_ne!(id, sent);
         assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
@@ -474,14 +424,13 @@ async fn only_short_request_ids_are_kept() {
 async fn oversized_uris_and_headers_get_problem_bodies() {
     let gateway = spawn_gateway(|_| {}).await;
     let long = format!("/stores/{}", "x".repeat(10_000));
-    let response = gateway.get(&long).send().await.unwrap();
+    let response = gateway.get(&long).sent().await;
     assert_problem(response, 414, "uri-too-long").await;
     let response = gateway
         .get("/healthz")
         .header("x-padding", "y".repeat(40_000))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(response, 431, "headers-too-large").await;
     gateway.stop().await;
 }
@@ -492,8 +441,8 @@ async fn oversized_uris_and_headers_get_problem_bodies() {
 async fn slow_clients_are_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let gateway = spawn_gateway(|settings| {
-        settings.http.header_read_timeout_ms = 500;
-        settings.http.body_read_timeout_ms = 500;
+        settings.http.header_read_timeout = Duration::from_millis(500);
+        settings.http.body_read_timeout = Duration::from_millis(500);
     })
     .await;
     let addr = gateway.url.trim_start_matches("http://").to_owned();

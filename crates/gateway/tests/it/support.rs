@@ -12,6 +12,8 @@ use axum::{
 };
 use gateway::RunningGateway;
 use platform::{ServiceName, Settings, problem::Problem};
+use reqwest::Method;
+use testkit::Sent as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +37,15 @@ impl TestGateway {
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.post(format!("{}{path}", self.url))
+    }
+
+    /// `method path` sent with `token` as the bearer.
+    pub async fn call(&self, method: Method, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .sent()
+            .await
     }
 
     /// A token for a fresh account of `role` named `username` (created if missing).

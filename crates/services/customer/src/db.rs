@@ -5,7 +5,6 @@ use platform::{
     Aggregate, Tx,
     db::{Conn, move_status, now_ms},
 };
-use sqlx::Row;
 
 use crate::{
     coupon::{Coupon, CouponStatus},
@@ -53,6 +52,31 @@ impl Aggregate for Customer {
     }
 }
 
+/// A `coupons` row: the status by its name.
+#[derive(sqlx::FromRow)]
+struct CouponRow {
+    coupon_id: String,
+    customer_id: CustomerId,
+    review_id: ReviewId,
+    order_id: OrderId,
+    status: String,
+}
+
+impl TryFrom<CouponRow> for Coupon {
+    type Error = anyhow::Error;
+
+    fn try_from(row: CouponRow) -> anyhow::Result<Self> {
+        Ok(Coupon {
+            status: CouponStatus::parse(&row.status)
+                .ok_or_else(|| anyhow::anyhow!("unknown coupon status {}", row.status))?,
+            coupon_id: row.coupon_id,
+            customer_id: row.customer_id,
+            review_id: row.review_id,
+            order_id: row.order_id,
+        })
+    }
+}
+
 impl Aggregate for Coupon {
     /// The review that earned it: one coupon per review.
     type Id = ReviewId;
@@ -60,25 +84,14 @@ impl Aggregate for Coupon {
         ("coupon-not-found", "there is no coupon for this review");
 
     async fn load(tx: &mut Tx, review_id: &ReviewId) -> anyhow::Result<Option<Self>> {
-        let row = sqlx::query(
+        let row: Option<CouponRow> = sqlx::query_as(
             "SELECT coupon_id, customer_id, review_id, order_id, status FROM coupons \
              WHERE review_id = $1",
         )
         .bind(review_id)
         .fetch_optional(&mut **tx)
         .await?;
-        row.map(|row| {
-            let status: String = row.try_get("status")?;
-            Ok(Coupon {
-                coupon_id: row.try_get("coupon_id")?,
-                customer_id: row.try_get("customer_id")?,
-                review_id: row.try_get("review_id")?,
-                order_id: row.try_get("order_id")?,
-                status: CouponStatus::parse(&status)
-                    .ok_or_else(|| anyhow::anyhow!("unknown coupon status {status}"))?,
-            })
-        })
-        .transpose()
+        row.map(Coupon::try_from).transpose()
     }
 
     /// False when the review has its coupon already (or it was forestalled).
@@ -119,18 +132,16 @@ pub async fn find_customer(
     conn: &mut Conn,
     customer_id: &CustomerId,
 ) -> anyhow::Result<Option<Customer>> {
-    let row = sqlx::query("SELECT completed_orders, grade FROM customers WHERE customer_id = $1")
-        .bind(customer_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|row| {
-        Ok(Customer {
-            customer_id: customer_id.to_owned(),
-            completed_orders: row.try_get("completed_orders")?,
-            grade: row.try_get("grade")?,
-        })
-    })
-    .transpose()
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT completed_orders, grade FROM customers WHERE customer_id = $1")
+            .bind(customer_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|(completed_orders, grade)| Customer {
+        customer_id: customer_id.to_owned(),
+        completed_orders,
+        grade,
+    }))
 }
 
 /// Records a completed order once; false when it was already counted.

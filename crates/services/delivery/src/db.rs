@@ -1,12 +1,13 @@
 //! The delivery service's queries. A delivery is saved over the version it was read at, so the
 //! database decides which rider wins, whatever the number of replicas.
 
-use contracts::{DeliveryAddress, DeliveryId, Event, GeoPoint, OrderId};
+use contracts::{
+    CustomerId, DeliveryAddress, DeliveryId, Event, GeoPoint, OrderId, RiderId, StoreId,
+};
 use platform::{
     Aggregate, Tx,
     db::{Conn, now_ms},
 };
-use sqlx::Row;
 
 use crate::{
     delivery::{BoundingBox, Delivery, DeliveryStatus},
@@ -71,24 +72,45 @@ impl Aggregate for Delivery {
     }
 }
 
-fn delivery(row: sqlx::any::AnyRow) -> anyhow::Result<Delivery> {
-    let status: String = row.try_get("status")?;
-    Ok(Delivery {
-        delivery_id: row.try_get("delivery_id")?,
-        order_id: row.try_get("order_id")?,
-        customer_id: row.try_get("customer_id")?,
-        store_id: row.try_get("store_id")?,
-        store_name: row.try_get("store_name")?,
-        pickup: GeoPoint::new(row.try_get("pickup_lat")?, row.try_get("pickup_lng")?)?,
-        dropoff: DeliveryAddress {
-            text: row.try_get("dropoff_text")?,
-            point: GeoPoint::new(row.try_get("dropoff_lat")?, row.try_get("dropoff_lng")?)?,
-        },
-        status: DeliveryStatus::parse(&status)
-            .ok_or_else(|| anyhow::anyhow!("unknown delivery status {status}"))?,
-        rider_id: row.try_get("rider_id")?,
-        version: row.try_get("version")?,
-    })
+/// A `deliveries` row: places as their coordinates, the status by its name.
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    delivery_id: DeliveryId,
+    order_id: OrderId,
+    customer_id: CustomerId,
+    store_id: StoreId,
+    store_name: String,
+    pickup_lat: f64,
+    pickup_lng: f64,
+    dropoff_text: String,
+    dropoff_lat: f64,
+    dropoff_lng: f64,
+    status: String,
+    rider_id: Option<RiderId>,
+    version: i64,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = anyhow::Error;
+
+    fn try_from(row: DeliveryRow) -> anyhow::Result<Self> {
+        Ok(Delivery {
+            pickup: GeoPoint::new(row.pickup_lat, row.pickup_lng)?,
+            dropoff: DeliveryAddress {
+                text: row.dropoff_text,
+                point: GeoPoint::new(row.dropoff_lat, row.dropoff_lng)?,
+            },
+            status: DeliveryStatus::parse(&row.status)
+                .ok_or_else(|| anyhow::anyhow!("unknown delivery status {}", row.status))?,
+            delivery_id: row.delivery_id,
+            order_id: row.order_id,
+            customer_id: row.customer_id,
+            store_id: row.store_id,
+            store_name: row.store_name,
+            rider_id: row.rider_id,
+            version: row.version,
+        })
+    }
 }
 
 /// Opens a delivery; a second one for the same order is ignored. True when it was opened.
@@ -117,14 +139,13 @@ pub async fn open(conn: &mut Conn, delivery: &Delivery, now: i64) -> anyhow::Res
 }
 
 pub async fn find(conn: &mut Conn, delivery_id: &DeliveryId) -> anyhow::Result<Option<Delivery>> {
-    sqlx::query(&format!(
+    let row: Option<DeliveryRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM deliveries WHERE delivery_id = $1"
     ))
     .bind(delivery_id)
     .fetch_optional(&mut *conn)
-    .await?
-    .map(delivery)
-    .transpose()
+    .await?;
+    row.map(Delivery::try_from).transpose()
 }
 
 /// Waiting deliveries whose pickup lies in the box (the index narrows by status and latitude).
@@ -133,7 +154,7 @@ pub async fn waiting_in(
     bbox: BoundingBox,
     limit: i64,
 ) -> anyhow::Result<Vec<Delivery>> {
-    sqlx::query(&format!(
+    let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM deliveries WHERE status = $1 \
          AND pickup_lat BETWEEN $2 AND $3 AND pickup_lng BETWEEN $4 AND $5 \
          ORDER BY opened_at LIMIT $6"
@@ -145,10 +166,8 @@ pub async fn waiting_in(
     .bind(bbox.max_lng)
     .bind(limit)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(delivery)
-    .collect()
+    .await?;
+    rows.into_iter().map(Delivery::try_from).collect()
 }
 
 /// The delivery opened for `order_id`, if any.

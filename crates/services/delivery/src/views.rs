@@ -6,7 +6,6 @@ use platform::{
     live,
 };
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::delivery::Delivery;
 
@@ -77,20 +76,14 @@ pub async fn count_delivery(conn: &mut Conn, rider_id: &RiderId, at: i64) -> any
 }
 
 pub async fn rider_stats(conn: &mut Conn, rider_id: &RiderId) -> anyhow::Result<RiderStats> {
-    let row = sqlx::query("SELECT delivered, last_at FROM rider_stats WHERE rider_id = $1")
-        .bind(rider_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(match row {
-        Some(row) => RiderStats {
-            rider_id: rider_id.to_owned(),
-            delivered: row.try_get("delivered")?,
-            last_delivered_at: Some(row.try_get("last_at")?),
-        },
-        None => RiderStats {
-            rider_id: rider_id.to_owned(),
-            delivered: 0,
-            last_delivered_at: None,
-        },
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT delivered, last_at FROM rider_stats WHERE rider_id = $1")
+            .bind(rider_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(RiderStats {
+        rider_id: rider_id.to_owned(),
+        delivered: row.map_or(0, |(delivered, _)| delivered),
+        last_delivered_at: row.map(|(_, at)| at),
     })
 }

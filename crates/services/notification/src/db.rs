@@ -3,7 +3,6 @@
 use contracts::{CustomerId, EventBody, OrderId};
 use platform::db::{Conn, now_ms};
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::notification::Delivery;
 
@@ -30,12 +29,12 @@ pub async fn contact(
     conn: &mut Conn,
     order_id: &OrderId,
 ) -> anyhow::Result<Option<(CustomerId, String)>> {
-    let row = sqlx::query("SELECT customer_id, store_name FROM order_contacts WHERE order_id = $1")
-        .bind(order_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| Ok((r.try_get("customer_id")?, r.try_get("store_name")?)))
-        .transpose()
+    Ok(
+        sqlx::query_as("SELECT customer_id, store_name FROM order_contacts WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
 }
 
 /// Keeps an event for an order whose contact is not known yet (its `OrderPlaced` is still on its
@@ -64,7 +63,7 @@ pub async fn unpark(
     conn: &mut Conn,
     order_id: &OrderId,
 ) -> anyhow::Result<Vec<(String, EventBody)>> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT event_id, body FROM awaiting_contact WHERE order_id = $1 ORDER BY parked_at",
     )
     .bind(order_id)
@@ -78,10 +77,7 @@ pub async fn unpark(
         .execute(&mut *conn)
         .await?;
     rows.into_iter()
-        .map(|row| {
-            let body: String = row.try_get("body")?;
-            Ok((row.try_get("event_id")?, serde_json::from_str(&body)?))
-        })
+        .map(|(event_id, body)| Ok((event_id, serde_json::from_str(&body)?)))
         .collect()
 }
 

@@ -1,11 +1,12 @@
 //! The order service's queries: the order aggregate and the menu replica.
 
-use contracts::{CustomerId, Event, GeoPoint, Krw, MenuPublished, OrderId, PaymentId, StoreId};
+use contracts::{
+    CustomerId, Event, GeoPoint, Krw, MenuPublished, OrderId, OwnerId, PaymentId, StoreId,
+};
 use platform::{
     Aggregate, Tx,
     db::{Conn, inserted},
 };
-use sqlx::Row;
 
 use crate::order::{Order, OrderStatus, RequestKey};
 
@@ -60,25 +61,43 @@ pub async fn find_menu(
     conn: &mut Conn,
     store_id: &StoreId,
 ) -> anyhow::Result<Option<MenuPublished>> {
-    let row = sqlx::query(
+    let row: Option<MenuRow> = sqlx::query_as(
         "SELECT store_id, owner_id, name, lat, lng, is_open, foods, revision \
          FROM menu_replica WHERE store_id = $1",
     )
     .bind(store_id)
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|row| {
+    row.map(MenuPublished::try_from).transpose()
+}
+
+/// A `menu_replica` row: the place as its coordinates, open as 0 or 1, the foods as JSON.
+#[derive(sqlx::FromRow)]
+struct MenuRow {
+    store_id: StoreId,
+    owner_id: OwnerId,
+    name: String,
+    lat: f64,
+    lng: f64,
+    is_open: i64,
+    foods: String,
+    revision: i64,
+}
+
+impl TryFrom<MenuRow> for MenuPublished {
+    type Error = anyhow::Error;
+
+    fn try_from(row: MenuRow) -> anyhow::Result<Self> {
         Ok(MenuPublished {
-            store_id: row.try_get("store_id")?,
-            owner_id: row.try_get("owner_id")?,
-            name: row.try_get("name")?,
-            location: GeoPoint::new(row.try_get("lat")?, row.try_get("lng")?)?,
-            open: row.try_get::<i64, _>("is_open")? != 0,
-            foods: serde_json::from_str(row.try_get("foods")?)?,
-            revision: row.try_get("revision")?,
+            location: GeoPoint::new(row.lat, row.lng)?,
+            open: row.is_open != 0,
+            foods: serde_json::from_str(&row.foods)?,
+            store_id: row.store_id,
+            owner_id: row.owner_id,
+            name: row.name,
+            revision: row.revision,
         })
-    })
-    .transpose()
+    }
 }
 
 /// Inserts a new order. A unique violation means the customer's `Idempotency-Key` already has

@@ -13,7 +13,6 @@ use platform::{
     db::{Conn, now_ms},
 };
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::{
     db,
@@ -51,7 +50,7 @@ pub struct StuckStage {
     pub orders: Vec<StuckOrder>,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
+#[derive(Serialize, Debug, Clone, PartialEq, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StuckOrder {
     pub order_id: OrderId,
@@ -76,25 +75,14 @@ pub async fn stuck(
                 .bind(before)
                 .fetch_one(&mut *conn)
                 .await?;
-        let rows = sqlx::query(
-            "SELECT order_id, customer_id, store_id, updated_at FROM orders \
+        let orders = sqlx::query_as(
+            "SELECT order_id, customer_id, store_id, updated_at AS since FROM orders \
              WHERE status = $1 AND updated_at < $2 ORDER BY updated_at LIMIT 100",
         )
         .bind(status.as_str())
         .bind(before)
         .fetch_all(&mut *conn)
         .await?;
-        let orders = rows
-            .iter()
-            .map(|row| {
-                Ok(StuckOrder {
-                    order_id: row.try_get("order_id")?,
-                    customer_id: row.try_get("customer_id")?,
-                    store_id: row.try_get("store_id")?,
-                    since: row.try_get("updated_at")?,
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
         stages.push(StuckStage {
             stage: status.as_str(),
             deadline_secs: *secs,

@@ -11,7 +11,6 @@ use platform::{
     live,
 };
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::order::OrderStatus;
 
@@ -134,12 +133,34 @@ pub async fn record_step(
 
 const ENTRY_COLUMNS: &str = "order_id, store_id, store_name, amount, items, placed_at, ready_at";
 
+/// A `mypage_orders` row: the lines as JSON; the status comes from the steps.
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    order_id: OrderId,
+    store_id: StoreId,
+    store_name: String,
+    amount: Krw,
+    items: String,
+    placed_at: i64,
+    ready_at: Option<i64>,
+}
+
+/// A `mypage_steps` row.
+#[derive(sqlx::FromRow)]
+struct StepRow {
+    order_id: OrderId,
+    kind: String,
+    status: String,
+    at: i64,
+    note: Option<String>,
+}
+
 /// The steps of the given orders, in one query.
 async fn steps_of(
     conn: &mut Conn,
     order_ids: &[OrderId],
-) -> anyhow::Result<HashMap<OrderId, Vec<sqlx::any::AnyRow>>> {
-    let mut steps: HashMap<OrderId, Vec<sqlx::any::AnyRow>> = HashMap::new();
+) -> anyhow::Result<HashMap<OrderId, Vec<StepRow>>> {
+    let mut steps: HashMap<OrderId, Vec<StepRow>> = HashMap::new();
     if order_ids.is_empty() {
         return Ok(steps);
     }
@@ -148,27 +169,29 @@ async fn steps_of(
         "SELECT order_id, kind, status, at, note FROM mypage_steps WHERE order_id IN ({})",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = sqlx::query_as::<_, StepRow>(&sql);
     for id in order_ids {
         query = query.bind(id);
     }
-    for row in query.fetch_all(&mut *conn).await? {
-        let order_id: OrderId = row.try_get("order_id")?;
-        steps.entry(order_id).or_default().push(row);
+    for step in query.fetch_all(&mut *conn).await? {
+        steps.entry(step.order_id.clone()).or_default().push(step);
     }
     Ok(steps)
 }
 
 /// One entry from its row and its steps: the current status is the latest status step.
-fn entry(row: sqlx::any::AnyRow, steps: Vec<sqlx::any::AnyRow>) -> anyhow::Result<MypageOrder> {
-    let order_id: OrderId = row.try_get("order_id")?;
+fn entry(row: EntryRow, steps: Vec<StepRow>) -> anyhow::Result<MypageOrder> {
     let mut timeline = Vec::with_capacity(steps.len());
     let mut current: Option<(i64, usize, String)> = None;
     let mut refunded = false;
-    for step in steps {
-        let kind: String = step.try_get("kind")?;
-        let status: String = step.try_get("status")?;
-        let at: i64 = step.try_get("at")?;
+    for StepRow {
+        kind,
+        status,
+        at,
+        note,
+        ..
+    } in steps
+    {
         if kind == "status" {
             let rank = OrderStatus::parse(&status)
                 .map(OrderStatus::rank)
@@ -182,11 +205,7 @@ fn entry(row: sqlx::any::AnyRow, steps: Vec<sqlx::any::AnyRow>) -> anyhow::Resul
         } else {
             refunded = true;
         }
-        timeline.push(Step {
-            status,
-            at,
-            note: step.try_get("note")?,
-        });
+        timeline.push(Step { status, at, note });
     }
     timeline.sort_by_key(|s| {
         (
@@ -197,16 +216,16 @@ fn entry(row: sqlx::any::AnyRow, steps: Vec<sqlx::any::AnyRow>) -> anyhow::Resul
         )
     });
     Ok(MypageOrder {
-        order_id,
-        store_id: row.try_get("store_id")?,
-        store_name: row.try_get("store_name")?,
+        order_id: row.order_id,
+        store_id: row.store_id,
+        store_name: row.store_name,
         status: current
             .map(|(_, _, s)| s)
             .unwrap_or_else(|| OrderStatus::Placed.as_str().into()),
-        amount: row.try_get("amount")?,
-        items: serde_json::from_str(row.try_get("items")?)?,
-        placed_at: row.try_get("placed_at")?,
-        ready_at: row.try_get("ready_at")?,
+        amount: row.amount,
+        items: serde_json::from_str(&row.items)?,
+        placed_at: row.placed_at,
+        ready_at: row.ready_at,
         refunded,
         timeline,
     })
@@ -244,7 +263,7 @@ async fn entry_of(
     order_id: &OrderId,
     customer_id: Option<&CustomerId>,
 ) -> anyhow::Result<Option<MypageOrder>> {
-    let row = sqlx::query(&format!(
+    let row: Option<EntryRow> = sqlx::query_as(&format!(
         "SELECT {ENTRY_COLUMNS} FROM mypage_orders \
          WHERE order_id = $1 AND ($2 = '' OR customer_id = $2)"
     ))
@@ -268,7 +287,7 @@ pub async fn list(
     before: Option<i64>,
     limit: i64,
 ) -> anyhow::Result<Vec<MypageOrder>> {
-    let rows = sqlx::query(&format!(
+    let rows: Vec<EntryRow> = sqlx::query_as(&format!(
         "SELECT {ENTRY_COLUMNS} FROM mypage_orders WHERE customer_id = $1 AND placed_at < $2 \
          ORDER BY placed_at DESC, order_id DESC LIMIT $3"
     ))
@@ -277,13 +296,12 @@ pub async fn list(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let ids = rows
-        .iter()
-        .map(|row| row.try_get::<OrderId, _>("order_id"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<OrderId> = rows.iter().map(|row| row.order_id.clone()).collect();
     let mut steps = steps_of(conn, &ids).await?;
     rows.into_iter()
-        .zip(&ids)
-        .map(|(row, id)| entry(row, steps.remove(id).unwrap_or_default()))
+        .map(|row| {
+            let steps = steps.remove(&row.order_id).unwrap_or_default();
+            entry(row, steps)
+        })
         .collect()
 }

@@ -1,6 +1,6 @@
 //! The payment service's queries.
 
-use contracts::OrderId;
+use contracts::{CustomerId, Krw, OrderId, PaymentId};
 use contracts::{
     Event,
     http::{PaymentStatus, PaymentView},
@@ -9,7 +9,6 @@ use platform::{
     Aggregate, Tx,
     db::{Conn, inserted, move_status, now_ms},
 };
-use sqlx::Row;
 
 use crate::payment::{Payment, parse_status, status_str};
 
@@ -61,32 +60,46 @@ impl Aggregate for Payment {
 pub(crate) const COLUMNS: &str =
     "payment_id, order_id, customer_id, amount, method, status, created_at";
 
-pub(crate) fn payment(row: sqlx::any::AnyRow) -> anyhow::Result<PaymentView> {
-    let status: String = row.try_get("status")?;
-    Ok(PaymentView {
-        payment_id: row.try_get("payment_id")?,
-        order_id: row.try_get("order_id")?,
-        customer_id: row.try_get("customer_id")?,
-        amount: row.try_get("amount")?,
-        method: row.try_get("method")?,
-        status: parse_status(&status)
-            .ok_or_else(|| anyhow::anyhow!("unknown payment status {status}"))?,
-        created_at: row.try_get("created_at")?,
-    })
+/// A `payments` row: the status by its name.
+#[derive(sqlx::FromRow)]
+pub(crate) struct PaymentRow {
+    payment_id: PaymentId,
+    order_id: OrderId,
+    customer_id: CustomerId,
+    amount: Krw,
+    method: String,
+    status: String,
+    created_at: i64,
+}
+
+impl TryFrom<PaymentRow> for PaymentView {
+    type Error = anyhow::Error;
+
+    fn try_from(row: PaymentRow) -> anyhow::Result<Self> {
+        Ok(PaymentView {
+            status: parse_status(&row.status)
+                .ok_or_else(|| anyhow::anyhow!("unknown payment status {}", row.status))?,
+            payment_id: row.payment_id,
+            order_id: row.order_id,
+            customer_id: row.customer_id,
+            amount: row.amount,
+            method: row.method,
+            created_at: row.created_at,
+        })
+    }
 }
 
 pub async fn find_by_order(
     conn: &mut Conn,
     order_id: &OrderId,
 ) -> anyhow::Result<Option<PaymentView>> {
-    sqlx::query(&format!(
+    let row: Option<PaymentRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
     ))
     .bind(order_id)
     .fetch_optional(&mut *conn)
-    .await?
-    .map(payment)
-    .transpose()
+    .await?;
+    row.map(PaymentView::try_from).transpose()
 }
 
 /// Inserts a new payment; a unique violation on order_id means a concurrent twin won.

@@ -10,6 +10,7 @@ use contracts::{
 use platform::ServiceName;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use testkit::Sent as _;
 use testkit::ServiceUnderTest;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -29,9 +30,8 @@ async fn ask(service: &ServiceUnderTest, request: &ChargeRequest) -> (StatusCode
         .as_service(Method::POST, "/internal/payments", ServiceName::Order)
         .header(IDEMPOTENCY_KEY, request.order_id.as_str())
         .json(request)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     (response.status(), response.json().await.unwrap())
 }
 
@@ -87,9 +87,8 @@ async fn a_declined_card_or_a_stranger_gets_no_charge() {
     let response = service
         .as_service(Method::POST, "/internal/payments", ServiceName::Review)
         .json(&charge(&uuid::Uuid::now_v7().to_string(), "tok_visa"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     service.stop().await;
 }

@@ -5,7 +5,7 @@ use platform::{
     Aggregate, Tx,
     db::{Conn, inserted, now_ms},
 };
-use sqlx::{FromRow, Row};
+use sqlx::FromRow;
 
 use crate::{
     store::{Food, Store},
@@ -131,6 +131,26 @@ impl StoreRow {
     }
 }
 
+/// A `foods` row: sold out as 0 or 1.
+#[derive(FromRow)]
+struct FoodRow {
+    food_id: String,
+    name: String,
+    price: contracts::Krw,
+    sold_out: i64,
+}
+
+impl From<FoodRow> for Food {
+    fn from(row: FoodRow) -> Self {
+        Food {
+            food_id: row.food_id,
+            name: row.name,
+            price: row.price,
+            sold_out: row.sold_out != 0,
+        }
+    }
+}
+
 const STORE_COLUMNS: &str = "store_id, owner_id, name, lat, lng, is_open, revision";
 
 pub async fn list_stores(conn: &mut Conn) -> sqlx::Result<Vec<Store>> {
@@ -150,22 +170,13 @@ pub async fn find_store(conn: &mut Conn, store_id: &StoreId) -> sqlx::Result<Opt
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let foods = sqlx::query(
+    let foods: Vec<FoodRow> = sqlx::query_as(
         "SELECT food_id, name, price, sold_out FROM foods WHERE store_id = $1 ORDER BY position",
     )
     .bind(store_id)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| {
-        Ok(Food {
-            food_id: r.try_get("food_id")?,
-            name: r.try_get("name")?,
-            price: r.try_get("price")?,
-            sold_out: r.try_get::<i64, _>("sold_out")? != 0,
-        })
-    })
-    .collect::<sqlx::Result<_>>()?;
+    .await?;
+    let foods = foods.into_iter().map(Food::from).collect();
     Ok(Some(row.into_store(foods)?))
 }
 
@@ -254,35 +265,57 @@ pub async fn find_store_order(
     conn: &mut Conn,
     order_id: &OrderId,
 ) -> anyhow::Result<Option<StoreOrder>> {
-    let row = sqlx::query(
-        "SELECT order_id, store_id, customer_id, status, amount, items, delivery_address, \
-         placed_at, cook_minutes, ready_at, version FROM store_orders WHERE order_id = $1",
-    )
+    let row: Option<StoreOrderRow> = sqlx::query_as(&format!(
+        "SELECT {STORE_ORDER_COLUMNS} FROM store_orders WHERE order_id = $1"
+    ))
     .bind(order_id)
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|row| {
-        let status: String = row.try_get("status")?;
-        Ok(StoreOrder {
-            order_id: row.try_get("order_id")?,
-            store_id: row.try_get("store_id")?,
-            customer_id: row.try_get("customer_id")?,
-            status: StoreOrderStatus::parse(&status)
-                .ok_or_else(|| anyhow::anyhow!("unknown store order status {status}"))?,
-            amount: row.try_get("amount")?,
-            items: serde_json::from_str(row.try_get("items")?)?,
-            delivery_address: serde_json::from_str(row.try_get("delivery_address")?)?,
-            placed_at: row.try_get("placed_at")?,
-            cook_minutes: row.try_get("cook_minutes")?,
-            ready_at: row.try_get("ready_at")?,
-            version: row.try_get("version")?,
-        })
-    })
-    .transpose()
+    row.map(StoreOrder::try_from).transpose()
 }
 
 /// Saves a changed order over the version it was read at. False when someone else changed it
 /// first (a cancel racing a cook-start): the caller reloads and decides again.
+pub(crate) const STORE_ORDER_COLUMNS: &str = "order_id, store_id, customer_id, status, amount, \
+     items, delivery_address, placed_at, cook_minutes, ready_at, version";
+
+/// A `store_orders` row: the status by its name, lines and address as JSON.
+#[derive(FromRow)]
+pub(crate) struct StoreOrderRow {
+    order_id: OrderId,
+    store_id: StoreId,
+    customer_id: contracts::CustomerId,
+    status: String,
+    amount: contracts::Krw,
+    items: String,
+    delivery_address: String,
+    placed_at: i64,
+    cook_minutes: Option<i64>,
+    ready_at: Option<i64>,
+    version: i64,
+}
+
+impl TryFrom<StoreOrderRow> for StoreOrder {
+    type Error = anyhow::Error;
+
+    fn try_from(row: StoreOrderRow) -> anyhow::Result<Self> {
+        Ok(StoreOrder {
+            status: StoreOrderStatus::parse(&row.status)
+                .ok_or_else(|| anyhow::anyhow!("unknown store order status {}", row.status))?,
+            items: serde_json::from_str(&row.items)?,
+            delivery_address: serde_json::from_str(&row.delivery_address)?,
+            order_id: row.order_id,
+            store_id: row.store_id,
+            customer_id: row.customer_id,
+            amount: row.amount,
+            placed_at: row.placed_at,
+            cook_minutes: row.cook_minutes,
+            ready_at: row.ready_at,
+            version: row.version,
+        })
+    }
+}
+
 pub async fn save_store_order(conn: &mut Conn, order: &StoreOrder) -> anyhow::Result<bool> {
     let updated = sqlx::query(
         "UPDATE store_orders SET status = $1, cook_minutes = $2, ready_at = $3, updated_at = $4, \
@@ -342,7 +375,7 @@ pub async fn menu_at(
     store_id: &StoreId,
     at: i64,
 ) -> anyhow::Result<Option<contracts::MenuPublished>> {
-    let row = sqlx::query(
+    let menu: Option<String> = sqlx::query_scalar(
         "SELECT menu FROM menu_history WHERE store_id = $1 AND published_at <= $2 \
          ORDER BY revision DESC LIMIT 1",
     )
@@ -350,8 +383,7 @@ pub async fn menu_at(
     .bind(at)
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|row| Ok(serde_json::from_str(row.try_get("menu")?)?))
-        .transpose()
+    Ok(menu.as_deref().map(serde_json::from_str).transpose()?)
 }
 
 /// Remembers an order canceled before the store received it; false when it was already.

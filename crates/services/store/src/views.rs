@@ -6,9 +6,11 @@ use platform::{
     live,
 };
 use serde::Serialize;
-use sqlx::Row;
 
-use crate::store_order::StoreOrder;
+use crate::{
+    db::{STORE_ORDER_COLUMNS, StoreOrderRow},
+    store_order::StoreOrder,
+};
 
 #[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -66,16 +68,14 @@ pub async fn store_orders(
 ) -> anyhow::Result<Vec<StoreOrderView>> {
     // Keyset paging on (placed_at, order_id): a page costs the same however deep it is, and an
     // order arriving meanwhile neither repeats nor hides one.
-    let sql = match listing {
+    let page = match listing {
         Listing::OldestFirst => {
-            "SELECT order_id, customer_id, status, amount, items, delivery_address, placed_at \
-             FROM store_orders WHERE store_id = $1 AND ($2 = '' OR status = $2) \
+            "FROM store_orders WHERE store_id = $1 AND ($2 = '' OR status = $2) \
              AND (placed_at > $3 OR (placed_at = $3 AND order_id > $4)) \
              ORDER BY placed_at, order_id LIMIT $5"
         }
         Listing::NewestFirst => {
-            "SELECT order_id, customer_id, status, amount, items, delivery_address, placed_at \
-             FROM store_orders WHERE store_id = $1 AND ($2 = '' OR status = $2) \
+            "FROM store_orders WHERE store_id = $1 AND ($2 = '' OR status = $2) \
              AND (placed_at < $3 OR (placed_at = $3 AND order_id < $4)) \
              ORDER BY placed_at DESC, order_id DESC LIMIT $5"
         }
@@ -84,7 +84,7 @@ pub async fn store_orders(
         Listing::OldestFirst => (i64::MIN, ""),
         Listing::NewestFirst => (i64::MAX, ""),
     });
-    let rows = sqlx::query(sql)
+    let rows: Vec<StoreOrderRow> = sqlx::query_as(&format!("SELECT {STORE_ORDER_COLUMNS} {page}"))
         .bind(store_id)
         .bind(status.unwrap_or(""))
         .bind(at)
@@ -93,17 +93,7 @@ pub async fn store_orders(
         .fetch_all(&mut *conn)
         .await?;
     rows.into_iter()
-        .map(|row| {
-            Ok(StoreOrderView {
-                order_id: row.try_get("order_id")?,
-                customer_id: row.try_get("customer_id")?,
-                status: row.try_get("status")?,
-                amount: row.try_get("amount")?,
-                items: serde_json::from_str(row.try_get("items")?)?,
-                delivery_address: serde_json::from_str(row.try_get("delivery_address")?)?,
-                placed_at: row.try_get("placed_at")?,
-            })
-        })
+        .map(|row| Ok(StoreOrderView::from(&StoreOrder::try_from(row)?)))
         .collect()
 }
 
@@ -132,7 +122,7 @@ pub async fn count_order(
     Ok(())
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
+#[derive(Serialize, Debug, Clone, PartialEq, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FoodCount {
     pub food_id: String,
@@ -145,21 +135,12 @@ pub struct FoodCount {
 
 /// The seeds' count view: orders per food item, most ordered first.
 pub async fn food_counts(conn: &mut Conn, store_id: &StoreId) -> anyhow::Result<Vec<FoodCount>> {
-    let rows = sqlx::query(
+    let counts = sqlx::query_as(
         "SELECT food_id, name, orders, quantity FROM food_counts WHERE store_id = $1 \
          ORDER BY orders DESC, food_id",
     )
     .bind(store_id)
     .fetch_all(&mut *conn)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(FoodCount {
-                food_id: row.try_get("food_id")?,
-                name: row.try_get("name")?,
-                orders: row.try_get("orders")?,
-                quantity: row.try_get("quantity")?,
-            })
-        })
-        .collect()
+    Ok(counts)
 }
