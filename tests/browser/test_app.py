@@ -64,10 +64,15 @@ def test_customer_orders_and_follows_it_live_to_completion(app, platform):
     expect(page.get_by_text("완료한 주문 Completed orders: 1")).to_be_visible()
 
 
+def signed_in_live(app, username):
+    """`username` signed in, on a page whose live stream is open: (session, page)."""
+    session = app(username)
+    expect(session.page.get_by_text("실시간 · live")).to_be_visible(timeout=LIVE)
+    return session, session.page
+
+
 def test_a_new_order_reaches_the_owner_live_and_is_followed_to_completed(app, platform):
-    owner = app("owner1")
-    page = owner.page
-    expect(page.get_by_text("실시간 · live")).to_be_visible(timeout=LIVE)
+    owner, page = signed_in_live(app, "owner1")
     order_id, _ = platform.place_order()
     row = page.locator(f"#order-{order_id}")
     expect(row).to_have_attribute("data-status", "Placed", timeout=LIVE)
@@ -137,9 +142,7 @@ def test_an_owner_rejects_with_a_chosen_reason_and_manages_the_menu(app, platfor
 
 
 def test_a_rider_sees_a_delivery_open_nearby_live_picks_and_completes_it(app, platform):
-    rider = app("rider1")
-    page = rider.page
-    expect(page.get_by_text("실시간 · live")).to_be_visible(timeout=LIVE)
+    rider, page = signed_in_live(app, "rider1")
     order_id, store = platform.place_order()
     platform.cook(order_id, store["storeId"])
     card = page.locator("ul[aria-label='배달 대기 Waiting deliveries'] li.card").first

@@ -368,39 +368,40 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench {
-            what:
-                BenchKind::Orders {
-                    orders,
-                    concurrency,
-                    follow,
-                    gateway,
-                    broker,
-                },
+        Command::Bench { what } => benchmark(settings, what).await,
+    }
+}
+
+/// One of the benchmarks, with its options as the command line gave them.
+async fn benchmark(settings: Settings, what: BenchKind) -> anyhow::Result<()> {
+    use baedal::{bench, broker::locate};
+    match what {
+        BenchKind::Orders {
+            orders,
+            concurrency,
+            follow,
+            gateway,
+            broker,
         } => {
-            let options = baedal::bench::BenchOptions {
+            let options = bench::BenchOptions {
                 orders,
                 concurrency: concurrency.max(1),
                 follow,
             };
-            bench(settings, gateway, broker.broker_bin, options).await
+            self::bench(settings, gateway, broker.broker_bin, options).await
         }
-        Command::Bench {
-            what:
-                BenchKind::Lifecycle {
-                    rates,
-                    seconds,
-                    poll_ms,
-                    backlog,
-                    ballast,
-                    probe_clients,
-                    json,
-                    serve_database_url,
-                    broker,
-                },
+        BenchKind::Lifecycle {
+            rates,
+            seconds,
+            poll_ms,
+            backlog,
+            ballast,
+            probe_clients,
+            json,
+            serve_database_url,
+            broker,
         } => {
-            let broker_bin = baedal::broker::locate(broker.broker_bin)?;
-            baedal::bench::lifecycle::run(baedal::bench::lifecycle::LifecycleOptions {
+            bench::lifecycle::run(bench::lifecycle::LifecycleOptions {
                 rates,
                 duration: Duration::from_secs(seconds.max(1)),
                 poll: Duration::from_millis(poll_ms.max(1)),
@@ -408,21 +409,18 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 ballast,
                 probe_clients,
                 json,
-                broker_bin,
+                broker_bin: locate(broker.broker_bin)?,
                 serve_database_url,
             })
             .await
         }
-        Command::Bench {
-            what:
-                BenchKind::Streams {
-                    count,
-                    json,
-                    broker,
-                },
+        BenchKind::Streams {
+            count,
+            json,
+            broker,
         } => {
-            let broker_bin = baedal::broker::locate(broker.broker_bin)?;
-            baedal::bench::streams::run(baedal::bench::streams::StreamsOptions {
+            let broker_bin = locate(broker.broker_bin)?;
+            bench::streams::run(bench::streams::StreamsOptions {
                 count,
                 json,
                 broker_bin,
@@ -598,31 +596,23 @@ async fn dlq(settings: &Settings, action: DlqAction) -> anyhow::Result<()> {
             letter.header(headers::ERROR).unwrap_or_default(),
         )
     };
-    match action {
-        DlqAction::List => {
-            let letters = platform::dlq::list(&settings.kafka, idle).await?;
-            for letter in &letters {
-                println!("{}", describe(letter));
-            }
-            println!(
-                "{} dead letter(s) on {}",
-                letters.len(),
-                settings.kafka.dlq_topic
-            );
-        }
-        DlqAction::Replay { consumer } => {
-            let replayed =
-                platform::dlq::replay(&settings.kafka, consumer.as_deref(), idle).await?;
-            for letter in &replayed {
-                println!("replayed {}", describe(letter));
-            }
-            println!(
-                "{} dead letter(s) replayed to their topics under {}",
-                replayed.len(),
-                settings.kafka.topic_prefix
-            );
-        }
+    let kafka = &settings.kafka;
+    let (letters, each, all) = match action {
+        DlqAction::List => (
+            platform::dlq::list(kafka, idle).await?,
+            "",
+            format!("on {}", kafka.dlq_topic),
+        ),
+        DlqAction::Replay { consumer } => (
+            platform::dlq::replay(kafka, consumer.as_deref(), idle).await?,
+            "replayed ",
+            format!("replayed to their topics under {}", kafka.topic_prefix),
+        ),
+    };
+    for letter in &letters {
+        println!("{each}{}", describe(letter));
     }
+    println!("{} dead letter(s) {all}", letters.len());
     Ok(())
 }
 

@@ -40,7 +40,10 @@ pub enum PaymentStatus {
     Refunded,
 }
 
+crate::stored_by_name!(PaymentStatus);
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
     pub payment_id: PaymentId,
@@ -48,6 +51,7 @@ pub struct PaymentView {
     pub customer_id: CustomerId,
     pub amount: Krw,
     pub method: String,
+    #[cfg_attr(feature = "sqlx", sqlx(try_from = "String"))]
     pub status: PaymentStatus,
     pub created_at: i64,
 }

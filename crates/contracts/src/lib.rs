@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 pub mod examples;
+#[doc(hidden)]
+pub use strum;
 pub mod http;
 mod status;
 mod types;
@@ -27,6 +29,21 @@ pub const DEFAULT_TOPIC_PREFIX: &str = "baedal";
 pub const DEFAULT_DLQ_TOPIC: &str = "baedal.dlq";
 
 /// Kafka record headers every event carries.
+/// `TryFrom<String>` for status enums from their `strum` names, so a status column decodes
+/// straight into its enum: `#[sqlx(try_from = "String")] status: ReviewStatus`.
+#[macro_export]
+macro_rules! stored_by_name {
+    ($($status:ty),+ $(,)?) => {$(
+        impl ::std::convert::TryFrom<String> for $status {
+            type Error = $crate::strum::ParseError;
+
+            fn try_from(name: String) -> Result<Self, Self::Error> {
+                name.parse()
+            }
+        }
+    )+};
+}
+
 pub mod headers {
     pub const TYPE: &str = "type";
     pub const EVENT_ID: &str = "event-id";

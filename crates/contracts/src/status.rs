@@ -41,6 +41,8 @@ pub enum OrderStatus {
     PaymentFailed,
 }
 
+crate::stored_by_name!(OrderStatus);
+
 impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         self.into()

@@ -227,6 +227,19 @@ pub fn inserted<T>(result: sqlx::Result<T>) -> sqlx::Result<bool> {
     }
 }
 
+/// Runs an optimistic save: `update` ends `WHERE <key column> = $n AND version = $n+1` and is
+/// bound up to those two, which are bound here. True when the row was still at `version` (so this
+/// change is saved and the row's version moved on); false when another change won.
+pub async fn save_over_version<'q>(
+    conn: &mut Conn,
+    update: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    key: &'q str,
+    version: i64,
+) -> sqlx::Result<bool> {
+    let updated = update.bind(key).bind(version).execute(&mut *conn).await?;
+    Ok(updated.rows_affected() == 1)
+}
+
 /// Saves an aggregate whose status is its version: every change moves it on from one status
 /// (`from`), so the row moves to `to`, with `stamped` set to now, only if it is still `from`.
 /// False when another transaction moved it first. Table and columns are the caller's constants.

@@ -4,12 +4,13 @@
 use contracts::{CouponIssued, CouponRevoked, CustomerId, OrderId, ReviewId};
 
 /// The coupon one review earns its author.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Coupon {
     pub coupon_id: String,
     pub customer_id: CustomerId,
     pub review_id: ReviewId,
     pub order_id: OrderId,
+    #[sqlx(try_from = "String")]
     pub status: CouponStatus,
 }
 
@@ -74,13 +75,11 @@ pub enum CouponStatus {
     Revoked,
 }
 
+contracts::stored_by_name!(CouponStatus);
+
 impl CouponStatus {
     pub fn as_str(self) -> &'static str {
         self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
     }
 }
 

@@ -52,31 +52,6 @@ impl Aggregate for Customer {
     }
 }
 
-/// A `coupons` row: the status by its name.
-#[derive(sqlx::FromRow)]
-struct CouponRow {
-    coupon_id: String,
-    customer_id: CustomerId,
-    review_id: ReviewId,
-    order_id: OrderId,
-    status: String,
-}
-
-impl TryFrom<CouponRow> for Coupon {
-    type Error = anyhow::Error;
-
-    fn try_from(row: CouponRow) -> anyhow::Result<Self> {
-        Ok(Coupon {
-            status: CouponStatus::parse(&row.status)
-                .ok_or_else(|| anyhow::anyhow!("unknown coupon status {}", row.status))?,
-            coupon_id: row.coupon_id,
-            customer_id: row.customer_id,
-            review_id: row.review_id,
-            order_id: row.order_id,
-        })
-    }
-}
-
 impl Aggregate for Coupon {
     /// The review that earned it: one coupon per review.
     type Id = ReviewId;
@@ -84,14 +59,13 @@ impl Aggregate for Coupon {
         ("coupon-not-found", "there is no coupon for this review");
 
     async fn load(tx: &mut Tx, review_id: &ReviewId) -> anyhow::Result<Option<Self>> {
-        let row: Option<CouponRow> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT coupon_id, customer_id, review_id, order_id, status FROM coupons \
              WHERE review_id = $1",
         )
         .bind(review_id)
         .fetch_optional(&mut **tx)
-        .await?;
-        row.map(Coupon::try_from).transpose()
+        .await?)
     }
 
     /// False when the review has its coupon already (or it was forestalled).

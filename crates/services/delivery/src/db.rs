@@ -6,7 +6,7 @@ use contracts::{
 };
 use platform::{
     Aggregate, Tx,
-    db::{Conn, now_ms},
+    db::{Conn, now_ms, save_over_version},
 };
 
 use crate::{
@@ -41,7 +41,7 @@ impl Aggregate for Delivery {
         let delivered = caused
             .iter()
             .any(|e| matches!(e, Event::DeliveryCompleted(_)));
-        let updated = sqlx::query(
+        let update = sqlx::query(
             "UPDATE deliveries SET status = $1, rider_id = $2, \
              picked_at = COALESCE($3, picked_at), delivered_at = COALESCE($4, delivered_at), \
              version = version + 1 WHERE delivery_id = $5 AND version = $6",
@@ -49,12 +49,9 @@ impl Aggregate for Delivery {
         .bind(self.status.as_str())
         .bind(self.rider_id.as_ref())
         .bind(picked.then_some(now))
-        .bind(delivered.then_some(now))
-        .bind(&self.delivery_id)
-        .bind(self.version)
-        .execute(&mut **tx)
-        .await?;
-        if updated.rows_affected() != 1 {
+        .bind(delivered.then_some(now));
+        let key = self.delivery_id.as_str();
+        if !save_over_version(tx, update, key, self.version).await? {
             return Ok(false);
         }
         self.version += 1;
@@ -85,7 +82,8 @@ struct DeliveryRow {
     dropoff_text: String,
     dropoff_lat: f64,
     dropoff_lng: f64,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: DeliveryStatus,
     rider_id: Option<RiderId>,
     version: i64,
 }
@@ -100,8 +98,7 @@ impl TryFrom<DeliveryRow> for Delivery {
                 text: row.dropoff_text,
                 point: GeoPoint::new(row.dropoff_lat, row.dropoff_lng)?,
             },
-            status: DeliveryStatus::parse(&row.status)
-                .ok_or_else(|| anyhow::anyhow!("unknown delivery status {}", row.status))?,
+            status: row.status,
             delivery_id: row.delivery_id,
             order_id: row.order_id,
             customer_id: row.customer_id,

@@ -96,13 +96,11 @@ pub enum DeliveryStatus {
     Canceled,
 }
 
+contracts::stored_by_name!(DeliveryStatus);
+
 impl DeliveryStatus {
     pub fn as_str(self) -> &'static str {
         self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
     }
 }
 

@@ -175,7 +175,8 @@ struct OrderRow {
     customer_id: CustomerId,
     store_id: StoreId,
     store_name: String,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: OrderStatus,
     amount: Krw,
     items: String,
     delivery_address: String,
@@ -194,12 +195,9 @@ impl TryFrom<OrderRow> for Order {
     type Error = anyhow::Error;
 
     fn try_from(row: OrderRow) -> anyhow::Result<Self> {
-        let status = |name: &str| {
-            OrderStatus::parse(name).ok_or_else(|| anyhow::anyhow!("unknown order status {name}"))
-        };
         Ok(Order {
-            status: status(&row.status)?,
-            resume_status: row.resume_status.as_deref().map(status).transpose()?,
+            status: row.status,
+            resume_status: row.resume_status.map(OrderStatus::try_from).transpose()?,
             items: serde_json::from_str(&row.items)?,
             delivery_address: serde_json::from_str(&row.delivery_address)?,
             payment_id: (!row.payment_id.is_empty()).then(|| row.payment_id.into()),
@@ -223,7 +221,7 @@ impl TryFrom<OrderRow> for Order {
 
 /// Saves a changed order over the version it was read at; false when another change won.
 pub async fn save_order(conn: &mut Conn, order: &Order) -> anyhow::Result<bool> {
-    let updated = sqlx::query(
+    let update = sqlx::query(
         "UPDATE orders SET status = $1, resume_status = $2, ready_at = $3, cancel_refusal = $4, \
          updated_at = $5, version = version + 1, payment_id = $6, idempotency_key = $7, \
          request_fingerprint = $8 WHERE order_id = $9 AND version = $10",
@@ -235,12 +233,9 @@ pub async fn save_order(conn: &mut Conn, order: &Order) -> anyhow::Result<bool> 
     .bind(platform::db::now_ms())
     .bind(payment_column(order))
     .bind(order.request.as_ref().map(|r| r.key.as_str()))
-    .bind(order.request.as_ref().map(|r| r.fingerprint.as_str()))
-    .bind(&order.order_id)
-    .bind(order.version)
-    .execute(&mut *conn)
-    .await?;
-    Ok(updated.rows_affected() == 1)
+    .bind(order.request.as_ref().map(|r| r.fingerprint.as_str()));
+    let key = order.order_id.as_str();
+    Ok(platform::db::save_over_version(conn, update, key, order.version).await?)
 }
 
 /// Ids of orders in `status` recorded before `before` (epoch ms), oldest first.

@@ -1,6 +1,6 @@
 //! The payment service's queries.
 
-use contracts::{CustomerId, Krw, OrderId, PaymentId};
+use contracts::OrderId;
 use contracts::{
     Event,
     http::{PaymentStatus, PaymentView},
@@ -10,7 +10,7 @@ use platform::{
     db::{Conn, inserted, move_status, now_ms},
 };
 
-use crate::payment::{Payment, parse_status, status_str};
+use crate::payment::{Payment, status_str};
 
 impl Aggregate for Payment {
     /// The order id: an order has at most one payment.
@@ -60,46 +60,16 @@ impl Aggregate for Payment {
 pub(crate) const COLUMNS: &str =
     "payment_id, order_id, customer_id, amount, method, status, created_at";
 
-/// A `payments` row: the status by its name.
-#[derive(sqlx::FromRow)]
-pub(crate) struct PaymentRow {
-    payment_id: PaymentId,
-    order_id: OrderId,
-    customer_id: CustomerId,
-    amount: Krw,
-    method: String,
-    status: String,
-    created_at: i64,
-}
-
-impl TryFrom<PaymentRow> for PaymentView {
-    type Error = anyhow::Error;
-
-    fn try_from(row: PaymentRow) -> anyhow::Result<Self> {
-        Ok(PaymentView {
-            status: parse_status(&row.status)
-                .ok_or_else(|| anyhow::anyhow!("unknown payment status {}", row.status))?,
-            payment_id: row.payment_id,
-            order_id: row.order_id,
-            customer_id: row.customer_id,
-            amount: row.amount,
-            method: row.method,
-            created_at: row.created_at,
-        })
-    }
-}
-
 pub async fn find_by_order(
     conn: &mut Conn,
     order_id: &OrderId,
 ) -> anyhow::Result<Option<PaymentView>> {
-    let row: Option<PaymentRow> = sqlx::query_as(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payments WHERE order_id = $1"
     ))
     .bind(order_id)
     .fetch_optional(&mut *conn)
-    .await?;
-    row.map(PaymentView::try_from).transpose()
+    .await?)
 }
 
 /// Inserts a new payment; a unique violation on order_id means a concurrent twin won.

@@ -170,10 +170,6 @@ pub fn status_str(status: PaymentStatus) -> &'static str {
     status.into()
 }
 
-pub fn parse_status(raw: &str) -> Option<PaymentStatus> {
-    raw.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,7 +265,8 @@ mod tests {
             PaymentStatus::Voided,
             PaymentStatus::Refunded,
         ] {
-            assert_eq!(parse_status(status_str(s)), Some(s));
+            let stored = status_str(s).to_owned();
+            assert_eq!(PaymentStatus::try_from(stored), Ok(s));
         }
     }
 }

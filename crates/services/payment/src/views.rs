@@ -3,7 +3,7 @@
 use contracts::{CustomerId, Krw, OrderId, http::PaymentView};
 use platform::db::Conn;
 
-use crate::db::{COLUMNS, PaymentRow};
+use crate::db::COLUMNS;
 
 #[derive(serde::Serialize, Debug, Clone, utoipa::ToSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
@@ -33,13 +33,12 @@ pub async fn recent(
     customer_id: Option<&CustomerId>,
     limit: i64,
 ) -> anyhow::Result<Vec<PaymentView>> {
-    let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payments WHERE ($1 = '' OR customer_id = $1) \
          ORDER BY created_at DESC, payment_id DESC LIMIT $2"
     ))
     .bind(customer_id.map_or("", CustomerId::as_str))
     .bind(limit)
     .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter().map(PaymentView::try_from).collect()
+    .await?)
 }

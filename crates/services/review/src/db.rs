@@ -1,41 +1,12 @@
 //! The review service's queries.
 
-use contracts::{CustomerId, Event, OrderId, ReviewId, StoreId};
+use contracts::{Event, ReviewId};
 use platform::{
     Aggregate, Tx,
     db::{move_status, now_ms},
 };
 
-use crate::review::{Rating, Review, ReviewStatus, Text};
-
-/// A `reviews` row: the status by its name.
-#[derive(sqlx::FromRow)]
-struct ReviewRow {
-    review_id: ReviewId,
-    order_id: OrderId,
-    customer_id: CustomerId,
-    store_id: StoreId,
-    rating: i64,
-    body: String,
-    status: String,
-}
-
-impl TryFrom<ReviewRow> for Review {
-    type Error = anyhow::Error;
-
-    fn try_from(row: ReviewRow) -> anyhow::Result<Self> {
-        Ok(Review {
-            rating: Rating::parse(row.rating)?,
-            text: Text::stored(row.body),
-            status: ReviewStatus::parse(&row.status)
-                .ok_or_else(|| anyhow::anyhow!("unknown review status {}", row.status))?,
-            review_id: row.review_id,
-            order_id: row.order_id,
-            customer_id: row.customer_id,
-            store_id: row.store_id,
-        })
-    }
-}
+use crate::review::{Review, ReviewStatus};
 
 impl Aggregate for Review {
     type Id = ReviewId;
@@ -43,14 +14,13 @@ impl Aggregate for Review {
         ("review-not-found", "there is no such review of yours");
 
     async fn load(tx: &mut Tx, review_id: &ReviewId) -> anyhow::Result<Option<Self>> {
-        let row: Option<ReviewRow> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT review_id, order_id, customer_id, store_id, rating, body, status \
              FROM reviews WHERE review_id = $1",
         )
         .bind(review_id)
         .fetch_optional(&mut **tx)
-        .await?;
-        row.map(Review::try_from).transpose()
+        .await?)
     }
 
     /// False when the order already has a review (deleted or not).

@@ -12,6 +12,14 @@ pub enum ReviewError {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rating(i64);
 
+impl TryFrom<i64> for Rating {
+    type Error = ReviewError;
+
+    fn try_from(raw: i64) -> Result<Self, ReviewError> {
+        Self::parse(raw)
+    }
+}
+
 impl Rating {
     pub fn parse(raw: i64) -> Result<Self, ReviewError> {
         if (1..=5).contains(&raw) {
@@ -26,8 +34,10 @@ impl Rating {
     }
 }
 
-/// The review text, trimmed, at most `max` characters.
-#[derive(Debug, Clone, PartialEq)]
+/// The review text, trimmed, at most `max` characters. Stored as it was written, so it is read
+/// back as it is.
+#[derive(Debug, Clone, PartialEq, sqlx::Type)]
+#[sqlx(transparent)]
 pub struct Text(String);
 
 impl Text {
@@ -48,11 +58,6 @@ impl Text {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Text as it was stored, valid when it was written.
-    pub(crate) fn stored(text: String) -> Self {
-        Self(text)
-    }
 }
 
 #[derive(
@@ -63,25 +68,26 @@ pub enum ReviewStatus {
     Deleted,
 }
 
+contracts::stored_by_name!(ReviewStatus);
+
 impl ReviewStatus {
     pub fn as_str(self) -> &'static str {
         self.into()
     }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
 }
 
 /// A customer's review of one completed order: the aggregate the unit of work saves.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Review {
     pub review_id: ReviewId,
     pub order_id: OrderId,
     pub customer_id: CustomerId,
     pub store_id: StoreId,
+    #[sqlx(try_from = "i64")]
     pub rating: Rating,
+    #[sqlx(rename = "body")]
     pub text: Text,
+    #[sqlx(try_from = "String")]
     pub status: ReviewStatus,
 }
 

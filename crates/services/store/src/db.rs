@@ -3,7 +3,7 @@
 use contracts::{Event, GeoPoint, OrderId, OwnerId, StoreId};
 use platform::{
     Aggregate, Tx,
-    db::{Conn, inserted, now_ms},
+    db::{Conn, inserted, now_ms, save_over_version},
 };
 use sqlx::FromRow;
 
@@ -285,7 +285,8 @@ pub(crate) struct StoreOrderRow {
     order_id: OrderId,
     store_id: StoreId,
     customer_id: contracts::CustomerId,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: StoreOrderStatus,
     amount: contracts::Krw,
     items: String,
     delivery_address: String,
@@ -300,8 +301,7 @@ impl TryFrom<StoreOrderRow> for StoreOrder {
 
     fn try_from(row: StoreOrderRow) -> anyhow::Result<Self> {
         Ok(StoreOrder {
-            status: StoreOrderStatus::parse(&row.status)
-                .ok_or_else(|| anyhow::anyhow!("unknown store order status {}", row.status))?,
+            status: row.status,
             items: serde_json::from_str(&row.items)?,
             delivery_address: serde_json::from_str(&row.delivery_address)?,
             order_id: row.order_id,
@@ -317,19 +317,16 @@ impl TryFrom<StoreOrderRow> for StoreOrder {
 }
 
 pub async fn save_store_order(conn: &mut Conn, order: &StoreOrder) -> anyhow::Result<bool> {
-    let updated = sqlx::query(
+    let update = sqlx::query(
         "UPDATE store_orders SET status = $1, cook_minutes = $2, ready_at = $3, updated_at = $4, \
          version = version + 1 WHERE order_id = $5 AND version = $6",
     )
     .bind(order.status.as_str())
     .bind(order.cook_minutes)
     .bind(order.ready_at)
-    .bind(now_ms())
-    .bind(&order.order_id)
-    .bind(order.version)
-    .execute(&mut *conn)
-    .await?;
-    Ok(updated.rows_affected() == 1)
+    .bind(now_ms());
+    let key = order.order_id.as_str();
+    Ok(save_over_version(conn, update, key, order.version).await?)
 }
 
 /// Orders nobody answered that were placed before `placed_before`.

@@ -53,6 +53,8 @@ pub enum StoreOrderStatus {
     Canceled,
 }
 
+contracts::stored_by_name!(StoreOrderStatus);
+
 impl StoreOrderStatus {
     /// Whether an order in this status counts in the store's food counts.
     pub fn counts(self) -> bool {
