@@ -192,6 +192,20 @@ pub struct OffTheMap {
     pub lng: f64,
 }
 
+/// A place stored as two columns, `lat` and `lng`, checked as it is read: a row type takes it with
+/// `#[sqlx(flatten)] location: GeoPoint`.
+#[cfg(feature = "sqlx")]
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for GeoPoint
+where
+    &'r str: sqlx::ColumnIndex<R>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> sqlx::Result<Self> {
+        GeoPoint::new(row.try_get("lat")?, row.try_get("lng")?)
+            .map_err(|off| sqlx::Error::Decode(Box::new(off)))
+    }
+}
+
 /// A point as it comes off the wire, before it is checked.
 #[derive(Deserialize)]
 struct LatLng {

@@ -419,16 +419,91 @@ pub async fn serve(
     Ok(())
 }
 
+/// A list request's query: how many items it answers (`limit`: `DEFAULT` when the query names
+/// none, else 1 to `MAX`; anything else is 400 `invalid-limit`) and the list's own parameters
+/// `T`, which may refuse any others (`deny_unknown_fields`) as `limit` is taken out first.
+/// Documented by `params(T, Limit<DEFAULT, MAX>)`.
+#[derive(Debug)]
+pub struct Paged<const DEFAULT: i64, const MAX: i64, T = NoParams> {
+    pub limit: i64,
+    pub query: T,
+}
+
+/// A list that takes no parameters but its page size.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+impl<S, T, const DEFAULT: i64, const MAX: i64> FromRequestParts<S> for Paged<DEFAULT, MAX, T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        let invalid_query = |error: serde_urlencoded::de::Error| {
+            ApiError::bad_request(
+                "invalid-query",
+                format!("Failed to deserialize query string: {error}"),
+            )
+        };
+        let mut pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+                .map_err(invalid_query)?;
+        let asked = pairs.iter().rposition(|(name, _)| name == "limit");
+        let limit = page_size(asked.map(|at| pairs[at].1.as_str()), DEFAULT, MAX)?;
+        pairs.retain(|(name, _)| name != "limit");
+        let rest = serde_urlencoded::to_string(&pairs).expect("pairs of strings encode");
+        let query = serde_urlencoded::from_str(&rest).map_err(invalid_query)?;
+        Ok(Self { limit, query })
+    }
+}
+
 /// How many items a list answers: `default` when the query names no `limit`, else 1 to `max`;
 /// anything else is 400 `invalid-limit`.
-pub fn page_size(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
-    match limit {
+fn page_size(limit: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match limit.map(str::parse::<i64>) {
         None => Ok(default),
-        Some(asked) if (1..=max).contains(&asked) => Ok(asked),
+        Some(Ok(asked)) if (1..=max).contains(&asked) => Ok(asked),
         Some(_) => Err(ApiError::bad_request(
             "invalid-limit",
-            format!("limit must be 1 to {max}"),
+            format!("limit must be a whole number from 1 to {max}"),
         )),
+    }
+}
+
+/// The `limit` parameter of a [`Paged`] list, for its OpenAPI document.
+pub struct Limit<const DEFAULT: i64, const MAX: i64>;
+
+impl<const DEFAULT: i64, const MAX: i64> utoipa::IntoParams for Limit<DEFAULT, MAX> {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::{
+            KnownFormat, ObjectBuilder, Required, SchemaFormat, Type,
+            path::{ParameterBuilder, ParameterIn},
+        };
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1))
+            .maximum(Some(MAX))
+            .default(Some(DEFAULT.into()));
+        vec![
+            ParameterBuilder::new()
+                .name("limit")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(format!(
+                    "how many to answer, 1 to {MAX} (default {DEFAULT})"
+                )))
+                .schema(Some(schema))
+                .build(),
+        ]
     }
 }
 
@@ -459,20 +534,36 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_page_is_the_default_size_or_one_to_the_most_and_other_parameters_stay_strict() {
+        #[derive(Debug, PartialEq, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Orders {
+            status: Option<String>,
+        }
+        async fn paged(uri: &str) -> Result<Paged<20, 100, Orders>, ApiError> {
+            let request = axum::http::Request::get(uri).body(()).unwrap();
+            let (mut parts, ()) = request.into_parts();
+            Paged::from_request_parts(&mut parts, &()).await
+        }
+        let page = paged("/orders").await.unwrap();
+        assert_eq!((page.limit, page.query), (20, Orders { status: None }));
+        let page = paged("/orders?status=Placed&limit=100").await.unwrap();
+        assert_eq!(
+            (page.limit, page.query.status.as_deref()),
+            (100, Some("Placed"))
+        );
+        assert_eq!(paged("/orders?limit=1").await.unwrap().limit, 1);
+        for bad in ["0", "-1", "101", "9223372036854775808", "abc", "2.5", ""] {
+            let error = paged(&format!("/orders?limit={bad}")).await.unwrap_err();
+            assert_eq!(error.code, "invalid-limit", "{bad}");
+        }
+        let error = paged("/orders?sort=newest").await.unwrap_err();
+        assert_eq!(error.code, "invalid-query");
+    }
 
     /// JSON Schema's `integer` admits `3.0`, so a client following the document may send it; a
     /// fraction or a number out of range is still refused.
-    #[test]
-    fn a_page_size_is_the_default_or_one_to_the_most() {
-        assert_eq!(page_size(None, 20, 100).unwrap(), 20);
-        assert_eq!(page_size(Some(1), 20, 100).unwrap(), 1);
-        assert_eq!(page_size(Some(100), 20, 100).unwrap(), 100);
-        for bad in [0, -1, 101, i64::MAX] {
-            let error = page_size(Some(bad), 20, 100).unwrap_err();
-            assert_eq!(error.code, "invalid-limit", "{bad}");
-        }
-    }
-
     #[test]
     fn whole_numbers_come_as_integers_or_integral_floats() {
         #[derive(serde::Deserialize)]

@@ -12,6 +12,7 @@ pub mod http;
 pub mod inbox;
 pub mod live;
 pub mod outbox;
+pub mod peers;
 pub mod problem;
 pub mod ready;
 pub mod runtime;

@@ -7,7 +7,7 @@ use axum::{
 };
 use platform::{
     ApiResult, AuthKeys, Db, Identity, Role,
-    http::{Json, Query},
+    http::{Json, Limit, Paged},
 };
 use serde::Deserialize;
 
@@ -31,8 +31,6 @@ pub fn router(state: AppState) -> Router {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListQuery {
     order_id: Option<String>,
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<i64>,
 }
 
 /// The caller's messages, newest first, with whether each was sent.
@@ -40,7 +38,7 @@ struct ListQuery {
     get,
     path = "/notifications",
     tag = "notification",
-    params(ListQuery),
+    params(ListQuery, Limit<100, 500>),
     responses(
         (status = 200, description = "the customer's messages, newest event first", body = Vec<crate::db::Notification>),
         (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)")
@@ -49,10 +47,9 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     caller: Identity,
-    Query(query): Query<ListQuery>,
+    Paged { limit, query }: Paged<100, 500, ListQuery>,
 ) -> ApiResult<Json<Vec<Notification>>> {
     caller.require(Role::Customer)?;
-    let limit = platform::http::page_size(query.limit, 100, 500)?;
     let mut conn = state.db.reader().acquire().await?;
     Ok(Json(
         views::for_customer(

@@ -16,9 +16,9 @@ use contracts::http::{IDEMPOTENCY_KEY, OrderSummary};
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Identity, Role, ServiceName, UnitOfWork,
     auth::ServiceCaller,
-    client::ResilientClient,
-    http::{Json, Path, Query},
+    http::{Json, Limit, Paged, Path},
     live::{Events, LastEventId, Live, Shown, Start},
+    peers::Payments,
 };
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +34,7 @@ pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
     pub work: UnitOfWork,
-    pub payment: ResilientClient,
+    pub payments: Payments,
     /// Each stage's deadline, for the stuck-saga list.
     pub stuck: std::sync::Arc<Vec<(OrderStatus, u64)>>,
     pub live: Live,
@@ -322,8 +322,6 @@ async fn confirm_receipt(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
     before: Option<i64>,
 }
 
@@ -339,7 +337,7 @@ struct Page {
     get,
     path = "/mypage/orders",
     tag = "order",
-    params(PageQuery),
+    params(PageQuery, Limit<20, 100>),
     responses(
         (status = 200, description = "the customer's orders, newest first", body = Page, links(
             ("GetMypageOrder" = (operation_id = "mypage_order", parameters(("orderId" = "$response.body#/orders/0/orderId"))))
@@ -350,10 +348,9 @@ struct Page {
 async fn mypage_list(
     State(state): State<AppState>,
     caller: Identity,
-    Query(query): Query<PageQuery>,
+    Paged { limit, query }: Paged<20, 100, PageQuery>,
 ) -> ApiResult<Json<Page>> {
     caller.require(Role::Customer)?;
-    let limit = platform::http::page_size(query.limit, 20, 100)?;
     let mut conn = state.db.reader().acquire().await?;
     let orders = views::list(&mut conn, &caller.customer_id(), query.before, limit).await?;
     let next_before = (orders.len() as i64 == limit)

@@ -4,11 +4,8 @@
 
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
-use contracts::{
-    CustomerId, OrderId,
-    http::{ChargeRequest, PaymentView},
-};
+use axum::http::StatusCode;
+use contracts::{CustomerId, OrderId, http::ChargeRequest};
 use platform::{
     ApiError, ApiResult, Decision, Identity, Role, ServiceName, WorkError, client::CallError,
     db::now_ms, unit::Exists,
@@ -78,15 +75,7 @@ pub async fn place(
         method: "card".into(),
         card_token: request.card_token,
     };
-    let outcome = state
-        .payment
-        .json::<PaymentView>(
-            Method::POST,
-            "/internal/payments",
-            Some(&charge),
-            Some(order.order_id.as_str()),
-        )
-        .await;
+    let outcome = state.payments.charge(&charge).await;
     // Only this request moves a `PaymentPending` order (or the payment deadline, long after):
     // should the deadline have moved it meanwhile, the domain refuses and says so.
     let order_id = order.order_id.clone();

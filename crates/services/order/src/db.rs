@@ -77,9 +77,10 @@ struct MenuRow {
     store_id: StoreId,
     owner_id: OwnerId,
     name: String,
-    lat: f64,
-    lng: f64,
-    is_open: i64,
+    #[sqlx(flatten)]
+    location: GeoPoint,
+    #[sqlx(rename = "is_open")]
+    open: i64,
     foods: String,
     revision: i64,
 }
@@ -89,8 +90,8 @@ impl TryFrom<MenuRow> for MenuPublished {
 
     fn try_from(row: MenuRow) -> anyhow::Result<Self> {
         Ok(MenuPublished {
-            location: GeoPoint::new(row.lat, row.lng)?,
-            open: row.is_open != 0,
+            location: row.location,
+            open: row.open != 0,
             foods: serde_json::from_str(&row.foods)?,
             store_id: row.store_id,
             owner_id: row.owner_id,

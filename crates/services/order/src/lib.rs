@@ -12,7 +12,7 @@ pub mod views;
 
 use std::sync::Arc;
 
-use platform::{RunningService, ServiceContext, ServiceName};
+use platform::{RunningService, ServiceContext, ServiceName, peers::Payments};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
@@ -41,7 +41,7 @@ pub fn run(mut ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<Run
         db: ctx.db.clone(),
         auth: ctx.auth.clone(),
         work: ctx.work(),
-        payment: ctx.client(ServiceName::Payment)?,
+        payments: Payments::new(ctx.client(ServiceName::Payment)?),
         stuck: stages,
         live: ctx.live.serve(),
     };

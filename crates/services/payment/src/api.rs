@@ -13,7 +13,7 @@ use contracts::{
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Identity, Role, ServiceName, UnitOfWork,
     auth::ServiceCaller,
-    http::{Json, Path},
+    http::{Json, Limit, Paged, Path},
 };
 
 use crate::{
@@ -117,8 +117,6 @@ struct PaymentDetail {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListQuery {
     customer_id: Option<CustomerId>,
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<i64>,
 }
 
 /// Recent payments: admins see everyone's (optionally one customer's), customers their own.
@@ -126,7 +124,7 @@ struct ListQuery {
     get,
     path = "/payments",
     tag = "payment",
-    params(ListQuery),
+    params(ListQuery, Limit<50, 500>),
     responses(
         (status = 200, description = "the customer's payments, newest first", body = Vec<PaymentView>),
         (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)")
@@ -135,14 +133,13 @@ struct ListQuery {
 async fn list_payments(
     State(state): State<AppState>,
     caller: Identity,
-    platform::http::Query(query): platform::http::Query<ListQuery>,
+    Paged { limit, query }: Paged<50, 500, ListQuery>,
 ) -> ApiResult<Json<Vec<PaymentView>>> {
     caller.require_any(&[Role::Customer, Role::Admin])?;
     let customer = match caller.role {
         Role::Admin => query.customer_id,
         _ => Some(caller.customer_id()),
     };
-    let limit = platform::http::page_size(query.limit, 50, 500)?;
     let mut conn = state.db.reader().acquire().await?;
     Ok(Json(
         views::recent(&mut conn, customer.as_ref(), limit).await?,

@@ -9,8 +9,8 @@ use axum::{
 use contracts::{OrderId, ReviewId, StoreId};
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Identity, Role, UnitOfWork,
-    client::ResilientClient,
-    http::{Json, Path, Query},
+    http::{Json, Limit, Paged, Path},
+    peers::Orders,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -27,7 +27,7 @@ pub struct AppState {
     pub db: Db,
     pub auth: AuthKeys,
     pub work: UnitOfWork,
-    pub orders: ResilientClient,
+    pub orders: Orders,
     pub max_text_chars: usize,
 }
 
@@ -129,19 +129,11 @@ async fn delete_review(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-}
-
 #[utoipa::path(
     get,
     path = "/stores/{storeId}/reviews",
     tag = "review",
-    params(ListQuery),
+    params(Limit<50, 200>),
     responses(
         (status = 200, description = "the store's reviews, newest first", body = Vec<ReviewView>),
         (status = 400, description = "a query parameter is malformed (`code`: invalid-limit, invalid-query)")
@@ -151,9 +143,8 @@ async fn store_reviews(
     State(state): State<AppState>,
     _caller: Identity,
     Path(store_id): Path<StoreId>,
-    Query(query): Query<ListQuery>,
+    Paged { limit, .. }: Paged<50, 200>,
 ) -> ApiResult<Json<Vec<ReviewView>>> {
-    let limit = platform::http::page_size(query.limit, 50, 200)?;
     let mut conn = state.db.reader().acquire().await?;
     Ok(Json(
         views::store_reviews(&mut conn, &store_id, limit).await?,

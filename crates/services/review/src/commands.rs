@@ -2,8 +2,8 @@
 //! follows), and delete that review (the coupon is taken back). Each command checks who asks,
 //! runs the review's decision (`review.rs`) through the unit of work, and returns it.
 
-use axum::http::{Method, StatusCode};
-use contracts::{OrderStatus, ReviewId, http::OrderSummary};
+use axum::http::StatusCode;
+use contracts::{OrderId, OrderStatus, ReviewId};
 use platform::{ApiError, ApiResult, Decision, Identity, Role, WorkError, unit::Exists};
 use uuid::Uuid;
 
@@ -22,32 +22,24 @@ pub async fn write(
     text: Text,
 ) -> ApiResult<Review> {
     caller.require(Role::Customer)?;
-    let order: OrderSummary = state
-        .orders
-        .json(
-            Method::GET,
-            &format!("/internal/orders/{}", order_id.hyphenated()),
-            None::<&()>,
-            None,
+    let order_id = OrderId::from(order_id.hyphenated().to_string());
+    let order = state.orders.summary(&order_id).await.map_err(|error| {
+        error.fallback(
+            "order-lookup-unavailable",
+            "orders cannot be checked right now; nothing was stored, please try again later",
+            |status, _| match status {
+                StatusCode::NOT_FOUND => {
+                    ApiError::not_found("order-not-found", "there is no such order of yours")
+                }
+                // The peer refused the lookup itself: a client error of this request, not an
+                // outage.
+                _ => {
+                    tracing::warn!(%status, "order lookup refused");
+                    ApiError::unprocessable("invalid-review", "the order cannot be checked")
+                }
+            },
         )
-        .await
-        .map_err(|error| {
-            error.fallback(
-                "order-lookup-unavailable",
-                "orders cannot be checked right now; nothing was stored, please try again later",
-                |status, _| match status {
-                    StatusCode::NOT_FOUND => {
-                        ApiError::not_found("order-not-found", "there is no such order of yours")
-                    }
-                    // The peer refused the lookup itself: a client error of this request, not an
-                    // outage.
-                    _ => {
-                        tracing::warn!(%status, "order lookup refused");
-                        ApiError::unprocessable("invalid-review", "the order cannot be checked")
-                    }
-                },
-            )
-        })?;
+    })?;
     if order.customer_id != caller.customer_id() {
         return Err(ApiError::not_found(
             "order-not-found",

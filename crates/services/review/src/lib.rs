@@ -8,7 +8,7 @@ pub mod review;
 pub mod settings;
 pub mod views;
 
-use platform::{RunningService, ServiceContext, ServiceName};
+use platform::{RunningService, ServiceContext, ServiceName, peers::Orders};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
@@ -21,7 +21,7 @@ pub fn run(ctx: ServiceContext, listener: TcpListener) -> anyhow::Result<Running
         db: ctx.db.clone(),
         auth: ctx.auth.clone(),
         work: ctx.work(),
-        orders: ctx.client(ServiceName::Order)?,
+        orders: Orders::new(ctx.client(ServiceName::Order)?),
         max_text_chars: ctx
             .settings
             .section::<settings::ReviewSettings>()?

@@ -10,7 +10,7 @@ use axum::{
 use contracts::{Krw, OrderId, OwnerId, StoreId};
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Identity, Role, UnitOfWork,
-    http::{Json, Path, Query},
+    http::{Json, Limit, Paged, Path},
     live::{Events, LastEventId, Live, Shown, Start},
 };
 use serde::{Deserialize, Serialize};
@@ -342,8 +342,6 @@ struct OrdersQuery {
         pattern = "^(Placed|Accepted|Cooking|Cooked|Picked|Delivered|Completed|Rejected|Canceled)$"
     )]
     status: Option<String>,
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<i64>,
     /// `oldest` first (the default: the kitchen's order) or `newest` first.
     #[param(pattern = "^(oldest|newest)$")]
     sort: Option<String>,
@@ -357,7 +355,7 @@ struct OrdersQuery {
     get,
     path = "/stores/{storeId}/orders",
     tag = "store",
-    params(OrdersQuery),
+    params(OrdersQuery, Limit<100, 500>),
     responses(
         (status = 200, description = "the store's orders, oldest first unless `sort=newest`; a page of `limit`, after the order `after` names", body = Vec<StoreOrderView>, links(
             ("GetOrder" = (operation_id = "get_store_order", parameters(("storeId" = "$request.path.storeId"), ("orderId" = "$response.body#/0/orderId")))),
@@ -374,7 +372,7 @@ async fn list_orders(
     State(state): State<AppState>,
     caller: Identity,
     Path(store_id): Path<StoreId>,
-    Query(query): Query<OrdersQuery>,
+    Paged { limit, query }: Paged<100, 500, OrdersQuery>,
 ) -> ApiResult<Json<Vec<StoreOrderView>>> {
     let mut conn = state.db.reader().acquire().await?;
     owned_store(&mut conn, &caller, &store_id).await?;
@@ -386,7 +384,6 @@ async fn list_orders(
             format!("unknown order status {status:?}"),
         ));
     }
-    let limit = platform::http::page_size(query.limit, 100, 500)?;
     let listing = match query.sort.as_deref() {
         None | Some("oldest") => views::Listing::OldestFirst,
         Some("newest") => views::Listing::NewestFirst,

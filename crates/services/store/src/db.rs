@@ -110,24 +110,23 @@ struct StoreRow {
     store_id: StoreId,
     owner_id: OwnerId,
     name: String,
-    lat: f64,
-    lng: f64,
+    #[sqlx(flatten)]
+    location: GeoPoint,
     is_open: i64,
     revision: i64,
 }
 
 impl StoreRow {
-    fn into_store(self, foods: Vec<Food>) -> sqlx::Result<Store> {
-        Ok(Store {
+    fn into_store(self, foods: Vec<Food>) -> Store {
+        Store {
             store_id: self.store_id,
             owner_id: self.owner_id,
             name: self.name,
-            location: GeoPoint::new(self.lat, self.lng)
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            location: self.location,
             open: self.is_open != 0,
             foods,
             revision: self.revision,
-        })
+        }
     }
 }
 
@@ -159,7 +158,7 @@ pub async fn list_stores(conn: &mut Conn) -> sqlx::Result<Vec<Store>> {
     ))
     .fetch_all(&mut *conn)
     .await?;
-    rows.into_iter().map(|r| r.into_store(Vec::new())).collect()
+    Ok(rows.into_iter().map(|r| r.into_store(Vec::new())).collect())
 }
 
 pub async fn find_store(conn: &mut Conn, store_id: &StoreId) -> sqlx::Result<Option<Store>> {
@@ -177,7 +176,7 @@ pub async fn find_store(conn: &mut Conn, store_id: &StoreId) -> sqlx::Result<Opt
     .fetch_all(&mut *conn)
     .await?;
     let foods = foods.into_iter().map(Food::from).collect();
-    Ok(Some(row.into_store(foods)?))
+    Ok(Some(row.into_store(foods)))
 }
 
 pub async fn insert_store(conn: &mut Conn, store: &Store) -> sqlx::Result<()> {
