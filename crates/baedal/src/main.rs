@@ -388,7 +388,7 @@ async fn benchmark(settings: Settings, what: BenchKind) -> anyhow::Result<()> {
                 concurrency: concurrency.max(1),
                 follow,
             };
-            self::bench(settings, gateway, broker.broker_bin, options).await
+            bench_orders(settings, gateway, broker.broker_bin, options).await
         }
         BenchKind::Lifecycle {
             rates,
@@ -522,7 +522,7 @@ fn banner(platform: &Platform, gateway_url: &str, demo_data: bool) {
     println!();
 }
 
-async fn bench(
+async fn bench_orders(
     mut settings: Settings,
     gateway: Option<String>,
     broker_bin: Option<PathBuf>,

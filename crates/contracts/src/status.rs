@@ -94,3 +94,24 @@ impl OrderStatus {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What is stored by name reads back as itself, in the JSON the wire carries too; a name
+    /// that is no status is refused, not read as some default.
+    #[test]
+    fn a_status_stored_by_its_name_reads_back_as_itself() {
+        for &status in OrderStatus::VARIANTS {
+            let stored = status.as_str().to_owned();
+            assert_eq!(OrderStatus::try_from(stored), Ok(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::Value::from(status.as_str())
+            );
+        }
+        assert!(OrderStatus::try_from("Lost".to_owned()).is_err());
+        assert!(OrderStatus::try_from("placed".to_owned()).is_err());
+    }
+}

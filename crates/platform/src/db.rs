@@ -317,4 +317,63 @@ mod tests {
         );
         db.close().await;
     }
+
+    /// Of two changes made from one version, the first is saved and the second is told it lost;
+    /// the row keeps the first.
+    #[tokio::test]
+    async fn a_save_over_a_stale_version_is_refused() {
+        let db = Db::connect("sqlite::memory:", 1, &NO_MIGRATIONS)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT NOT NULL, version BIGINT)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (id, v, version) VALUES ('a', 'first', 1)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        let update = |v: &'static str| {
+            sqlx::query("UPDATE t SET v = $1, version = version + 1 WHERE id = $2 AND version = $3")
+                .bind(v)
+        };
+        assert!(
+            save_over_version(&mut conn, update("second"), "a", 1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !save_over_version(&mut conn, update("lost"), "a", 1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !save_over_version(&mut conn, update("nobody"), "b", 1)
+                .await
+                .unwrap()
+        );
+        let row: (String, i64) = sqlx::query_as("SELECT v, version FROM t WHERE id = 'a'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(row, ("second".to_owned(), 2));
+    }
+
+    /// A place is read from its two columns and checked as it is read.
+    #[tokio::test]
+    async fn a_place_decodes_from_lat_and_lng_and_off_the_map_is_refused() {
+        let db = Db::connect("sqlite::memory:", 1, &NO_MIGRATIONS)
+            .await
+            .unwrap();
+        let place: contracts::GeoPoint = sqlx::query_as("SELECT 37.5 AS lat, 127.0 AS lng")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(place, contracts::GeoPoint::known(37.5, 127.0));
+        let off = sqlx::query_as::<_, contracts::GeoPoint>("SELECT 91.0 AS lat, 0.0 AS lng")
+            .fetch_one(db.pool())
+            .await;
+        assert!(matches!(off, Err(sqlx::Error::Decode(_))), "{off:?}");
+    }
 }

@@ -484,8 +484,9 @@ impl Following {
 
     async fn catch_up(&mut self) -> anyhow::Result<()> {
         loop {
-            let changes: Vec<Change> = sqlx::query_as(
-                "SELECT feed, stream_key, seq, event, data FROM live_changes \
+            // The stream's feed and key are this follower's own: only the rest is read.
+            let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT seq, event, data FROM live_changes \
                  WHERE feed = $1 AND stream_key = $2 AND seq > $3 ORDER BY seq LIMIT $4",
             )
             .bind(self.feed)
@@ -494,9 +495,16 @@ impl Following {
             .bind(PAGE)
             .fetch_all(&self.pool)
             .await?;
-            let count = changes.len() as i64;
-            for change in &changes {
-                self.push(change);
+            let count = rows.len() as i64;
+            for (seq, event, data) in rows {
+                let change = Change {
+                    feed: self.feed.to_owned(),
+                    key: self.key.clone(),
+                    seq,
+                    event,
+                    data: Some(data),
+                };
+                self.push(&change);
             }
             if count < PAGE {
                 return Ok(());
