@@ -521,6 +521,19 @@ impl TestApp {
         body["orderId"].as_str().unwrap().to_owned()
     }
 
+    /// Waits until the store has the order: it arrives through the event log, so a placed order
+    /// may not be there yet. Returns the store's view of it.
+    pub async fn store_has(&self, owner: &str, store_id: &str, order_id: &str) -> Value {
+        eventually(30, "the store to receive the order", || async {
+            let (status, order) = self
+                .get(owner, &format!("/stores/{store_id}/orders/{order_id}"))
+                .await;
+            assert!(status == 200 || status == 404, "{status} {order}");
+            (status == 200).then_some(order)
+        })
+        .await
+    }
+
     /// The owner accepts the order once the store has it: it arrives through the event log, so
     /// a placed order may not be there yet.
     pub async fn accept(&self, owner: &str, store_id: &str, order_id: &str, minutes: i64) {

@@ -33,6 +33,11 @@ async fn an_order_is_accepted_cooked_delivered_and_completed() {
     let (customer, owner, store) = app.cast().await;
     let order = app.placed_order(&customer, &store).await;
     app.mypage_shows(&customer, &order, "Placed").await;
+    // The refusals below are about the order's state, so the store must have it first.
+    assert_eq!(
+        app.store_has(&owner, &store, &order).await["status"],
+        "Placed"
+    );
 
     // Wrong people cannot act on it, and no one on an order that does not exist.
     let other_owner = app.login("owner2").await;
