@@ -146,7 +146,7 @@ pub fn examples() -> Vec<Event> {
             refund_id: REFUND.into(),
             customer_id: CUSTOMER.into(),
             amount: Krw::new(7000),
-            reason: "canceled".into(),
+            reason: RefundReason::Canceled,
         }
         .into(),
         DeliveryPicked {

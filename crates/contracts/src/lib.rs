@@ -16,10 +16,10 @@ mod status;
 mod types;
 
 pub use examples::examples;
-pub use status::OrderStatus;
+pub use status::{OrderStatus, RefundReason};
 pub use types::{
-    CustomerId, DeliveryId, GeoPoint, Krw, NegativeAmount, OffTheMap, OrderId, OwnerId, PaymentId,
-    ReviewId, RiderId, StoreId,
+    CouponId, CustomerId, DeliveryId, FoodId, GeoPoint, Krw, NegativeAmount, OffTheMap, OrderId,
+    OwnerId, PaymentId, RefundId, ReviewId, RiderId, StoreId,
 };
 
 /// The prefix of the event topics: each producing context publishes to `<prefix>.<context>`
@@ -58,7 +58,7 @@ pub mod headers {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MenuItem {
-    pub food_id: String,
+    pub food_id: FoodId,
     pub name: String,
     /// KRW
     pub price: Krw,
@@ -69,7 +69,7 @@ pub struct MenuItem {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLine {
-    pub food_id: String,
+    pub food_id: FoodId,
     pub name: String,
     pub quantity: i64,
     /// KRW, per unit, as it was when the order was placed
@@ -232,11 +232,10 @@ pub struct PaymentVoidRequested {
 pub struct PaymentRefunded {
     pub order_id: OrderId,
     pub payment_id: PaymentId,
-    pub refund_id: String,
+    pub refund_id: RefundId,
     pub customer_id: CustomerId,
     pub amount: Krw,
-    /// `rejected` or `canceled`: which saga step asked for it.
-    pub reason: String,
+    pub reason: RefundReason,
 }
 
 /// A rider delivered the order. (Published by the delivery service.)
@@ -299,7 +298,7 @@ pub struct ReviewDeleted {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CouponIssued {
-    pub coupon_id: String,
+    pub coupon_id: CouponId,
     pub customer_id: CustomerId,
     pub review_id: ReviewId,
     pub order_id: OrderId,
@@ -309,7 +308,7 @@ pub struct CouponIssued {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CouponRevoked {
-    pub coupon_id: String,
+    pub coupon_id: CouponId,
     pub customer_id: CustomerId,
     pub review_id: ReviewId,
     pub order_id: OrderId,

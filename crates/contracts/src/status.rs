@@ -95,6 +95,31 @@ impl OrderStatus {
     }
 }
 
+/// Which step of the saga gave the money back: the store turned the order down, or the order was
+/// canceled. Lower case on the wire, as consumers have always read it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum RefundReason {
+    Rejected,
+    Canceled,
+}
+
+crate::stored_by_name!(RefundReason);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +138,19 @@ mod tests {
         }
         assert!(OrderStatus::try_from("Lost".to_owned()).is_err());
         assert!(OrderStatus::try_from("placed".to_owned()).is_err());
+    }
+
+    #[test]
+    fn a_refund_reason_is_its_lower_case_name_on_the_wire_and_in_its_column() {
+        for &reason in RefundReason::VARIANTS {
+            let name: &'static str = reason.into();
+            assert_eq!(name, name.to_lowercase());
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::Value::from(name)
+            );
+            assert_eq!(RefundReason::try_from(name.to_owned()), Ok(reason));
+        }
+        assert!(RefundReason::try_from("Canceled".to_owned()).is_err());
     }
 }

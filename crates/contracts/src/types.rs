@@ -97,6 +97,12 @@ ids!(
     DeliveryId,
     /// A customer's review of an order.
     ReviewId,
+    /// A food on a store's menu: the owner's own id for it, or one the store service made.
+    FoodId,
+    /// A coupon the customer got for a review.
+    CouponId,
+    /// One refund of a payment.
+    RefundId,
 );
 
 /// An amount of Korean won. Whole won (KRW has no minor unit), never negative: prices, totals,

@@ -462,7 +462,8 @@ async fn dead_letters_are_listed_and_replayed_once_their_cause_is_fixed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
-    use order::views::{self, NewEntry, StepKind};
+    use contracts::OrderStatus;
+    use order::views::{self, NewEntry, PaymentStep, StepStatus};
     for backend in Backend::each() {
         let databases = Databases::new(backend);
         let db = Db::connect(&databases.url("mypage"), 5, &order::MIGRATIONS)
@@ -471,32 +472,23 @@ async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
         let mut conn = db.pool().acquire().await.unwrap();
         // Steps recorded late and out of order, one of them twice (a redelivery).
         let steps = [
-            ("e3", "Cooking", 3_000),
-            ("e1", "Placed", 1_000),
-            ("e4", "CancelRequested", 4_000),
-            ("e2", "Accepted", 2_000),
-            ("e3", "Cooking", 3_000),
-            ("e5", "Cooking", 5_000),
+            ("e3", OrderStatus::Cooking, 3_000),
+            ("e1", OrderStatus::Placed, 1_000),
+            ("e4", OrderStatus::CancelRequested, 4_000),
+            ("e2", OrderStatus::Accepted, 2_000),
+            ("e3", OrderStatus::Cooking, 3_000),
+            ("e5", OrderStatus::Cooking, 5_000),
         ];
         for (event_id, status, at) in steps {
-            views::record_step(
-                &mut conn,
-                &"o-1".into(),
-                event_id,
-                StepKind::Status,
-                status,
-                at,
-                None,
-            )
-            .await
-            .unwrap();
+            views::record_step(&mut conn, &"o-1".into(), event_id, status.into(), at, None)
+                .await
+                .unwrap();
         }
         views::record_step(
             &mut conn,
             &"o-1".into(),
             "e6",
-            StepKind::Payment,
-            "Refunded",
+            StepStatus::Payment(PaymentStep::Refunded),
             6_000,
             None,
         )
@@ -529,7 +521,8 @@ async fn mypage_is_the_same_whatever_order_its_events_arrive_in() {
             .unwrap()
             .unwrap();
         assert_eq!(
-            entry.status, "Cooking",
+            entry.status,
+            OrderStatus::Cooking,
             "{backend:?}: the latest status step wins"
         );
         assert!(entry.refunded);

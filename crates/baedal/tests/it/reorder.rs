@@ -263,7 +263,7 @@ async fn the_order_and_its_mypage_end_the_same_in_any_order() {
                 .await
                 .unwrap()
                 .expect("the mypage entry");
-            let steps: Vec<String> = mypage.timeline.iter().map(|s| s.status.clone()).collect();
+            let steps: Vec<_> = mypage.timeline.iter().map(|s| s.status.as_str()).collect();
             (
                 (order.status.as_str(), order.ready_at),
                 (mypage.status, mypage.ready_at, steps),
@@ -272,7 +272,7 @@ async fn the_order_and_its_mypage_end_the_same_in_any_order() {
     )
     .await;
     assert_eq!(order, ("Delivered", Some(1_700_000_900_000)));
-    assert_eq!(mypage.0, "Delivered");
+    assert_eq!(mypage.0, contracts::OrderStatus::Delivered);
     assert_eq!(
         mypage.1,
         Some(1_700_000_900_000),

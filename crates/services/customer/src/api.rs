@@ -8,12 +8,13 @@ use axum::{
 use contracts::CustomerId;
 use platform::{ApiResult, AuthKeys, Db, Identity, Role, http::Json};
 
-use crate::settings::Grade;
 use serde::Serialize;
 
 use crate::{
+    coupon::CouponStatus,
     customer::{Customer, grade_for},
     db,
+    settings::Grade,
     views::{self, CouponView},
 };
 
@@ -68,7 +69,10 @@ async fn me(State(state): State<AppState>, caller: Identity) -> ApiResult<Json<P
         name: caller.name.clone(),
         grade: customer.grade,
         completed_orders: customer.completed_orders,
-        coupon_count: coupons.iter().filter(|c| c.status == "Active").count(),
+        coupon_count: coupons
+            .iter()
+            .filter(|c| c.status == CouponStatus::Active)
+            .count(),
         coupons,
     }))
 }

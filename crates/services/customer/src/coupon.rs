@@ -1,12 +1,12 @@
 //! The coupon aggregate: the coupon one review earns its author, issued when the review is written
 //! and taken back, once, when it is deleted.
 
-use contracts::{CouponIssued, CouponRevoked, CustomerId, OrderId, ReviewId};
+use contracts::{CouponId, CouponIssued, CouponRevoked, CustomerId, OrderId, ReviewId};
 
 /// The coupon one review earns its author.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Coupon {
-    pub coupon_id: String,
+    pub coupon_id: CouponId,
     pub customer_id: CustomerId,
     pub review_id: ReviewId,
     pub order_id: OrderId,
@@ -17,7 +17,7 @@ pub struct Coupon {
 impl Coupon {
     /// A review was written: its coupon, and the event that announces it.
     pub fn issue(
-        coupon_id: String,
+        coupon_id: CouponId,
         customer_id: CustomerId,
         review_id: ReviewId,
         order_id: OrderId,
@@ -41,7 +41,7 @@ impl Coupon {
     /// The review was deleted before it was seen written: a revoked coupon takes its place, so
     /// the late `ReviewWritten` issues nothing.
     pub fn forestalled(
-        coupon_id: String,
+        coupon_id: CouponId,
         customer_id: CustomerId,
         review_id: ReviewId,
         order_id: OrderId,
@@ -68,7 +68,16 @@ impl Coupon {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
 )]
 pub enum CouponStatus {
     Active,

@@ -94,7 +94,7 @@ impl Aggregate for Coupon {
             tx,
             "coupons",
             "coupon_id",
-            &self.coupon_id,
+            self.coupon_id.as_str(),
             moved,
             "revoked_at",
         )

@@ -5,13 +5,12 @@
 
 use std::convert::Infallible;
 
-use contracts::{Event, EventType};
+use contracts::{CouponId, Event, EventType};
 use platform::{
     Decision, Tx, WorkError,
     bus::{EventHandler, Incoming},
     unit,
 };
-use uuid::Uuid;
 
 use crate::{
     coupon::Coupon,
@@ -55,7 +54,7 @@ impl EventHandler for CustomerPolicies {
             }
             Event::ReviewWritten(review) => {
                 let (coupon, issued) = Coupon::issue(
-                    Uuid::now_v7().to_string(),
+                    CouponId::generate(),
                     review.customer_id.clone(),
                     review.review_id.clone(),
                     review.order_id.clone(),
@@ -72,7 +71,7 @@ impl EventHandler for CustomerPolicies {
                     Ok(_) => {}
                     Err(WorkError::NotFound(_)) => {
                         let forestalled = Coupon::forestalled(
-                            Uuid::now_v7().to_string(),
+                            CouponId::generate(),
                             review.customer_id.clone(),
                             review.review_id.clone(),
                             review.order_id.clone(),

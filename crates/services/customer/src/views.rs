@@ -1,15 +1,18 @@
 //! The customer's read model: their coupons, newest first.
 
-use contracts::{CustomerId, OrderId, ReviewId};
+use contracts::{CouponId, CustomerId, OrderId, ReviewId};
 use platform::db::Conn;
+
+use crate::coupon::CouponStatus;
 
 #[derive(serde::Serialize, Debug, Clone, utoipa::ToSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct CouponView {
-    pub coupon_id: String,
+    pub coupon_id: CouponId,
     pub review_id: ReviewId,
     pub order_id: OrderId,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CouponStatus,
     pub issued_at: i64,
 }
 

@@ -7,7 +7,7 @@ use platform::{
 };
 use serde::Serialize;
 
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, DeliveryStatus};
 
 /// A delivery as riders see it.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -19,7 +19,7 @@ pub struct DeliveryView {
     pub store_name: String,
     pub pickup: contracts::GeoPoint,
     pub dropoff: contracts::DeliveryAddress,
-    pub status: &'static str,
+    pub status: DeliveryStatus,
     pub rider_id: Option<RiderId>,
     /// From the rider's position to the store, in km (in searches).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,7 +34,7 @@ pub fn view(delivery: Delivery, distance_km: Option<f64>) -> DeliveryView {
         store_name: delivery.store_name,
         pickup: delivery.pickup,
         dropoff: delivery.dropoff,
-        status: delivery.status.as_str(),
+        status: delivery.status,
         rider_id: delivery.rider_id,
         distance_km,
     }

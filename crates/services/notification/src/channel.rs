@@ -114,6 +114,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::notification::Delivery;
 
     /// (path, idempotency key header, body) of every request the stand-in channel received.
     type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
@@ -151,7 +152,7 @@ mod tests {
             customer_id: "c-1".into(),
             event_type: event_type.into(),
             message: "[김밥천국] 음식 조리를 시작했습니다.".into(),
-            status: "Sending".into(),
+            status: Delivery::Sending,
             attempts: 0,
             last_error: None,
             created_at: 0,

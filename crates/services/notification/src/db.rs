@@ -125,7 +125,8 @@ pub struct Notification {
     pub customer_id: CustomerId,
     pub event_type: String,
     pub message: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: Delivery,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: i64,

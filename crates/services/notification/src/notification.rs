@@ -48,7 +48,16 @@ fn won(amount: i64) -> String {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
 )]
 pub enum Delivery {
     Pending,
@@ -58,6 +67,8 @@ pub enum Delivery {
     /// Shed under overload, never sent.
     Dropped,
 }
+
+contracts::stored_by_name!(Delivery);
 
 impl Delivery {
     pub fn as_str(self) -> &'static str {

@@ -266,7 +266,7 @@ async fn get_order(
 #[serde(rename_all = "camelCase")]
 struct StatusView {
     order_id: OrderId,
-    status: &'static str,
+    status: OrderStatus,
 }
 
 /// Scenario step 6: the customer asks to cancel; the store decides (until cooking starts).
@@ -290,7 +290,7 @@ async fn cancel_order(
         StatusCode::ACCEPTED,
         Json(StatusView {
             order_id: order.order_id,
-            status: order.status.as_str(),
+            status: order.status,
         }),
     ))
 }
@@ -314,7 +314,7 @@ async fn confirm_receipt(
     let order = commands::confirm_receipt(&state, &caller, &order_id).await?;
     Ok(Json(StatusView {
         order_id: order.order_id,
-        status: order.status.as_str(),
+        status: order.status,
     }))
 }
 

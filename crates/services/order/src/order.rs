@@ -4,7 +4,7 @@
 
 pub use contracts::OrderStatus;
 use contracts::{
-    CustomerId, DeliveryAddress, Event, GeoPoint, Krw, MenuItem, MenuPublished,
+    CustomerId, DeliveryAddress, Event, FoodId, GeoPoint, Krw, MenuItem, MenuPublished,
     OrderCancelRequested, OrderCanceled, OrderCompleted, OrderId, OrderLine, OrderPlaced,
     PaymentId, PaymentVoidRequested, StoreId,
 };
@@ -19,7 +19,7 @@ pub enum OrderError {
     #[error("the store is not taking orders right now")]
     StoreClosed,
     #[error("food {0} is not on this store's menu")]
-    UnknownFood(String),
+    UnknownFood(FoodId),
     #[error("{0} is sold out")]
     SoldOut(String),
     #[error("cooking has already started; the order can no longer be canceled")]
@@ -67,7 +67,7 @@ pub fn parse_address(text: &str, lat: f64, lng: f64) -> Result<DeliveryAddress, 
 pub struct PlaceOrder {
     pub store_id: StoreId,
     /// Distinct foods, in the customer's order; repeated foods are merged.
-    pub items: Vec<(String, Quantity)>,
+    pub items: Vec<(FoodId, Quantity)>,
     pub delivery_address: DeliveryAddress,
     pub card_token: String,
 }
@@ -92,12 +92,13 @@ impl PlaceOrder {
         if card_token.trim().is_empty() || card_token.len() > 200 {
             return Err(invalid("payment.cardToken is required"));
         }
-        let mut merged: Vec<(String, i64)> = Vec::new();
+        let mut merged: Vec<(FoodId, i64)> = Vec::new();
         for (index, (food_id, quantity)) in items.into_iter().enumerate() {
             if food_id.trim().is_empty() {
                 return Err(invalid(format!("items[{index}].foodId is required")));
             }
             Quantity::parse(quantity).map_err(|e| invalid(format!("items[{index}].{e}")))?;
+            let food_id = FoodId::from(food_id);
             match merged.iter_mut().find(|(id, _)| *id == food_id) {
                 Some((_, total)) => *total += quantity,
                 None => merged.push((food_id, quantity)),
@@ -125,7 +126,7 @@ pub struct Priced {
 }
 
 /// Prices an order from the store's menu as the replica has it now.
-pub fn price(menu: &MenuPublished, items: &[(String, Quantity)]) -> Result<Priced, OrderError> {
+pub fn price(menu: &MenuPublished, items: &[(FoodId, Quantity)]) -> Result<Priced, OrderError> {
     if !menu.open {
         return Err(OrderError::StoreClosed);
     }

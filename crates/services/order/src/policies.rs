@@ -18,7 +18,7 @@ use platform::{
 use crate::{
     db,
     order::{Order, OrderStatus},
-    views::{self, NewEntry, StepKind},
+    views::{self, NewEntry, PaymentStep, StepStatus},
 };
 
 pub struct OrderPolicies;
@@ -88,7 +88,7 @@ async fn follow(tx: &mut Tx, event: &Event) -> anyhow::Result<()> {
 async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
     use OrderStatus::*;
     let event = &incoming.event;
-    let (kind, status, note): (StepKind, &str, Option<String>) = match event {
+    let (status, note): (StepStatus, Option<String>) = match event {
         Event::OrderPlaced(placed) => {
             let ready_at = db::find_order(tx, &placed.order_id)
                 .await?
@@ -107,35 +107,27 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            (StepKind::Status, Placed.as_str(), None)
+            (Placed.into(), None)
         }
         Event::OrderAccepted(accepted) => {
             views::set_ready_at(tx, &accepted.order_id, accepted.ready_at).await?;
             let note = format!("about {} minutes", accepted.cook_minutes);
-            (StepKind::Status, Accepted.as_str(), Some(note))
+            (Accepted.into(), Some(note))
         }
-        Event::OrderRejected(rejected) => (
-            StepKind::Status,
-            Rejected.as_str(),
-            Some(rejected.reason.clone()),
-        ),
-        Event::CookStarted(_) => (StepKind::Status, Cooking.as_str(), None),
-        Event::CookFinished(_) => (StepKind::Status, Cooked.as_str(), None),
-        Event::OrderCancelRequested(_) => (StepKind::Status, CancelRequested.as_str(), None),
+        Event::OrderRejected(rejected) => (Rejected.into(), Some(rejected.reason.clone())),
+        Event::CookStarted(_) => (Cooking.into(), None),
+        Event::CookFinished(_) => (Cooked.into(), None),
+        Event::OrderCancelRequested(_) => (CancelRequested.into(), None),
         Event::CancelRefused(refused) => (
-            StepKind::Status,
-            refused.current_status.as_str(),
+            refused.current_status.into(),
             Some(format!("cancel refused: {}", refused.reason)),
         ),
-        Event::OrderCanceled(canceled) => {
-            (StepKind::Status, Canceled.as_str(), canceled.reason.clone())
-        }
-        Event::DeliveryPicked(_) => (StepKind::Status, Picked.as_str(), None),
-        Event::DeliveryCompleted(_) => (StepKind::Status, Delivered.as_str(), None),
-        Event::OrderCompleted(_) => (StepKind::Status, Completed.as_str(), None),
+        Event::OrderCanceled(canceled) => (Canceled.into(), canceled.reason.clone()),
+        Event::DeliveryPicked(_) => (Picked.into(), None),
+        Event::DeliveryCompleted(_) => (Delivered.into(), None),
+        Event::OrderCompleted(_) => (Completed.into(), None),
         Event::PaymentRefunded(refund) => (
-            StepKind::Payment,
-            "Refunded",
+            StepStatus::Payment(PaymentStep::Refunded),
             Some(format!("{} KRW", refund.amount)),
         ),
         _ => return Ok(()),
@@ -147,7 +139,6 @@ async fn project(tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
         tx,
         order_id,
         &incoming.event_id,
-        kind,
         status,
         incoming.timestamp,
         note.as_deref(),

@@ -17,7 +17,7 @@ use crate::order::OrderStatus;
 #[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
-    pub status: String,
+    pub status: StepStatus,
     pub at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -29,7 +29,7 @@ pub struct MypageOrder {
     pub order_id: OrderId,
     pub store_id: StoreId,
     pub store_name: String,
-    pub status: String,
+    pub status: OrderStatus,
     pub amount: Krw,
     pub items: Vec<OrderLine>,
     pub placed_at: i64,
@@ -94,13 +94,67 @@ pub async fn set_ready_at(
     Ok(())
 }
 
-/// What a step is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepKind {
-    /// The order moved to this status.
-    Status,
-    /// Money moved; shown, but the order's status stays.
-    Payment,
+/// What a step of the timeline shows: the status the order moved to, or money that moved (which
+/// leaves the order's status as it was). Either is its name on the wire.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum StepStatus {
+    Order(OrderStatus),
+    Payment(PaymentStep),
+}
+
+/// Money that moved on an order.
+#[derive(
+    Serialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+pub enum PaymentStep {
+    Refunded,
+}
+
+impl From<OrderStatus> for StepStatus {
+    fn from(status: OrderStatus) -> Self {
+        StepStatus::Order(status)
+    }
+}
+
+impl StepStatus {
+    /// Its name, as the wire carries it.
+    pub fn as_str(self) -> &'static str {
+        self.stored().1
+    }
+
+    /// The step's kind and name, as `mypage_steps` keeps them.
+    fn stored(self) -> (&'static str, &'static str) {
+        match self {
+            StepStatus::Order(status) => ("status", status.as_str()),
+            StepStatus::Payment(step) => ("payment", step.into()),
+        }
+    }
+
+    fn from_stored(kind: &str, name: &str) -> anyhow::Result<Self> {
+        Ok(match kind {
+            "status" => StepStatus::Order(name.parse()?),
+            "payment" => StepStatus::Payment(name.parse()?),
+            other => anyhow::bail!("a mypage step of unknown kind {other:?}"),
+        })
+    }
+
+    /// Breaks ties between steps recorded in the same millisecond: statuses by their place in an
+    /// order's life, money after them.
+    fn rank(self) -> usize {
+        match self {
+            StepStatus::Order(status) => status.rank(),
+            StepStatus::Payment(_) => usize::MAX,
+        }
+    }
 }
 
 /// Records one step, made by the event `event_id` at `at`; the same event twice is one step.
@@ -108,22 +162,19 @@ pub async fn record_step(
     conn: &mut Conn,
     order_id: &OrderId,
     event_id: &str,
-    kind: StepKind,
-    status: &str,
+    status: StepStatus,
     at: i64,
     note: Option<&str>,
 ) -> anyhow::Result<()> {
+    let (kind, name) = status.stored();
     sqlx::query(
         "INSERT INTO mypage_steps (order_id, event_id, kind, status, at, note) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, event_id) DO NOTHING",
     )
     .bind(order_id)
     .bind(event_id)
-    .bind(match kind {
-        StepKind::Status => "status",
-        StepKind::Payment => "payment",
-    })
-    .bind(status)
+    .bind(kind)
+    .bind(name)
     .bind(at)
     .bind(note)
     .execute(&mut *conn)
@@ -181,47 +232,33 @@ async fn steps_of(
 
 /// One entry from its row and its steps: the current status is the latest status step.
 fn entry(row: EntryRow, steps: Vec<StepRow>) -> anyhow::Result<MypageOrder> {
-    let mut timeline = Vec::with_capacity(steps.len());
-    let mut current: Option<(i64, usize, String)> = None;
-    let mut refunded = false;
-    for StepRow {
-        kind,
-        status,
-        at,
-        note,
-        ..
-    } in steps
-    {
-        if kind == "status" {
-            let rank = OrderStatus::parse(&status)
-                .map(OrderStatus::rank)
-                .unwrap_or(0);
-            if current
-                .as_ref()
-                .is_none_or(|(t, r, _)| (at, rank) > (*t, *r))
-            {
-                current = Some((at, rank, status.clone()));
-            }
-        } else {
-            refunded = true;
-        }
-        timeline.push(Step { status, at, note });
-    }
-    timeline.sort_by_key(|s| {
-        (
-            s.at,
-            OrderStatus::parse(&s.status)
-                .map(OrderStatus::rank)
-                .unwrap_or(usize::MAX),
-        )
-    });
+    let mut timeline = steps
+        .into_iter()
+        .map(|step| {
+            Ok(Step {
+                status: StepStatus::from_stored(&step.kind, &step.status)?,
+                at: step.at,
+                note: step.note,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    timeline.sort_by_key(|step| (step.at, step.status.rank()));
+    let status = timeline
+        .iter()
+        .rev()
+        .find_map(|step| match step.status {
+            StepStatus::Order(status) => Some(status),
+            StepStatus::Payment(_) => None,
+        })
+        .unwrap_or(OrderStatus::Placed);
+    let refunded = timeline
+        .iter()
+        .any(|step| matches!(step.status, StepStatus::Payment(_)));
     Ok(MypageOrder {
         order_id: row.order_id,
         store_id: row.store_id,
         store_name: row.store_name,
-        status: current
-            .map(|(_, _, s)| s)
-            .unwrap_or_else(|| OrderStatus::Placed.as_str().into()),
+        status,
         amount: row.amount,
         items: serde_json::from_str(&row.items)?,
         placed_at: row.placed_at,

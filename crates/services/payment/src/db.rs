@@ -10,7 +10,7 @@ use platform::{
     db::{Conn, inserted, move_status, now_ms},
 };
 
-use crate::payment::{Payment, status_str};
+use crate::payment::{Payment, RefundStatus, status_str};
 
 impl Aggregate for Payment {
     /// The order id: an order has at most one payment.
@@ -97,13 +97,14 @@ pub async fn insert_refund(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO refunds (refund_id, order_id, payment_id, amount, reason, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, 'Completed', $6)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&refund.refund_id)
     .bind(&refund.order_id)
     .bind(&refund.payment_id)
     .bind(refund.amount)
-    .bind(&refund.reason)
+    .bind(<&str>::from(refund.reason))
+    .bind(<&str>::from(RefundStatus::Completed))
     .bind(now_ms())
     .execute(&mut *conn)
     .await

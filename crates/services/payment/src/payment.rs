@@ -1,7 +1,7 @@
 //! The payment aggregate. Charging is idempotent on the order id: the first request decides, and
 //! a repeat of it gets the same answer without charging again.
 
-use contracts::{CustomerId, Krw, OrderId, PaymentId};
+use contracts::{CustomerId, Krw, OrderId, PaymentId, RefundId, RefundReason};
 use contracts::{
     PaymentApproved, PaymentRefunded,
     http::{ChargeRequest, PaymentStatus, PaymentView},
@@ -120,8 +120,8 @@ impl Charge {
 /// Gives the money of an approved payment back; anything else has nothing to refund.
 pub fn refund(
     payment: &mut PaymentView,
-    refund_id: String,
-    reason: &str,
+    refund_id: RefundId,
+    reason: RefundReason,
 ) -> Option<PaymentRefunded> {
     if payment.status != PaymentStatus::Approved {
         return None;
@@ -133,9 +133,28 @@ pub fn refund(
         refund_id,
         customer_id: payment.customer_id.clone(),
         amount: payment.amount,
-        reason: reason.to_owned(),
+        reason,
     })
 }
+
+/// Where a refund stands. The card network answers a refund at once here, so every refund
+/// recorded is completed; the status is kept so a slower network can add its steps.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+pub enum RefundStatus {
+    Completed,
+}
+
+contracts::stored_by_name!(RefundStatus);
 
 /// The order service gave up on the charge: an approved charge is voided. False when there was
 /// nothing to void (declined, refunded or voided already).
@@ -232,14 +251,14 @@ mod tests {
     fn only_an_approved_payment_is_refunded_and_only_once() {
         let charge = Charge::parse(request("tok"), &"c-1".into(), None).unwrap();
         let (mut payment, _) = charge.decide("p-1".into(), 1);
-        let refund = refund(&mut payment, "r-1".into(), "canceled").unwrap();
+        let refund = refund(&mut payment, "r-1".into(), RefundReason::Canceled).unwrap();
         assert_eq!(refund.amount, Krw::new(12_000));
         assert_eq!(payment.status, PaymentStatus::Refunded);
-        assert!(super::refund(&mut payment, "r-2".into(), "canceled").is_none());
+        assert!(super::refund(&mut payment, "r-2".into(), RefundReason::Canceled).is_none());
         let (mut declined, _) = Charge::parse(request(DECLINED_TOKEN), &"c".into(), None)
             .unwrap()
             .decide("p".into(), 1);
-        assert!(super::refund(&mut declined, "r".into(), "rejected").is_none());
+        assert!(super::refund(&mut declined, "r".into(), RefundReason::Rejected).is_none());
     }
 
     #[test]

@@ -6,14 +6,13 @@
 
 use std::convert::Infallible;
 
-use contracts::{Event, EventType, OrderId, PaymentId};
+use contracts::{Event, EventType, OrderId, PaymentId, RefundId, RefundReason};
 use platform::{
     Decision, Tx, WorkError,
     bus::{EventHandler, Incoming},
     db::now_ms,
     unit,
 };
-use uuid::Uuid;
 
 use crate::payment::{self, Payment};
 
@@ -30,8 +29,12 @@ impl EventHandler for PaymentPolicies {
 
     async fn handle(&self, tx: &mut Tx, incoming: &Incoming) -> anyhow::Result<()> {
         match &incoming.event {
-            Event::OrderRejected(rejected) => refund(tx, &rejected.order_id, "rejected").await,
-            Event::OrderCanceled(canceled) => refund(tx, &canceled.order_id, "canceled").await,
+            Event::OrderRejected(rejected) => {
+                refund(tx, &rejected.order_id, RefundReason::Rejected).await
+            }
+            Event::OrderCanceled(canceled) => {
+                refund(tx, &canceled.order_id, RefundReason::Canceled).await
+            }
             Event::PaymentVoidRequested(request) => {
                 let voided = unit::change_in::<Payment, Infallible>(tx, &request.order_id, |p| {
                     Ok(if payment::void(&mut p.0) {
@@ -63,9 +66,9 @@ impl EventHandler for PaymentPolicies {
     }
 }
 
-async fn refund(tx: &mut Tx, order_id: &OrderId, reason: &str) -> anyhow::Result<()> {
+async fn refund(tx: &mut Tx, order_id: &OrderId, reason: RefundReason) -> anyhow::Result<()> {
     let refunded = unit::change_in::<Payment, Infallible>(tx, order_id, |payment| {
-        Ok(payment::refund(&mut payment.0, Uuid::now_v7().to_string(), reason).into())
+        Ok(payment::refund(&mut payment.0, RefundId::generate(), reason).into())
     })
     .await;
     match refunded {

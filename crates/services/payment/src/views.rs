@@ -1,17 +1,19 @@
 //! The payment's read models: a payment's refund, and the recent payments (all, or one customer's).
 
-use contracts::{CustomerId, Krw, OrderId, http::PaymentView};
+use contracts::{CustomerId, Krw, OrderId, RefundId, RefundReason, http::PaymentView};
 use platform::db::Conn;
 
-use crate::db::COLUMNS;
+use crate::{db::COLUMNS, payment::RefundStatus};
 
 #[derive(serde::Serialize, Debug, Clone, utoipa::ToSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundView {
-    pub refund_id: String,
+    pub refund_id: RefundId,
     pub amount: Krw,
-    pub reason: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub reason: RefundReason,
+    #[sqlx(try_from = "String")]
+    pub status: RefundStatus,
     pub created_at: i64,
 }
 

@@ -7,7 +7,7 @@ use axum::{
     response::sse::{KeepAliveStream, Sse},
     routing::{get, post, put},
 };
-use contracts::{Krw, OrderId, OwnerId, StoreId};
+use contracts::{FoodId, Krw, OrderId, OwnerId, StoreId};
 use platform::{
     ApiError, ApiResult, AuthKeys, Db, Identity, Role, UnitOfWork,
     http::{Json, Limit, Paged, Path},
@@ -92,7 +92,7 @@ struct StoreSummary {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct FoodView {
-    food_id: String,
+    food_id: FoodId,
     name: String,
     price: Krw,
     sold_out: bool,
@@ -425,7 +425,7 @@ async fn list_orders(
 #[serde(rename_all = "camelCase")]
 struct StoreOrderState {
     order_id: OrderId,
-    status: &'static str,
+    status: StoreOrderStatus,
     cook_minutes: Option<i64>,
     ready_at: Option<i64>,
 }
@@ -433,7 +433,7 @@ struct StoreOrderState {
 fn order_state(order: StoreOrder) -> StoreOrderState {
     StoreOrderState {
         order_id: order.order_id,
-        status: order.status.as_str(),
+        status: order.status,
         cook_minutes: order.cook_minutes,
         ready_at: order.ready_at,
     }

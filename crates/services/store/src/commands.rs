@@ -3,9 +3,8 @@
 //! checks who asks, runs the aggregate's decision (`store.rs`, `store_order.rs`) through the unit
 //! of work, and returns the aggregate as it now is; `api.rs` turns that into the answer.
 
-use contracts::{Event, GeoPoint, MenuPublished, OrderId, OwnerId, StoreId};
+use contracts::{Event, FoodId, GeoPoint, MenuPublished, OrderId, OwnerId, StoreId};
 use platform::{ApiError, ApiResult, Decision, Identity, Role};
-use uuid::Uuid;
 
 use crate::{
     api::{AppState, order_not_found, owned_store},
@@ -35,7 +34,7 @@ pub async fn replace_menu(
     drafts: Vec<FoodDraft>,
 ) -> ApiResult<Store> {
     change_own(state, caller, store_id, |store| {
-        let published = store.replace_menu(drafts.clone(), || Uuid::now_v7().to_string())?;
+        let published = store.replace_menu(drafts.clone(), FoodId::generate)?;
         Ok(Some(published))
     })
     .await

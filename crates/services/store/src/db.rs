@@ -1,6 +1,6 @@
 //! The store service's queries (portable SQL; see platform::db).
 
-use contracts::{Event, GeoPoint, OrderId, OwnerId, StoreId};
+use contracts::{Event, FoodId, GeoPoint, OrderId, OwnerId, StoreId};
 use platform::{
     Aggregate, Tx,
     db::{Conn, inserted, now_ms, save_over_version},
@@ -133,7 +133,7 @@ impl StoreRow {
 /// A `foods` row: sold out as 0 or 1.
 #[derive(FromRow)]
 struct FoodRow {
-    food_id: String,
+    food_id: FoodId,
     name: String,
     price: contracts::Krw,
     sold_out: i64,

@@ -1,7 +1,7 @@
 //! The store aggregate: a store's card and menu, owned by one owner. Pure: methods validate and
 //! return the event to publish; the caller stores both in one transaction.
 
-use contracts::{GeoPoint, Krw, MenuItem, MenuPublished, OwnerId, StoreId};
+use contracts::{FoodId, GeoPoint, Krw, MenuItem, MenuPublished, OwnerId, StoreId};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DomainError {
@@ -53,7 +53,7 @@ pub fn parse_location(lat: f64, lng: f64) -> Result<GeoPoint, DomainError> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Food {
-    pub food_id: String,
+    pub food_id: FoodId,
     pub name: String,
     pub price: Krw,
     pub sold_out: bool,
@@ -109,7 +109,7 @@ impl Store {
     pub fn replace_menu(
         &mut self,
         drafts: Vec<FoodDraft>,
-        new_id: impl Fn() -> String,
+        new_id: impl Fn() -> FoodId,
     ) -> Result<MenuPublished, DomainError> {
         if drafts.len() > MAX_FOODS {
             return Err(invalid(format!("a menu has at most {MAX_FOODS} foods")));
@@ -125,7 +125,7 @@ impl Store {
                         "foods[{index}].foodId must be 1 to 64 characters"
                     )));
                 }
-                Some(id) => id,
+                Some(id) => FoodId::from(id),
                 None => new_id(),
             };
             if foods.iter().any(|f| f.food_id == food_id) {
@@ -269,7 +269,7 @@ pub(crate) mod tests {
             let drafts = prices.iter().map(|p| draft(None, "dish", *p)).collect();
             let result = store.replace_menu(drafts, || {
                 counter.set(counter.get() + 1);
-                format!("f-{}", counter.get())
+                format!("f-{}", counter.get()).into()
             });
             match result {
                 Ok(event) => {

@@ -37,7 +37,16 @@ pub fn stale_order(menu: &MenuPublished, priced_at: i64, lines: &[OrderLine]) ->
 
 /// Where a store order stands, from the store's side (the same names the customer sees).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
 )]
 pub enum StoreOrderStatus {
     Placed,

@@ -1,6 +1,6 @@
 //! Read models of the store service: the owner's list of received orders.
 
-use contracts::{CustomerId, DeliveryAddress, Krw, OrderId, OrderLine, StoreId};
+use contracts::{CustomerId, DeliveryAddress, FoodId, Krw, OrderId, OrderLine, StoreId};
 use platform::{
     db::{Conn, Tx},
     live,
@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::{
     db::{STORE_ORDER_COLUMNS, StoreOrderRow},
-    store_order::StoreOrder,
+    store_order::{StoreOrder, StoreOrderStatus},
 };
 
 #[derive(Serialize, Debug, Clone, utoipa::ToSchema)]
@@ -17,7 +17,7 @@ use crate::{
 pub struct StoreOrderView {
     pub order_id: OrderId,
     pub customer_id: CustomerId,
-    pub status: String,
+    pub status: StoreOrderStatus,
     pub amount: Krw,
     pub items: Vec<OrderLine>,
     pub delivery_address: DeliveryAddress,
@@ -29,7 +29,7 @@ impl From<&StoreOrder> for StoreOrderView {
         Self {
             order_id: order.order_id.clone(),
             customer_id: order.customer_id.clone(),
-            status: order.status.as_str().to_owned(),
+            status: order.status,
             amount: order.amount,
             items: order.items.clone(),
             delivery_address: order.delivery_address.clone(),
@@ -125,7 +125,7 @@ pub async fn count_order(
 #[derive(Serialize, Debug, Clone, PartialEq, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FoodCount {
-    pub food_id: String,
+    pub food_id: FoodId,
     pub name: String,
     /// Live orders (not rejected or canceled) that contain this food.
     pub orders: i64,
