@@ -167,15 +167,14 @@ pub use platform::broker::bind_error;
 fn listen_addr(settings: &Settings, name: ServiceName) -> anyhow::Result<std::net::SocketAddr> {
     // After start the URL carries the real port, also for services bound to port 0.
     let url = &settings.service(name).url;
-    let authority = url
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .with_context(|| format!("{name}: cannot read an address from {url}"))?;
-    match authority.parse() {
-        Ok(addr) => Ok(addr),
-        Err(_) => Ok(settings.service(name).bind),
-    }
+    let port = url
+        .port_or_known_default()
+        .with_context(|| format!("{name}: cannot read a port from {url}"))?;
+    // A host name (not an address) is reached through the bind address.
+    let host = url.host_str().unwrap_or_default();
+    Ok(format!("{host}:{port}")
+        .parse()
+        .unwrap_or(settings.service(name).bind))
 }
 
 impl Platform {
@@ -196,7 +195,7 @@ impl Platform {
             if bind.port() == 0 {
                 let addr = listener.local_addr()?;
                 if let Some(service) = settings.services.get_mut(name) {
-                    service.url = format!("http://{addr}");
+                    service.url = platform::config::local_url(addr);
                 }
             }
             listeners.push((*name, listener));

@@ -438,7 +438,7 @@ pub struct ServiceSettings {
     pub bind: SocketAddr,
     /// How the gateway and other services reach it.
     #[garde(custom(http_url))]
-    pub url: String,
+    pub url: url::Url,
     /// Overrides `database.url` for this service.
     #[serde(default)]
     #[garde(custom(optional_database_url))]
@@ -496,7 +496,7 @@ impl Default for Settings {
                 let port = name.default_port();
                 let settings = ServiceSettings {
                     bind: SocketAddr::from(([127, 0, 0, 1], port)),
-                    url: format!("http://127.0.0.1:{port}"),
+                    url: local_url(SocketAddr::from(([127, 0, 0, 1], port))),
                     database_url: None,
                 };
                 (name, settings)
@@ -788,13 +788,19 @@ fn optional_database_url(url: &Option<String>, context: &()) -> garde::Result {
         .map_or(Ok(()), |url| database_url(url, context))
 }
 
-fn http_url(url: &str, _: &()) -> garde::Result {
-    match url::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
-        _ => Err(garde::Error::new(format!(
-            "must be an http(s) URL, got {url:?}"
-        ))),
+fn http_url(url: &url::Url, _: &()) -> garde::Result {
+    if matches!(url.scheme(), "http" | "https") && url.has_host() {
+        Ok(())
+    } else {
+        Err(garde::Error::new(format!(
+            "must be an http(s) URL, got {url}"
+        )))
     }
+}
+
+/// The plain-HTTP URL of a service listening at `addr`.
+pub fn local_url(addr: SocketAddr) -> url::Url {
+    url::Url::parse(&format!("http://{addr}")).expect("an http URL of a socket address parses")
 }
 
 fn http_endpoint(url: &Option<url::Url>, _: &()) -> garde::Result {

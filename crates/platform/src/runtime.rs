@@ -99,7 +99,7 @@ impl ServiceContext {
             self.name,
             self.auth.clone(),
             peer.as_str(),
-            &self.settings.service(peer).url,
+            self.settings.service(peer).url.as_str(),
             &self.settings.http,
         )
     }

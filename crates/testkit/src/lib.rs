@@ -117,7 +117,7 @@ pub fn settings(dir: &std::path::Path) -> Settings {
 pub fn peer_down(settings: &mut Settings, peer: ServiceName) {
     let port = free_port().expect("a port");
     if let Some(service) = settings.services.get_mut(&peer) {
-        service.url = format!("http://127.0.0.1:{port}");
+        service.url = platform::config::local_url(([127, 0, 0, 1], port).into());
     }
     settings.http.call_timeout = Duration::from_millis(500);
 }
@@ -153,9 +153,10 @@ impl ServiceUnderTest {
         let listener = TcpListener::bind(settings.service(name).bind)
             .await
             .expect("a port");
-        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        let addr = listener.local_addr().expect("an address");
+        let url = format!("http://{addr}");
         if let Some(service) = settings.services.get_mut(&name) {
-            service.url = url.clone();
+            service.url = platform::config::local_url(addr);
         }
         let settings = Arc::new(settings);
         let bus = EventBus::new(&settings.kafka).expect("a producer");

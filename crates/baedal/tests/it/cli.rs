@@ -138,8 +138,11 @@ fn the_kubernetes_configuration_is_valid() {
         "postgres://baedal@postgres:5432/baedal_order"
     );
     assert_eq!(
-        settings.service(platform::ServiceName::Payment).url,
-        "http://payment:8082"
+        settings
+            .service(platform::ServiceName::Payment)
+            .url
+            .as_str(),
+        "http://payment:8082/"
     );
     assert_eq!(settings.gateway.bind.port(), 8088);
 }

@@ -547,7 +547,7 @@ async fn a_slow_payment_gets_503_leaves_no_charge_and_trips_the_breaker_until_it
             .get_mut(&platform::ServiceName::Payment)
             .unwrap();
         payment.bind = std::net::SocketAddr::from(([127, 0, 0, 1], payment_port));
-        payment.url = link_url.clone();
+        payment.url = link_url.parse().unwrap();
         settings.http.breaker.min_calls = 4;
         settings.http.breaker.window = 4;
         settings.http.breaker.open_for = Duration::from_millis(1_500);

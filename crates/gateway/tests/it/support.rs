@@ -131,7 +131,7 @@ pub async fn spawn_gateway(configure: impl FnOnce(&mut Settings)) -> TestGateway
 }
 
 pub fn point(settings: &mut Settings, service: ServiceName, addr: SocketAddr) {
-    settings.services.get_mut(&service).unwrap().url = format!("http://{addr}");
+    settings.services.get_mut(&service).unwrap().url = platform::config::local_url(addr);
 }
 
 /// A stand-in service that answers every request with a JSON echo of what it received, and a
