@@ -44,6 +44,38 @@ macro_rules! stored_by_name {
     )+};
 }
 
+/// Declares a service's status enum the one way every service does: copied and compared, shown in
+/// its API (`Serialize`, `ToSchema`), named by `strum` (the variant's name unless a
+/// `#[strum(...)]` says otherwise) with `as_str`, and stored by that name (`stored_by_name!`).
+/// The crate that uses it depends on `serde`, `utoipa` and `strum`, as every service does.
+#[macro_export]
+macro_rules! status {
+    ($(#[$attr:meta])* $vis:vis enum $name:ident $variants:tt) => {
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            ::serde::Serialize,
+            ::utoipa::ToSchema,
+            ::strum::IntoStaticStr,
+            ::strum::EnumString,
+            ::strum::VariantArray,
+        )]
+        $(#[$attr])*
+        $vis enum $name $variants
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+
+        $crate::stored_by_name!($name);
+    };
+}
+
 pub mod headers {
     pub const TYPE: &str = "type";
     pub const EVENT_ID: &str = "event-id";

@@ -1,53 +1,36 @@
 //! Statuses that cross the wire: in events, in the calls between services and in the API.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use strum::VariantArray;
 
-/// Where an order stands. From `Placed` on, as the customer sees it (docs/events.md, "Sagas");
-/// before that the order is being paid for, and the customer sees no order until the charge is
-/// approved.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-pub enum OrderStatus {
-    Placed,
-    Accepted,
-    Rejected,
-    Cooking,
-    Cooked,
-    Picked,
-    Delivered,
-    Completed,
-    CancelRequested,
-    Canceled,
-    /// Recorded before the charge, so a crash between the charge and the order cannot leave a
-    /// charge without an order that knows of it.
-    PaymentPending,
-    /// The card was declined: no order.
-    PaymentDeclined,
-    /// The charge's outcome is unknown (payment unavailable): no order, and the charge is voided.
-    PaymentFailed,
+crate::status! {
+    /// Where an order stands. From `Placed` on, as the customer sees it (docs/events.md, "Sagas");
+    /// before that the order is being paid for, and the customer sees no order until the charge
+    /// is approved. Events carry it, so it is read as well as written.
+    #[derive(Hash, Deserialize, strum::Display)]
+    pub enum OrderStatus {
+        Placed,
+        Accepted,
+        Rejected,
+        Cooking,
+        Cooked,
+        Picked,
+        Delivered,
+        Completed,
+        CancelRequested,
+        Canceled,
+        /// Recorded before the charge, so a crash between the charge and the order cannot leave
+        /// a charge without an order that knows of it.
+        PaymentPending,
+        /// The card was declined: no order.
+        PaymentDeclined,
+        /// The charge's outcome is unknown (payment unavailable): no order, and the charge is
+        /// voided.
+        PaymentFailed,
+    }
 }
 
-crate::stored_by_name!(OrderStatus);
-
 impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     /// Whether the customer has an order: the charge was approved.
     pub fn is_placed(self) -> bool {
         !matches!(
@@ -95,30 +78,17 @@ impl OrderStatus {
     }
 }
 
-/// Which step of the saga gave the money back: the store turned the order down, or the order was
-/// canceled. Lower case on the wire, as consumers have always read it.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum RefundReason {
-    Rejected,
-    Canceled,
+crate::status! {
+    /// Which step of the saga gave the money back: the store turned the order down, or the order
+    /// was canceled. Lower case on the wire, as consumers have always read it.
+    #[derive(Deserialize, strum::Display)]
+    #[serde(rename_all = "lowercase")]
+    #[strum(serialize_all = "lowercase")]
+    pub enum RefundReason {
+        Rejected,
+        Canceled,
+    }
 }
-
-crate::stored_by_name!(RefundReason);
 
 #[cfg(test)]
 mod tests {

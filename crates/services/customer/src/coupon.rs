@@ -67,28 +67,10 @@ impl Coupon {
     }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    utoipa::ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-pub enum CouponStatus {
-    Active,
-    Revoked,
-}
-
-contracts::stored_by_name!(CouponStatus);
-
-impl CouponStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
+contracts::status! {
+    pub enum CouponStatus {
+        Active,
+        Revoked,
     }
 }
 

@@ -84,32 +84,14 @@ impl Search {
     }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    utoipa::ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-pub enum DeliveryStatus {
-    /// Cooked, waiting for a rider.
-    Waiting,
-    /// A rider took it and is on the way.
-    Picked,
-    Delivered,
-    Canceled,
-}
-
-contracts::stored_by_name!(DeliveryStatus);
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
+contracts::status! {
+    pub enum DeliveryStatus {
+        /// Cooked, waiting for a rider.
+        Waiting,
+        /// A rider took it and is on the way.
+        Picked,
+        Delivered,
+        Canceled,
     }
 }
 

@@ -47,32 +47,14 @@ fn won(amount: i64) -> String {
     if amount < 0 { format!("-{out}") } else { out }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    utoipa::ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-pub enum Delivery {
-    Pending,
-    Sending,
-    Sent,
-    Failed,
-    /// Shed under overload, never sent.
-    Dropped,
-}
-
-contracts::stored_by_name!(Delivery);
-
-impl Delivery {
-    pub fn as_str(self) -> &'static str {
-        self.into()
+contracts::status! {
+    pub enum Delivery {
+        Pending,
+        Sending,
+        Sent,
+        Failed,
+        /// Shed under overload, never sent.
+        Dropped,
     }
 }
 

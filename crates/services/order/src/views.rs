@@ -103,20 +103,11 @@ pub enum StepStatus {
     Payment(PaymentStep),
 }
 
-/// Money that moved on an order.
-#[derive(
-    Serialize,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    utoipa::ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-pub enum PaymentStep {
-    Refunded,
+contracts::status! {
+    /// Money that moved on an order.
+    pub enum PaymentStep {
+        Refunded,
+    }
 }
 
 impl From<OrderStatus> for StepStatus {
@@ -135,7 +126,7 @@ impl StepStatus {
     fn stored(self) -> (&'static str, &'static str) {
         match self {
             StepStatus::Order(status) => ("status", status.as_str()),
-            StepStatus::Payment(step) => ("payment", step.into()),
+            StepStatus::Payment(step) => ("payment", step.as_str()),
         }
     }
 

@@ -103,8 +103,8 @@ pub async fn insert_refund(
     .bind(&refund.order_id)
     .bind(&refund.payment_id)
     .bind(refund.amount)
-    .bind(<&str>::from(refund.reason))
-    .bind(<&str>::from(RefundStatus::Completed))
+    .bind(refund.reason.as_str())
+    .bind(RefundStatus::Completed.as_str())
     .bind(now_ms())
     .execute(&mut *conn)
     .await

@@ -137,24 +137,13 @@ pub fn refund(
     })
 }
 
-/// Where a refund stands. The card network answers a refund at once here, so every refund
-/// recorded is completed; the status is kept so a slower network can add its steps.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    utoipa::ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-pub enum RefundStatus {
-    Completed,
+contracts::status! {
+    /// Where a refund stands. The card network answers a refund at once here, so every refund
+    /// recorded is completed; the status is kept so a slower network can add its steps.
+    pub enum RefundStatus {
+        Completed,
+    }
 }
-
-contracts::stored_by_name!(RefundStatus);
 
 /// The order service gave up on the charge: an approved charge is voided. False when there was
 /// nothing to void (declined, refunded or voided already).

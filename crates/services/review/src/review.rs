@@ -60,19 +60,10 @@ impl Text {
     }
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
-)]
-pub enum ReviewStatus {
-    Active,
-    Deleted,
-}
-
-contracts::stored_by_name!(ReviewStatus);
-
-impl ReviewStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
+contracts::status! {
+    pub enum ReviewStatus {
+        Active,
+        Deleted,
     }
 }
 

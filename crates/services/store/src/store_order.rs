@@ -35,34 +35,22 @@ pub fn stale_order(menu: &MenuPublished, priced_at: i64, lines: &[OrderLine]) ->
     None
 }
 
-/// Where a store order stands, from the store's side (the same names the customer sees).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    utoipa::ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-pub enum StoreOrderStatus {
-    Placed,
-    Accepted,
-    Rejected,
-    Cooking,
-    Cooked,
-    /// A rider has the food: the owner follows the order on from here.
-    Picked,
-    Delivered,
-    /// The customer confirmed receipt.
-    Completed,
-    Canceled,
+contracts::status! {
+    /// Where a store order stands, from the store's side (the same names the customer sees).
+    pub enum StoreOrderStatus {
+        Placed,
+        Accepted,
+        Rejected,
+        Cooking,
+        Cooked,
+        /// A rider has the food: the owner follows the order on from here.
+        Picked,
+        Delivered,
+        /// The customer confirmed receipt.
+        Completed,
+        Canceled,
+    }
 }
-
-contracts::stored_by_name!(StoreOrderStatus);
 
 impl StoreOrderStatus {
     /// Whether an order in this status counts in the store's food counts.
@@ -83,10 +71,6 @@ impl StoreOrderStatus {
             StoreOrderStatus::Completed => Some(3),
             _ => None,
         }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
