@@ -333,3 +333,28 @@ pub async fn list(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use strum::VariantArray;
+
+    use super::*;
+
+    /// Every step reads back as itself from its stored kind and name, shows that name on the
+    /// wire, and a row of a kind or name this code does not know is an error, not a guess.
+    #[test]
+    fn a_step_reads_back_from_its_kind_and_name() {
+        let steps = OrderStatus::VARIANTS
+            .iter()
+            .map(|&status| StepStatus::from(status))
+            .chain(PaymentStep::VARIANTS.iter().map(|&s| StepStatus::Payment(s)));
+        for step in steps {
+            let (kind, name) = step.stored();
+            assert_eq!(StepStatus::from_stored(kind, name).unwrap(), step);
+            assert_eq!(serde_json::to_value(step).unwrap(), name);
+        }
+        assert!(StepStatus::from_stored("status", "Refunded").is_err());
+        assert!(StepStatus::from_stored("payment", "Placed").is_err());
+        assert!(StepStatus::from_stored("note", "Placed").is_err());
+    }
+}
