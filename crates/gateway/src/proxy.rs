@@ -84,14 +84,13 @@ impl Proxy {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        let client = reqwest::Client::builder()
+        let client = platform::client::platform_client(&settings.http)
             // The client, not the gateway, decides whether to follow a redirect.
             .redirect(reqwest::redirect::Policy::none())
-            // Services are reached directly; an HTTP_PROXY meant for the outside world must not
-            // capture calls to them.
-            .no_proxy()
             .build()
             .context("building the proxy's http client")?;
+        // Over HTTP/2 an idle connection stays open (pings keep it alive), so this pool keeps
+        // its connections.
         let streams = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

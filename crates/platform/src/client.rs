@@ -22,6 +22,20 @@ use crate::{
 };
 use tracing::Instrument;
 
+/// An HTTP client for this platform's own servers: the gateway's proxy and every peer client
+/// start from it.
+///
+/// Its pool drops a connection idle for half of `http.header_read_timeout`. A server closes an
+/// idle keep-alive connection after that timeout (hyper counts the wait for the next request's
+/// headers in it), and a request sent on a connection as the server closes it fails with nothing
+/// read: the gateway could only answer 502, a peer call would take its fallback. Services are
+/// reached directly, so an `HTTP_PROXY` meant for the outside world must not capture the calls.
+pub fn platform_client(settings: &HttpSettings) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .pool_idle_timeout(settings.header_read_timeout / 2)
+        .no_proxy()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The peer could not give an answer: the fallback applies.
@@ -101,9 +115,7 @@ impl ResilientClient {
         base_url: &str,
         settings: &HttpSettings,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()?;
+        let http = platform_client(settings).build()?;
         let timeout = settings.call_timeout;
         let transport = http.clone();
         let inner: Inner = tower::util::BoxCloneSyncService::new(tower::service_fn(

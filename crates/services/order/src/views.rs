@@ -347,7 +347,11 @@ mod tests {
         let steps = OrderStatus::VARIANTS
             .iter()
             .map(|&status| StepStatus::from(status))
-            .chain(PaymentStep::VARIANTS.iter().map(|&s| StepStatus::Payment(s)));
+            .chain(
+                PaymentStep::VARIANTS
+                    .iter()
+                    .map(|&s| StepStatus::Payment(s)),
+            );
         for step in steps {
             let (kind, name) = step.stored();
             assert_eq!(StepStatus::from_stored(kind, name).unwrap(), step);
