@@ -60,10 +60,11 @@ impl Modify for Bearer {
     }
 }
 
-/// The whole public API.
-pub fn document() -> openapi::OpenApi {
-    let mut doc = GatewayDoc::openapi();
-    for part in [
+/// The parts of the public API: the gateway's own routes, the platform's and each service's.
+/// They are merged by schema name, a later part's schema replacing an earlier one's, so a name
+/// must mean one schema in every part that has it (a test holds them to it).
+pub fn parts() -> [openapi::OpenApi; 9] {
+    [
         crate::accounts::openapi(),
         platform::http::openapi(),
         store::api::openapi(),
@@ -73,7 +74,13 @@ pub fn document() -> openapi::OpenApi {
         notification::api::openapi(),
         customer::api::openapi(),
         review::api::openapi(),
-    ] {
+    ]
+}
+
+/// The whole public API.
+pub fn document() -> openapi::OpenApi {
+    let mut doc = GatewayDoc::openapi();
+    for part in parts() {
         doc.merge(part);
     }
     finish(&mut doc);

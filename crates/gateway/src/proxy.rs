@@ -70,20 +70,21 @@ struct Target {
 }
 
 impl Proxy {
-    /// A service URL that does not parse stops the gateway at start rather than failing each
-    /// request.
+    /// Service URLs were parsed with the settings, so only building the clients can fail.
     pub fn new(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let targets = ServiceName::ALL
             .iter()
-            .map(|service| {
-                let url = &settings.service(*service).url;
-                Ok(Target {
-                    service: *service,
-                    base_url: url.as_str().trim_end_matches('/').to_owned(),
-                    timeout: settings.gateway.timeout,
-                })
+            .map(|service| Target {
+                service: *service,
+                base_url: settings
+                    .service(*service)
+                    .url
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_owned(),
+                timeout: settings.gateway.timeout,
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect();
         let client = platform::client::platform_client(&settings.http)
             // The client, not the gateway, decides whether to follow a redirect.
             .redirect(reqwest::redirect::Policy::none())

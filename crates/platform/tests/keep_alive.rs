@@ -8,6 +8,14 @@ use std::time::Duration;
 use platform::config::HttpSettings;
 use tokio_util::sync::CancellationToken;
 
+/// The server's settings: it closes a connection idle for 200 ms.
+fn settings() -> HttpSettings {
+    HttpSettings {
+        header_read_timeout: Duration::from_millis(200),
+        ..Default::default()
+    }
+}
+
 /// Sends `rounds` requests spaced around the server's idle close (the timeout, give or take
 /// 5 ms) and returns those that failed; with `first_only`, stops at the first failure.
 async fn spaced_around_the_idle_close(
@@ -15,10 +23,7 @@ async fn spaced_around_the_idle_close(
     rounds: u64,
     first_only: bool,
 ) -> Vec<String> {
-    let settings = HttpSettings {
-        header_read_timeout: Duration::from_millis(200),
-        ..Default::default()
-    };
+    let settings = settings();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -46,11 +51,7 @@ async fn spaced_around_the_idle_close(
 
 #[tokio::test]
 async fn the_platform_client_never_sends_on_a_connection_the_server_is_closing() {
-    let settings = HttpSettings {
-        header_read_timeout: Duration::from_millis(200),
-        ..Default::default()
-    };
-    let client = platform::client::platform_client(&settings)
+    let client = platform::client::platform_client(&settings())
         .build()
         .unwrap();
     let failures = spaced_around_the_idle_close(client, 80, false).await;

@@ -25,6 +25,11 @@ fn bad_configuration_fails_fast_naming_the_key() {
             "`services.order.url`",
         ),
         (
+            "BAEDAL_SERVICES__ORDER__URL",
+            "order",
+            "`services.order.url`",
+        ),
+        (
             "BAEDAL_DATABASE__URL",
             "mysql://db/baedal",
             "`database.url`",

@@ -1,6 +1,6 @@
 //! The OpenAPI document and Swagger UI, served by a real gateway.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use testkit::Sent as _;
@@ -14,6 +14,34 @@ const OWN: [(&str, &str); 4] = [
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 ];
+
+/// Merging the services' documents keeps one schema per name: two services that gave different
+/// schemas the same name (two `Delivery`s, say) would leave one of them described wrongly.
+#[test]
+fn a_schema_name_means_one_schema_in_every_part() {
+    let mut seen: BTreeMap<String, (usize, Value)> = BTreeMap::new();
+    let mut named = 0;
+    for (part, doc) in gateway::docs::parts().into_iter().enumerate() {
+        let schemas = doc.components.map(|c| c.schemas).unwrap_or_default();
+        for (name, schema) in schemas {
+            named += 1;
+            let schema = serde_json::to_value(schema).unwrap();
+            match seen.get(&name) {
+                Some((first, earlier)) => assert_eq!(
+                    earlier, &schema,
+                    "schema {name} differs between parts {first} and {part}"
+                ),
+                None => {
+                    seen.insert(name, (part, schema));
+                }
+            }
+        }
+    }
+    assert!(
+        named > seen.len(),
+        "some schemas are shared (Krw, OrderId, ...)"
+    );
+}
 
 async fn document(gateway: &crate::support::TestGateway) -> Value {
     gateway
